@@ -1,0 +1,27 @@
+"""matcalc: symbolic matrix calculus with textbook results, proved right."""
+
+from .errors import (
+    DeclarationError,
+    MatcalcError,
+    ParseError,
+    RewriteError,
+    RuleError,
+    ShapeError,
+    UnsupportedError,
+)
+from .expr import Expr
+from .parse import parse
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DeclarationError",
+    "Expr",
+    "MatcalcError",
+    "ParseError",
+    "RewriteError",
+    "RuleError",
+    "ShapeError",
+    "UnsupportedError",
+    "parse",
+]

@@ -1,0 +1,438 @@
+"""Immutable, typed expression nodes; constructors never simplify."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import ClassVar
+
+Dim = int | str
+"""A dimension: a concrete size or a symbol such as ``"n"`` (``"?3"`` while inferring)."""
+
+Shape = tuple[Dim, Dim]
+SCALAR: Shape = (1, 1)
+
+SCALAR_KIND, VECTOR_KIND, ROW_KIND, MATRIX_KIND = "scalar", "vector", "row vector", "matrix"
+
+
+def kind_of(shape: Shape) -> str:
+    """The kind a shape stands for: scalar, vector, row vector or matrix."""
+    rows, cols = shape
+    if rows == 1 and cols == 1:
+        return SCALAR_KIND
+    if cols == 1:
+        return VECTOR_KIND
+    if rows == 1:
+        return ROW_KIND
+    return MATRIX_KIND
+
+
+def mul_dims(a: Dim, b: Dim) -> Dim:
+    """The product of two dimensions (for Kronecker products and vec)."""
+    if isinstance(a, int) and isinstance(b, int):
+        return a * b
+    if a == 1:
+        return b
+    if b == 1:
+        return a
+    return f"{a}*{b}"
+
+
+class Expr:
+    """Base of all nodes: structural equality and hashing, cached shape."""
+
+    __slots__ = ("_hash", "_shape")
+    _children: ClassVar[tuple[str, ...]] = ()
+    precedence: ClassVar[int] = 100
+
+    # -- structure -------------------------------------------------------------
+    def _key(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.__match_args__)  # type: ignore[attr-defined]
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if type(self) is not type(other):
+            return False
+        if hash(self) != hash(other):
+            return False
+        return self._key() == other._key()  # type: ignore[attr-defined]
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        try:
+            return self._hash
+        except AttributeError:
+            h = hash((type(self).__name__, self._key()))
+            object.__setattr__(self, "_hash", h)
+            return h
+
+    @property
+    def children(self) -> tuple[Expr, ...]:
+        """The direct sub-expressions, in order."""
+        out: list[Expr] = []
+        for name in self._children:
+            value = getattr(self, name)
+            if isinstance(value, tuple):
+                out.extend(value)
+            else:
+                out.append(value)
+        return tuple(out)
+
+    def rebuild(self, children: tuple[Expr, ...]) -> Expr:
+        """The same node with new children (in the order of ``children``)."""
+        if not self._children:
+            return self
+        kwargs = {name: getattr(self, name) for name in self.__match_args__}  # type: ignore[attr-defined]
+        rest = list(children)
+        for name in self._children:
+            if isinstance(kwargs[name], tuple):
+                n = len(kwargs[name])
+                kwargs[name], rest = tuple(rest[:n]), rest[n:]
+            else:
+                kwargs[name], rest = rest[0], rest[1:]
+        return type(self)(**kwargs)
+
+    def map_children(self, fn: Callable[[Expr], Expr]) -> Expr:
+        """Apply ``fn`` to each child; returns ``self`` when nothing changed."""
+        old = self.children
+        new = tuple(fn(c) for c in old)
+        if all(a is b for a, b in zip(old, new, strict=True)):
+            return self
+        return self.rebuild(new)
+
+    def walk(self) -> Iterator[Expr]:
+        """All nodes, pre-order, iteratively (safe on deep trees)."""
+        stack: list[Expr] = [self]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(reversed(node.children))
+
+    def free_symbols(self) -> set[Symbol]:
+        """The variables occurring in the expression."""
+        return {n for n in self.walk() if isinstance(n, Symbol)}
+
+    def contains(self, target: Expr) -> bool:
+        """Whether ``target`` occurs as a sub-expression."""
+        return any(n == target for n in self.walk())
+
+    # -- typing ----------------------------------------------------------------
+    @property
+    def shape(self) -> Shape:
+        """(rows, cols) with symbolic or concrete dimensions."""
+        try:
+            return self._shape
+        except AttributeError:
+            s = self._compute_shape()
+            object.__setattr__(self, "_shape", s)
+            return s
+
+    def _compute_shape(self) -> Shape:
+        raise NotImplementedError
+
+    @property
+    def kind(self) -> str:
+        """``"scalar"``, ``"vector"``, ``"row vector"`` or ``"matrix"``."""
+        return kind_of(self.shape)
+
+    @property
+    def is_scalar(self) -> bool:
+        return self.shape == SCALAR
+
+    # -- printing --------------------------------------------------------------
+    def __str__(self) -> str:
+        from .printing.text import to_text
+
+        return to_text(self)
+
+    def latex(self) -> str:
+        """This expression as LaTeX (amsmath; renders in KaTeX)."""
+        from .printing.latex import to_latex
+
+        return to_latex(self)
+
+    def _repr_latex_(self) -> str:
+        return f"${self.latex()}$"
+
+    def __repr__(self) -> str:
+        args = ", ".join(repr(getattr(self, n)) for n in self.__match_args__)  # type: ignore[attr-defined]
+        return f"{type(self).__name__}({args})"
+
+
+_node = dataclass(frozen=True, slots=True, eq=False, repr=False)
+
+# ---------------------------------------------------------------------------- leaves
+
+
+@_node
+class Symbol(Expr):
+    """A variable: vector, matrix or scalar, with properties such as ``symmetric``."""
+
+    name: str
+    dims: Shape = SCALAR
+    props: frozenset[str] = field(default_factory=frozenset)
+
+    def _compute_shape(self) -> Shape:
+        return self.dims
+
+    def __repr__(self) -> str:
+        extra = f", props={sorted(self.props)!r}" if self.props else ""
+        return f"Symbol({self.name!r}, {self.dims!r}{extra})"
+
+
+@_node
+class Number(Expr):
+    """An exact rational constant."""
+
+    value: Fraction
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.value, Fraction):
+            object.__setattr__(self, "value", Fraction(self.value))
+
+    def _compute_shape(self) -> Shape:
+        return SCALAR
+
+    def __repr__(self) -> str:
+        return f"Number({self.value})"
+
+
+@_node
+class Identity(Expr):
+    """The identity matrix ``I`` of size n."""
+
+    n: Dim
+
+    def _compute_shape(self) -> Shape:
+        return (self.n, self.n)
+
+
+@_node
+class Ones(Expr):
+    """The all-ones column vector ``1`` of size n."""
+
+    n: Dim
+
+    def _compute_shape(self) -> Shape:
+        return (self.n, 1)
+
+
+@_node
+class Zero(Expr):
+    """The zero scalar, vector or matrix of a given shape."""
+
+    dims: Shape = SCALAR
+
+    def _compute_shape(self) -> Shape:
+        return self.dims
+
+
+@_node
+class Differential(Expr):
+    """The differential ``dX`` of a variable."""
+
+    var: Symbol
+
+    def _compute_shape(self) -> Shape:
+        return self.var.shape
+
+
+# ---------------------------------------------------------------------------- operators
+
+
+def _broadcast(shapes: list[Shape]) -> Shape:
+    for s in shapes:
+        if s != SCALAR:
+            return s
+    return SCALAR
+
+
+@_node
+class Add(Expr):
+    """A sum; scalar terms broadcast over vector or matrix terms."""
+
+    terms: tuple[Expr, ...]
+    _children: ClassVar = ("terms",)
+    precedence: ClassVar[int] = 10
+
+    def _compute_shape(self) -> Shape:
+        return _broadcast([t.shape for t in self.terms])
+
+
+@_node
+class Neg(Expr):
+    """Negation ``-a``."""
+
+    arg: Expr
+    _children: ClassVar = ("arg",)
+    precedence: ClassVar[int] = 15
+
+    def _compute_shape(self) -> Shape:
+        return self.arg.shape
+
+
+def product_shape(shapes: list[Shape]) -> Shape:
+    """Shape of a product whose factors scale (scalars) or multiply (matrices)."""
+    current: Shape | None = None
+    for s in shapes:
+        if current is None or current == SCALAR:
+            current = s
+        elif s != SCALAR:
+            current = (current[0], s[1])
+    return current if current is not None else SCALAR
+
+
+@_node
+class Mul(Expr):
+    """A product: scalar factors scale, the others multiply as matrices, in order."""
+
+    factors: tuple[Expr, ...]
+    _children: ClassVar = ("factors",)
+    precedence: ClassVar[int] = 20
+
+    def _compute_shape(self) -> Shape:
+        return product_shape([f.shape for f in self.factors])
+
+
+@_node
+class Div(Expr):
+    """Division by a scalar ``a / s``."""
+
+    num: Expr
+    den: Expr
+    _children: ClassVar = ("num", "den")
+    precedence: ClassVar[int] = 20
+
+    def _compute_shape(self) -> Shape:
+        return self.num.shape
+
+
+@_node
+class Hadamard(Expr):
+    """Elementwise product ``a ⊙ b ⊙ ...``."""
+
+    factors: tuple[Expr, ...]
+    _children: ClassVar = ("factors",)
+    precedence: ClassVar[int] = 20
+
+    def _compute_shape(self) -> Shape:
+        return _broadcast([f.shape for f in self.factors])
+
+
+@_node
+class ElemDiv(Expr):
+    """Elementwise division ``a ./ b``."""
+
+    num: Expr
+    den: Expr
+    _children: ClassVar = ("num", "den")
+    precedence: ClassVar[int] = 20
+
+    def _compute_shape(self) -> Shape:
+        return _broadcast([self.num.shape, self.den.shape])
+
+
+@_node
+class Kron(Expr):
+    """Kronecker product ``a ⊗ b``."""
+
+    left: Expr
+    right: Expr
+    _children: ClassVar = ("left", "right")
+    precedence: ClassVar[int] = 20
+
+    def _compute_shape(self) -> Shape:
+        (m, n), (p, q) = self.left.shape, self.right.shape
+        return (mul_dims(m, p), mul_dims(n, q))
+
+
+@_node
+class Transpose(Expr):
+    """Transpose ``a^T``."""
+
+    arg: Expr
+    _children: ClassVar = ("arg",)
+    precedence: ClassVar[int] = 30
+
+    def _compute_shape(self) -> Shape:
+        rows, cols = self.arg.shape
+        return (cols, rows)
+
+
+@_node
+class Pow(Expr):
+    """Power of a scalar, or integer power (``-1``: inverse) of a square matrix."""
+
+    base: Expr
+    exponent: Expr
+    _children: ClassVar = ("base", "exponent")
+    precedence: ClassVar[int] = 30
+
+    def _compute_shape(self) -> Shape:
+        return self.base.shape
+
+
+@_node
+class ElemPow(Expr):
+    """Elementwise power ``a.^p``."""
+
+    base: Expr
+    exponent: Expr
+    _children: ClassVar = ("base", "exponent")
+    precedence: ClassVar[int] = 30
+
+    def _compute_shape(self) -> Shape:
+        return self.base.shape
+
+
+@_node
+class Norm(Expr):
+    """A norm: ``p`` is ``"2"``, ``"1"``, ``"F"`` or ``None`` (written without subscript)."""
+
+    arg: Expr
+    p: str | None = None
+    _children: ClassVar = ("arg",)
+
+    def _compute_shape(self) -> Shape:
+        return SCALAR
+
+
+@_node
+class Call(Expr):
+    """A named function applied to arguments (``tr``, ``exp``, ``softmax``, ...)."""
+
+    name: str
+    args: tuple[Expr, ...]
+    _children: ClassVar = ("args",)
+
+    def _compute_shape(self) -> Shape:
+        from .functions import FUNCTIONS
+
+        return FUNCTIONS[self.name].shape(*(a.shape for a in self.args))
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def depth(expr: Expr) -> int:
+    """Height of the expression tree, computed iteratively."""
+    best = 0
+    stack: list[tuple[Expr, int]] = [(expr, 1)]
+    while stack:
+        node, d = stack.pop()
+        best = max(best, d)
+        stack.extend((c, d + 1) for c in node.children)
+    return best
+
+
+def size(expr: Expr) -> int:
+    """Number of nodes."""
+    return sum(1 for _ in expr.walk())
+
+
+ZERO = Number(Fraction(0))
+ONE = Number(Fraction(1))

@@ -1,0 +1,85 @@
+"""LaTeX printer: amsmath-compatible, renders in KaTeX, and parses back with matcalc."""
+
+from __future__ import annotations
+
+from ..expr import Call, ElemPow, Expr, Norm, Number, Pow, Symbol, Transpose
+from ..functions import FUNCTIONS
+from ..names import is_greek, split_subscript
+from .text import ATOM, PROD, TextPrinter, precedence
+
+_SPECIAL_LATEX = {"logdet": r"\operatorname{logdet}"}
+
+
+class LatexPrinter(TextPrinter):
+    """Prints expressions as LaTeX math (without the surrounding ``$``)."""
+
+    hadamard = r" \odot "
+    elemdiv = r" \oslash "
+    kron = r" \otimes "
+
+    def paren(self, text: str) -> str:
+        return rf"\left({text}\right)"
+
+    def juxtapose(self, left: Expr, right_text: str) -> str:
+        return " "
+
+    def _Symbol(self, e: Symbol) -> str:
+        base, sub = split_subscript(e.name)
+        if is_greek(base):
+            base = "\\" + base
+        elif len(base) > 1 and not base[1:].isdigit():
+            base = rf"\mathrm{{{base}}}"
+        return f"{base}_{{{sub}}}" if sub else base
+
+    def _Number(self, e: Number) -> str:
+        v = e.value
+        if v.denominator == 1:
+            return str(v.numerator)
+        sign = "-" if v < 0 else ""
+        return rf"{sign}\frac{{{abs(v.numerator)}}}{{{v.denominator}}}"
+
+    def _Ones(self, e) -> str:
+        return r"\mathbf{1}"
+
+    def _Div(self, e) -> str:
+        return rf"\frac{{{self.print(e.num)}}}{{{self.print(e.den)}}}"
+
+    def _Transpose(self, e: Transpose) -> str:
+        return self._sup(e.arg) + r"^{\top}"
+
+    def _sup(self, base: Expr) -> str:
+        return self.wrap(base, precedence(base) == ATOM and not isinstance(base, Number))
+
+    def _exponent(self, x: Expr) -> str:
+        return self.print(x)
+
+    def _Pow(self, e: Pow) -> str:
+        return self._sup(e.base) + "^{" + self._exponent(e.exponent) + "}"
+
+    def _ElemPow(self, e: ElemPow) -> str:
+        return self._sup(e.base) + r"^{\circ " + self._exponent(e.exponent) + "}"
+
+    def _Norm(self, e: Norm) -> str:
+        sub = f"_{{{e.p}}}" if e.p else ""
+        return rf"\left\|{self.print(e.arg)}\right\|{sub}"
+
+    def _Call(self, e: Call) -> str:
+        args = ", ".join(self.print(a) for a in e.args)
+        if e.name == "abs":
+            return rf"\left|{args}\right|"
+        name = _SPECIAL_LATEX.get(e.name, FUNCTIONS[e.name].latex)
+        return rf"{name}\left({args}\right)"
+
+    def _Differential(self, e) -> str:
+        return r"\mathrm{d}" + self.print(e.var)
+
+
+_DEFAULT = LatexPrinter()
+
+
+def to_latex(e: Expr) -> str:
+    """The expression as LaTeX math."""
+    return _DEFAULT.print(e)
+
+
+__all__ = ["to_latex", "LatexPrinter", "PROD"]

@@ -1,0 +1,212 @@
+"""Text printer: the matcalc notation, which parses back to the same expression."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from ..expr import (
+    Add,
+    Call,
+    Differential,
+    Div,
+    ElemDiv,
+    ElemPow,
+    Expr,
+    Hadamard,
+    Identity,
+    Kron,
+    Mul,
+    Neg,
+    Norm,
+    Number,
+    Ones,
+    Pow,
+    Symbol,
+    Transpose,
+    Zero,
+)
+from ..functions import canonical_function
+
+SUM, NEG, PROD, POSTFIX, ATOM = 10, 15, 20, 30, 100
+
+
+def precedence(e: Expr) -> int:
+    """Binding strength of the printed form (numbers: negative ones bind like a sign)."""
+    if isinstance(e, Number):
+        if e.value < 0:
+            return NEG
+        return ATOM if e.value.denominator == 1 else PROD
+    if isinstance(e, (Add,)):
+        return SUM
+    if isinstance(e, Neg):
+        return NEG
+    if isinstance(e, Mul) and e.factors and _negative_coefficient(e):
+        return NEG
+    if isinstance(e, (Mul, Div, Hadamard, ElemDiv, Kron)):
+        return PROD
+    if isinstance(e, (Transpose, Pow, ElemPow)):
+        return POSTFIX
+    return ATOM
+
+
+def _negative_coefficient(e: Mul) -> bool:
+    first = e.factors[0]
+    return isinstance(first, Number) and first.value < 0
+
+
+def split_sign(e: Expr) -> tuple[bool, Expr]:
+    """(is negative, the positive part): ``Neg(a)`` and ``-2 a`` print as ``- ...`` in sums."""
+    if isinstance(e, Neg):
+        return True, e.arg
+    if isinstance(e, Number) and e.value < 0:
+        return True, Number(-e.value)
+    if isinstance(e, Mul) and _negative_coefficient(e):
+        coeff = -e.factors[0].value  # type: ignore[attr-defined]
+        rest = e.factors[1:]
+        if coeff != 1:
+            rest = (Number(coeff), *rest)
+        return True, rest[0] if len(rest) == 1 else Mul(tuple(rest))
+    return False, e
+
+
+class TextPrinter:
+    """Prints expressions in the matcalc text notation."""
+
+    hadamard = " ⊙ "
+    elemdiv = " ./ "
+    kron = " ⊗ "
+    minus = " - "
+    plus = " + "
+
+    def __init__(self, ascii: bool = False) -> None:
+        if ascii:
+            self.hadamard, self.kron = " .* ", " ⊗ "
+
+    def print(self, e: Expr) -> str:
+        method = getattr(self, "_" + type(e).__name__)
+        return method(e)
+
+    def wrap(self, e: Expr, ok: bool) -> str:
+        text = self.print(e)
+        return text if ok else self.paren(text)
+
+    def paren(self, text: str) -> str:
+        return f"({text})"
+
+    # -- leaves ----------------------------------------------------------------
+    def _Symbol(self, e: Symbol) -> str:
+        return e.name
+
+    def _Number(self, e: Number) -> str:
+        v: Fraction = e.value
+        if v.denominator == 1:
+            return str(v.numerator)
+        return f"{v.numerator}/{v.denominator}"
+
+    def _Identity(self, e: Identity) -> str:
+        return "I"
+
+    def _Ones(self, e: Ones) -> str:
+        return "1"
+
+    def _Zero(self, e: Zero) -> str:
+        return "0"
+
+    def _Differential(self, e: Differential) -> str:
+        return "d" + self.print(e.var)
+
+    # -- operators -------------------------------------------------------------
+    def _Add(self, e: Add) -> str:
+        parts: list[str] = []
+        for i, term in enumerate(e.terms):
+            negative, positive = split_sign(term)
+            if i == 0:
+                parts.append(self.wrap(term, precedence(term) > SUM))
+            else:
+                parts.append(self.minus if negative else self.plus)
+                shown = positive if negative else term
+                parts.append(self.wrap(shown, precedence(shown) >= PROD))
+        return "".join(parts)
+
+    def _Neg(self, e: Neg) -> str:
+        return "-" + self.wrap(e.arg, precedence(e.arg) >= PROD)
+
+    def _Mul(self, e: Mul) -> str:
+        negative, positive = split_sign(e)
+        if negative:
+            if isinstance(positive, Mul):
+                return "-" + self._factors(positive.factors)
+            return "-" + self.wrap(positive, precedence(positive) >= PROD)
+        return self._factors(e.factors)
+
+    def _factors(self, factors: tuple[Expr, ...]) -> str:
+        out: list[str] = []
+        for i, f in enumerate(factors):
+            p = precedence(f)
+            if i == 0:
+                ok = p >= PROD and not isinstance(f, Mul)
+            else:
+                ok = p > PROD
+            text = self.wrap(f, ok)
+            if i > 0:
+                out.append(self.juxtapose(factors[i - 1], text))
+            out.append(text)
+        return "".join(out)
+
+    def juxtapose(self, left: Expr, right_text: str) -> str:
+        """The separator between two factors (``*`` where a space would read as a call)."""
+        if right_text.startswith("(") and isinstance(left, Symbol) and canonical_function(left.name):
+            return " * "
+        return " "
+
+    def _Div(self, e: Div) -> str:
+        num = self.wrap(e.num, precedence(e.num) >= PROD and not isinstance(e.num, Number))
+        return f"{num} / {self.wrap(e.den, precedence(e.den) > PROD)}"
+
+    def _binary_chain(self, items: tuple[Expr, ...], sep: str, same: type) -> str:
+        out = []
+        for i, f in enumerate(items):
+            p = precedence(f)
+            ok = (p >= PROD and not isinstance(f, same)) if i == 0 else p > PROD
+            out.append(self.wrap(f, ok))
+        return sep.join(out)
+
+    def _Hadamard(self, e: Hadamard) -> str:
+        return self._binary_chain(e.factors, self.hadamard, Hadamard)
+
+    def _ElemDiv(self, e: ElemDiv) -> str:
+        return self._binary_chain((e.num, e.den), self.elemdiv, type(None))
+
+    def _Kron(self, e: Kron) -> str:
+        return self._binary_chain((e.left, e.right), self.kron, type(None))
+
+    def _Transpose(self, e: Transpose) -> str:
+        return self.wrap(e.arg, precedence(e.arg) == ATOM) + "^T"
+
+    def _exponent(self, x: Expr) -> str:
+        if isinstance(x, Number) and x.value.denominator == 1:
+            return str(x.value.numerator)
+        if isinstance(x, Symbol):
+            return x.name
+        return self.paren(self.print(x))
+
+    def _Pow(self, e: Pow) -> str:
+        return self.wrap(e.base, precedence(e.base) == ATOM) + "^" + self._exponent(e.exponent)
+
+    def _ElemPow(self, e: ElemPow) -> str:
+        return self.wrap(e.base, precedence(e.base) == ATOM) + ".^" + self._exponent(e.exponent)
+
+    def _Norm(self, e: Norm) -> str:
+        sub = f"_{e.p}" if e.p else ""
+        return f"||{self.print(e.arg)}||{sub}"
+
+    def _Call(self, e: Call) -> str:
+        return f"{e.name}(" + ", ".join(self.print(a) for a in e.args) + ")"
+
+
+_DEFAULT = TextPrinter()
+
+
+def to_text(e: Expr, ascii: bool = False) -> str:
+    """The expression in matcalc text notation."""
+    return (TextPrinter(ascii=True) if ascii else _DEFAULT).print(e)
