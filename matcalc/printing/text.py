@@ -113,7 +113,9 @@ class TextPrinter:
         return "0"
 
     def _Differential(self, e: Differential) -> str:
-        return "d" + self.print(e.var)
+        if isinstance(e.var, Symbol):
+            return "d" + self.print(e.var)
+        return "d" + self.paren(self.print(e.var))
 
     # -- operators -------------------------------------------------------------
     def _Add(self, e: Add) -> str:

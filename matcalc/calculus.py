@@ -1,0 +1,233 @@
+"""Differentiation: differential rules per operator, identification of gradients, backprop order."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from fractions import Fraction
+
+from .errors import MatcalcError, UnsupportedError
+from .expr import (
+    Add,
+    Call,
+    Differential,
+    Expr,
+    Identity,
+    Mul,
+    Number,
+    Ones,
+    Pow,
+    Symbol,
+    Transpose,
+    Zero,
+)
+from .rewrite import Rule, Trace, bottom_up, exhaust, first_of, load_rules
+from .simplify import Simplifier, is_zero, prune_differentials, simplify
+
+ONE = Number(Fraction(1))
+
+
+def differential_rules() -> tuple[Rule, ...]:
+    """The rules of rules/differentials.rules."""
+    return load_rules("differentials")
+
+
+def adjoint_rules() -> tuple[Rule, ...]:
+    """The rules of rules/adjoint.rules."""
+    return load_rules("adjoint")
+
+
+def canonical_rules() -> tuple[Rule, ...]:
+    """The rules of rules/canonical.rules, with their patterns in canonical form."""
+    return _canonical_rules()
+
+
+_CANONICAL: tuple[Rule, ...] | None = None
+
+
+def _canonical_rules() -> tuple[Rule, ...]:
+    global _CANONICAL
+    if _CANONICAL is None:
+        from dataclasses import replace
+
+        _CANONICAL = tuple(
+            replace(r, lhs=simplify(r.lhs), rhs=simplify(r.rhs)) if r.rhs is not None else r
+            for r in load_rules("canonical")
+        )
+    return _CANONICAL
+
+
+def canonicalize(e: Expr, trace: Trace) -> Expr:
+    """Canonical form of a formula: simplified, with the canonical identities applied."""
+    e = simplify(e)
+    e = bottom_up(exhaust(first_of(canonical_rules(), trace, "canonical form")))(e)
+    return simplify(e)
+
+
+# ---------------------------------------------------------------------------- python rules
+
+
+def differential_of_matrix_power(node: Expr) -> Expr | None:
+    """d(U^k) = sum_i U^i dU U^(k-1-i) for an integer k >= 2; U^-k = (U^-1)^k."""
+    if not (isinstance(node, Pow) and not node.base.is_scalar):
+        return None
+    k = node.exponent
+    if not (isinstance(k, Number) and k.value.denominator == 1) or k.value in (1, -1, 0):
+        return None
+    power = int(k.value)
+    base = node.base if power > 0 else Pow(node.base, Number(Fraction(-1)))
+    power = abs(power)
+    d_base = Differential(base)  # type: ignore[arg-type]
+    terms = []
+    for i in range(power):
+        left = [base] * i
+        right = [base] * (power - 1 - i)
+        factors = [*left, d_base, *right]
+        terms.append(factors[0] if len(factors) == 1 else Mul(tuple(factors)))
+    return Add(tuple(terms))
+
+
+def adjoint_of_broadcast(subject: Expr) -> Expr | None:
+    """tr(G^T l) for an array G and a scalar l broadcast to G's shape: tr((1^T G 1)^T l)."""
+    if not (isinstance(subject, Call) and subject.name == "tr"):
+        return None
+    inner = subject.args[0]
+    if not (isinstance(inner, Mul) and len(inner.factors) == 2):
+        return None
+    head, lin = inner.factors
+    if not (isinstance(head, Transpose) and lin.is_scalar and not head.arg.is_scalar):
+        return None
+    g = head.arg
+    total: Expr = Mul((Transpose(Ones(g.shape[0])), g))
+    if g.shape[1] != 1:
+        total = Mul((Transpose(Ones(g.shape[0])), g, Ones(g.shape[1])))
+    return Call("tr", (Mul((Transpose(total), lin)),))
+
+
+# ---------------------------------------------------------------------------- the engine
+
+
+class Differentiator:
+    """Reverse-mode differentiation over the expression DAG, every step a recorded rule."""
+
+    def __init__(self, trace: Trace | None = None) -> None:
+        self.trace = trace or Trace()
+        self.simplifier = Simplifier()
+        self._depends: dict[Expr, bool] = {}
+        self._size: dict[Expr, int] = {}
+
+    def depends(self, e: Expr, wrt: Expr) -> bool:
+        """Whether ``e`` contains ``wrt`` (memoised over the DAG)."""
+        hit = self._depends.get(e)
+        if hit is None:
+            hit = e == wrt or any(self.depends(c, wrt) for c in e.children)
+            self._depends[e] = hit
+        return hit
+
+    def size(self, e: Expr) -> int:
+        hit = self._size.get(e)
+        if hit is None:
+            hit = 1 + sum(self.size(c) for c in e.children)
+            self._size[e] = hit
+        return hit
+
+    def gradient(self, f: Expr, wrt: Symbol) -> Expr:
+        """The gradient of scalar ``f`` with respect to ``wrt`` (shape of ``wrt``)."""
+        f = canonicalize(f, self.trace)
+        self._depends.clear()
+        if not self.depends(f, wrt):
+            return Zero(wrt.shape) if not wrt.is_scalar else Number(Fraction(0))
+        cotangents: dict[Expr, list[Expr]] = {f: [ONE]}
+        order = itertools.count()
+        heap: list[tuple[int, int, Expr]] = [(-self.size(f), next(order), f)]
+        result: Expr | None = None
+        while heap:
+            _, _, node = heapq.heappop(heap)
+            g = self.simplifier(Add(tuple(cotangents.pop(node))))
+            if node == wrt:
+                result = g
+                continue
+            if is_zero(g) or not node.children:
+                continue
+            for child, h in self.backpropagate(node, g, wrt):
+                if child not in cotangents:
+                    cotangents[child] = []
+                    heapq.heappush(heap, (-self.size(child), next(order), child))
+                cotangents[child].append(h)
+        if result is None:
+            return Zero(wrt.shape) if not wrt.is_scalar else Number(Fraction(0))
+        return self.simplifier(result)
+
+    def differential(self, node: Expr) -> Expr:
+        """d(node) by the first differential rule that applies, children as ``d(child)``."""
+        for rule in differential_rules():
+            try:
+                new = rule.apply(node)
+            except MatcalcError:
+                continue
+            if new is not None:
+                self.trace.add(rule, node, new, "differential")
+                return new
+        raise UnsupportedError(
+            f"no differential rule applies to `{node}`",
+            hint="this operator cannot be differentiated by matcalc yet",
+        )
+
+    def backpropagate(self, node: Expr, g: Expr, wrt: Expr):
+        """Pairs (child, gradient contribution) from the gradient ``g`` of ``node``."""
+        d_node = self.differential(node)
+        children: list[Expr] = []
+        for n in d_node.walk():
+            if isinstance(n, Differential) and n.var not in children and self.depends(n.var, wrt):
+                children.append(n.var)
+        for child in children:
+            linear = prune_differentials(d_node, lambda d, c=child: d.var == c)
+            if is_zero(linear):
+                continue
+            yield child, self.identify(g, linear, child)
+
+    def identify(self, g: Expr, linear: Expr, child: Expr) -> Expr:
+        """H such that tr(g^T linear) = tr(H^T d(child)), by the adjoint rules."""
+        target = Differential(child)  # type: ignore[arg-type]
+        pending = [(g, linear)]
+        found: list[Expr] = []
+        rules = adjoint_rules()
+        while pending:
+            cot, lin = pending.pop()
+            if lin == target:
+                found.append(cot)
+                continue
+            subject = Call("tr", (Mul((Transpose(cot), lin)),))
+            new = None
+            for rule in rules:
+                try:
+                    new = rule.apply(subject)
+                except MatcalcError:
+                    new = None
+                if new is not None:
+                    self.trace.add(rule, subject, new, "identification")
+                    break
+            if new is None:
+                raise UnsupportedError(
+                    f"cannot bring tr(G^T {lin}) to the form tr(H^T d{child}): "
+                    f"no identification rule for `{lin}`",
+                    hint="the gradient through this operator is not supported yet",
+                )
+            for term in new.terms if isinstance(new, Add) else (new,):
+                pending.append(_split_trace(term))
+        return self.simplifier(Add(tuple(found))) if len(found) > 1 else self.simplifier(found[0])
+
+
+def _split_trace(term: Expr) -> tuple[Expr, Expr]:
+    """tr(G^T L) -> (G, L)."""
+    assert isinstance(term, Call) and term.name == "tr"
+    inner = term.args[0]
+    assert isinstance(inner, Mul) and len(inner.factors) == 2
+    head, lin = inner.factors
+    assert isinstance(head, Transpose)
+    return head.arg, lin
+
+
+def identity_like(e: Expr) -> Expr:
+    """The identity matrix matching the rows of ``e``."""
+    return Identity(e.shape[0])

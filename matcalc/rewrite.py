@@ -1,0 +1,459 @@
+"""Rules as data: pattern matching with kinds and conditions, rule files, strategies, trace."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import cache
+
+from .errors import MatcalcError, RewriteError, RuleError
+from .expr import (
+    Add,
+    Call,
+    Differential,
+    Expr,
+    Hadamard,
+    Identity,
+    Mul,
+    Norm,
+    Number,
+    Ones,
+    Symbol,
+    Zero,
+    kind_of,
+)
+from .parse import data_path
+from .shapes import Dims, Inference
+
+Bindings = dict[str, Expr]
+
+# ---------------------------------------------------------------------------- conditions
+
+
+def is_constant(e: Expr) -> bool:
+    """No differential occurs in ``e``."""
+    return not any(isinstance(n, Differential) for n in e.walk())
+
+
+def is_symmetric(e: Expr) -> bool:
+    """``e`` is known to be symmetric (declared, or built symmetrically)."""
+    from .simplify import known_symmetric
+
+    return known_symmetric(e)
+
+
+CONDITIONS: dict[str, Callable[[Expr], bool]] = {
+    "constant": is_constant,
+    "linear": lambda e: not is_constant(e),
+    "scalar": lambda e: e.is_scalar,
+    "nonscalar": lambda e: not e.is_scalar,
+    "vector": lambda e: kind_of(e.shape) == "vector",
+    "matrix": lambda e: kind_of(e.shape) == "matrix",
+    "square": lambda e: e.shape[0] == e.shape[1] and not e.is_scalar,
+    "symmetric": is_symmetric,
+    "integer": lambda e: isinstance(e, Number) and e.value.denominator == 1,
+    "number": lambda e: isinstance(e, Number),
+    "probability": lambda e: isinstance(e, Symbol) and "probability" in e.props,
+}
+"""Named conditions a rule may place on its pattern variables."""
+
+# ---------------------------------------------------------------------------- matching
+
+
+def match(pattern: Expr, subject: Expr, variables: frozenset[str], bindings: Bindings
+          ) -> Iterator[Bindings]:
+    """Every way ``pattern`` matches ``subject`` extending ``bindings``."""
+    if isinstance(pattern, Symbol) and pattern.name in variables:
+        bound = bindings.get(pattern.name)
+        if bound is None:
+            yield {**bindings, pattern.name: subject}
+        elif bound == subject:
+            yield bindings
+        return
+    if isinstance(pattern, (Mul, Add, Hadamard)) and type(subject) is type(pattern):
+        yield from _match_sequence(
+            list(pattern.children), list(subject.children), variables, bindings, type(pattern)
+        )
+        return
+    if type(pattern) is not type(subject):
+        return
+    if isinstance(pattern, (Identity, Ones, Zero)):
+        yield bindings
+        return
+    if isinstance(pattern, Differential):
+        yield from match(pattern.var, subject.var, variables, bindings)  # type: ignore[attr-defined]
+        return
+    if isinstance(pattern, Call) and pattern.name != subject.name:  # type: ignore[attr-defined]
+        return
+    if isinstance(pattern, Norm) and pattern.p != subject.p:  # type: ignore[attr-defined]
+        return
+    if not pattern.children:
+        if pattern == subject:
+            yield bindings
+        return
+    yield from _match_children(list(pattern.children), list(subject.children), variables,
+                               bindings)
+
+
+def _match_children(ps: list[Expr], ss: list[Expr], variables, bindings) -> Iterator[Bindings]:
+    if len(ps) != len(ss):
+        return
+    if not ps:
+        yield bindings
+        return
+    for b in match(ps[0], ss[0], variables, bindings):
+        yield from _match_children(ps[1:], ss[1:], variables, b)
+
+
+def _match_sequence(ps: list[Expr], ss: list[Expr], variables, bindings, node: type
+                    ) -> Iterator[Bindings]:
+    """Match an n-ary node: a pattern variable may stand for a run of consecutive items."""
+    if not ps:
+        if not ss:
+            yield bindings
+        return
+    head, rest = ps[0], ps[1:]
+    is_var = isinstance(head, Symbol) and head.name in variables
+    max_take = len(ss) - len(rest) if is_var else 1
+    for take in range(1, max_take + 1):
+        if take > len(ss):
+            break
+        piece = ss[0] if take == 1 else node(tuple(ss[:take]))
+        for b in match(head, piece, variables, bindings):
+            yield from _match_sequence(rest, ss[take:], variables, b, node)
+
+
+# ---------------------------------------------------------------------------- rules
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A named identity ``lhs = rhs`` with conditions on its variables, and its source."""
+
+    name: str
+    family: str
+    lhs: Expr
+    rhs: Expr | None
+    text: str
+    source: str
+    variables: frozenset[str]
+    conditions: tuple[tuple[str, str], ...] = ()
+    function: Callable[..., Expr | None] | None = None
+    declarations: str = ""
+
+    def matches(self, subject: Expr) -> Iterator[Bindings]:
+        """Bindings under which the rule applies to ``subject``."""
+        for b in match(self.lhs, subject, self.variables, {}):
+            if all(CONDITIONS[c](b[v]) for v, c in self.conditions if v in b):
+                yield b
+
+    def apply(self, subject: Expr) -> Expr | None:
+        """The rewritten expression, or None when the rule does not apply."""
+        if self.function is not None:
+            return self.function(subject)
+        for b in self.matches(subject):
+            return instantiate(self.rhs, b)  # type: ignore[arg-type]
+        return None
+
+
+def instantiate(template: Expr, bindings: Bindings) -> Expr:
+    """Replace pattern variables by their bindings and resolve the template's own sizes."""
+    dims = Dims()
+    opaque: set[int] = set()
+
+    def fill(e: Expr) -> Expr:
+        if isinstance(e, Symbol) and e.name in bindings:
+            value = bindings[e.name]
+            opaque.add(id(value))
+            return value
+        if isinstance(e, Identity):
+            return Identity(dims.fresh())
+        if isinstance(e, Ones):
+            return Ones(dims.fresh())
+        if isinstance(e, Zero):
+            return Zero((dims.fresh(), dims.fresh()) if e.dims != (1, 1) else (1, 1))
+        if isinstance(e, Differential):
+            return Differential(fill(e.var))  # type: ignore[arg-type]
+        if not e.children:
+            return e
+        return e.rebuild(tuple(fill(c) for c in e.children))
+
+    filled = fill(template)
+    inference = _TemplateInference(dims, opaque)
+    try:
+        typed = inference.elaborate(filled)
+    except MatcalcError as err:
+        raise RuleError(f"a rule produced an ill-typed result: {err.message}") from None
+    return inference.finish(typed, {}) if _has_vars(typed) else typed
+
+
+class _TemplateInference(Inference):
+    """Shape inference that trusts bound sub-expressions (they are typed already)."""
+
+    def __init__(self, dims: Dims, opaque: set[int]) -> None:
+        super().__init__(dims, lambda _: None, None, set())
+        self.opaque = opaque
+
+    def elaborate(self, e: Expr) -> Expr:
+        if id(e) in self.opaque:
+            return e
+        return super().elaborate(e)
+
+    def _ones_here(self, e: Expr) -> bool:
+        return False  # templates spell the all-ones vector explicitly
+
+
+def _has_vars(e: Expr) -> bool:
+    for n in e.walk():
+        if isinstance(n, (Identity, Ones)) and str(n.n).startswith("?"):
+            return True
+        if isinstance(n, Zero) and any(str(d).startswith("?") for d in n.dims):
+            return True
+    return False
+
+
+# ---------------------------------------------------------------------------- rule files
+
+_HEADER = re.compile(r"^([a-z][a-z0-9_]*)\s*:\s*(.*)$")
+
+
+@cache
+def load_rules(family: str) -> tuple[Rule, ...]:
+    """The rules of ``rules/<family>.rules``, in file order."""
+    path = data_path("rules") / f"{family}.rules"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise RuleError(f"cannot read rule file {path}: {err}") from None
+    return tuple(parse_rules(text, family, str(path)))
+
+
+def parse_rules(text: str, family: str, origin: str = "<rules>") -> Iterator[Rule]:
+    """Read a rule file: blocks of ``name: lhs = rhs`` with ``where``, ``if`` and ``source`` lines.
+
+    A block whose identity line is ``python module.function`` names a rule written in Python.
+    """
+    block: list[tuple[int, str]] = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].rstrip()
+        if not line.strip():
+            continue
+        if not raw[0].isspace():
+            if block:
+                yield _rule_from_block(block, family, origin)
+            block = []
+        block.append((number, line.strip()))
+    if block:
+        yield _rule_from_block(block, family, origin)
+
+
+def _rule_from_block(block: list[tuple[int, str]], family: str, origin: str) -> Rule:
+    number, head = block[0]
+    m = _HEADER.match(head)
+    if not m:
+        raise RuleError(f"{origin}:{number}: expected `name: identity`, got {head!r}")
+    name, identity = m.group(1), m.group(2)
+    where, conditions, source = "", [], ""
+    for n, line in block[1:]:
+        key, _, value = line.partition(" ")
+        if key == "where":
+            where = value
+        elif key == "if":
+            for cond in value.split(","):
+                words = cond.split()
+                if len(words) != 2 or words[1] not in CONDITIONS:
+                    raise RuleError(f"{origin}:{n}: bad condition {cond.strip()!r}",
+                                    hint="conditions: " + ", ".join(sorted(CONDITIONS)))
+                conditions.append((words[0], words[1]))
+        elif key == "source:":
+            source = value
+        else:
+            raise RuleError(f"{origin}:{n}: expected where, if or source:, got {line!r}")
+    if not source:
+        raise RuleError(f"{origin}:{number}: rule {name} has no source")
+    if identity.startswith("python "):
+        function = _python_rule(identity.split()[1], origin, number)
+        return Rule(name, family, Zero(), None, identity, source, frozenset(), tuple(conditions),
+                    function, where)
+    lhs, rhs, variables = _parse_identity(identity, where, origin, number)
+    return Rule(name, family, lhs, rhs, identity, source, variables, tuple(conditions), None,
+                where)
+
+
+def _python_rule(dotted: str, origin: str, number: int) -> Callable[..., Expr | None]:
+    module, _, attr = dotted.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as err:
+        raise RuleError(f"{origin}:{number}: cannot load Python rule {dotted}: {err}") from None
+
+
+_D_CALL = re.compile(r"\bd\(([A-Za-z][A-Za-z0-9_]*)\)")
+
+
+def _parse_identity(identity: str, where: str, origin: str, number: int):
+    from .parse import parse
+
+    if "=" not in identity:
+        raise RuleError(f"{origin}:{number}: an identity needs `=`")
+    left, right = identity.split("=", 1)
+    outer = re.fullmatch(r"\s*d\((.*)\)\s*", left)
+    if outer:  # `d(pattern) = differential`: the pattern is what the rule applies to
+        left = outer.group(1)
+    decls = _declarations(where)
+    variables = set(decls)
+    # `d(U)` in a rule is the differential of the pattern variable U.
+    diffs = set(_D_CALL.findall(right)) | set(_D_CALL.findall(left))
+    for v in diffs:
+        decls.setdefault(v, _default_kind(v))
+        decls[f"d_{v}"] = decls[v]
+        variables.add(v)
+    left, right = _D_CALL.sub(r"d_\1", left), _D_CALL.sub(r"d_\1", right)
+    decl_text = ", ".join(f"{k}: {v}" for k, v in decls.items())
+    try:
+        lhs = parse(left.strip() + (f" where {decl_text}" if decl_text else ""))
+        rhs = parse(right.strip() + (f" where {decl_text}" if decl_text else ""))
+    except MatcalcError as err:
+        raise RuleError(f"{origin}:{number}: {err}") from None
+    lhs, rhs = _mark_differentials(lhs), _mark_differentials(rhs)
+    # Every name in a rule is a pattern variable (I and 1 are constants, not names).
+    variables = {s.name for s in lhs.free_symbols()} | {s.name for s in rhs.free_symbols()}
+    return lhs, rhs, frozenset(variables)
+
+
+def _declarations(where: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    depth, current = 0, ""
+    for ch in where + ",":
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "," and depth == 0:
+            if current.strip():
+                name, _, kind = current.partition(":")
+                out[name.strip()] = kind.strip()
+            current = ""
+        else:
+            current += ch
+    return out
+
+
+def _default_kind(name: str) -> str:
+    from .names import is_greek
+
+    if is_greek(name):
+        return "scalar"
+    return "matrix" if name[0].isupper() else "vector"
+
+
+def _mark_differentials(e: Expr) -> Expr:
+    if isinstance(e, Symbol) and e.name.startswith("d_"):
+        return Differential(Symbol(e.name[2:], e.dims, e.props))
+    if not e.children:
+        return e
+    return e.rebuild(tuple(_mark_differentials(c) for c in e.children))
+
+
+# ---------------------------------------------------------------------------- strategies
+
+
+@dataclass
+class Step:
+    """One rule application: which rule, from where, and the expressions around it."""
+
+    rule: str
+    source: str
+    before: Expr
+    after: Expr
+    phase: str = ""
+
+
+@dataclass
+class Trace:
+    """Every rule application of a derivation, with a step budget."""
+
+    budget: int = 100_000
+    steps: list[Step] = field(default_factory=list)
+    record: bool = True
+
+    def add(self, rule: Rule, before: Expr, after: Expr, phase: str = "") -> None:
+        self.budget -= 1
+        if self.budget < 0:
+            last = ", ".join(s.rule for s in self.steps[-5:])
+            raise RewriteError(
+                "the rewrite step budget is exhausted",
+                hint=f"the last rules applied were: {last}",
+            )
+        if self.record:
+            self.steps.append(Step(rule.name, rule.source, before, after, phase))
+
+
+Strategy = Callable[[Expr], Expr]
+
+
+def first_of(rules: tuple[Rule, ...], trace: Trace, phase: str = "") -> Strategy:
+    """Apply the first rule that changes the expression (SymPy's ``do_one``)."""
+
+    def step(e: Expr) -> Expr:
+        for rule in rules:
+            new = rule.apply(e)
+            if new is not None and new != e:
+                trace.add(rule, e, new, phase)
+                return new
+        return e
+
+    return step
+
+
+def exhaust(strategy: Strategy) -> Strategy:
+    """Apply until nothing changes (the trace's budget stops a rule set that loops)."""
+
+    def run(e: Expr) -> Expr:
+        while True:
+            new = strategy(e)
+            if new == e:
+                return e
+            e = new
+
+    return run
+
+
+def bottom_up(strategy: Strategy) -> Strategy:
+    """Apply to every node, children first."""
+
+    def run(e: Expr) -> Expr:
+        return strategy(e.map_children(run))
+
+    return run
+
+
+def top_down(strategy: Strategy) -> Strategy:
+    """Apply to every node, parents first."""
+
+    def run(e: Expr) -> Expr:
+        return strategy(e).map_children(run)
+
+    return run
+
+
+def chain(*strategies: Strategy) -> Strategy:
+    """Apply each strategy in turn."""
+
+    def run(e: Expr) -> Expr:
+        for s in strategies:
+            e = s(e)
+        return e
+
+    return run
+
+
+def minimize(strategies: list[Strategy], cost: Callable[[Expr], float]) -> Strategy:
+    """Run every strategy and keep the cheapest result."""
+
+    def run(e: Expr) -> Expr:
+        return min((s(e) for s in strategies), key=cost, default=e)
+
+    return run

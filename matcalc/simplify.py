@@ -1,0 +1,515 @@
+"""Canonical form and textbook presentation: flatten, collect, order, factor, never expand."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from fractions import Fraction
+
+from .expr import (
+    SCALAR,
+    Add,
+    Call,
+    Differential,
+    Div,
+    ElemDiv,
+    ElemPow,
+    Expr,
+    Hadamard,
+    Identity,
+    Kron,
+    Mul,
+    Neg,
+    Norm,
+    Number,
+    Ones,
+    Pow,
+    Symbol,
+    Transpose,
+    Zero,
+    product_shape,
+)
+from .functions import FUNCTIONS
+from .printing.text import to_text
+
+ONE = Number(Fraction(1))
+
+
+def num(value: Fraction | int) -> Number:
+    """A Number node."""
+    return Number(Fraction(value))
+
+
+def is_zero(e: Expr) -> bool:
+    """``e`` is a zero (scalar 0 or a zero array)."""
+    return isinstance(e, Zero) or (isinstance(e, Number) and e.value == 0)
+
+
+def zero_like(e: Expr) -> Expr:
+    """The zero of ``e``'s shape."""
+    return num(0) if e.is_scalar else Zero(e.shape)
+
+
+def is_one(e: Expr) -> bool:
+    return isinstance(e, Number) and e.value == 1
+
+
+# ---------------------------------------------------------------------------- symmetry
+
+
+def known_symmetric(e: Expr) -> bool:
+    """Whether ``e`` is symmetric by declaration or by construction."""
+    if e.is_scalar:
+        return True
+    if e.shape[0] != e.shape[1]:
+        return False
+    if isinstance(e, Symbol):
+        return "symmetric" in e.props
+    if isinstance(e, (Identity, Zero)):
+        return True
+    if isinstance(e, Call) and e.name == "diag":
+        return True
+    if isinstance(e, Call) and FUNCTIONS[e.name].family == "elementwise":
+        return known_symmetric(e.args[0])
+    if isinstance(e, (Add, Hadamard)):
+        if all(known_symmetric(t) for t in e.children):
+            return True
+        if isinstance(e, Add):
+            return _transposes_pair(e.terms)
+        return False
+    if isinstance(e, (Pow, ElemPow)):
+        return known_symmetric(e.base)
+    if isinstance(e, Transpose):
+        return known_symmetric(e.arg)
+    if isinstance(e, Mul):
+        chain = [f for f in e.factors if not f.is_scalar]
+        return _palindrome(chain)
+    if isinstance(e, Kron):
+        return known_symmetric(e.left) and known_symmetric(e.right)
+    return False
+
+
+def _palindrome(chain: list[Expr]) -> bool:
+    """``B^T S B``, ``x x^T``, ``A^T A``: a chain equal to its own transpose."""
+    i, j = 0, len(chain) - 1
+    while i < j:
+        if simplify(Transpose(chain[i])) != chain[j]:
+            return False
+        i, j = i + 1, j - 1
+    return i > j or known_symmetric(chain[i])
+
+
+def _transposes_pair(terms: tuple[Expr, ...]) -> bool:
+    """``A + A^T`` (each term's transpose is also a term)."""
+    texts = {t for t in terms}
+    return all(simplify(Transpose(t)) in texts for t in terms)
+
+
+# ---------------------------------------------------------------------------- ordering
+
+
+def sort_key(e: Expr) -> tuple:
+    """Canonical order of the terms of a sum: positive first, numbers first, then by text."""
+    negative, positive = split_coefficient(e)
+    return (negative < 0, not isinstance(positive, Number), to_text(positive))
+
+
+def scalar_key(e: Expr) -> tuple:
+    """Order of scalar factors: names before compound expressions, then by text."""
+    return (not isinstance(e, Symbol), to_text(e))
+
+
+def split_coefficient(e: Expr) -> tuple[Fraction, Expr]:
+    """``-2 A x`` -> (-2, ``A x``); a lone number is its own coefficient times 1."""
+    if isinstance(e, Number):
+        return e.value, ONE
+    if isinstance(e, Mul) and isinstance(e.factors[0], Number):
+        rest = e.factors[1:]
+        if not rest:
+            return e.factors[0].value, ONE
+        return e.factors[0].value, rest[0] if len(rest) == 1 else Mul(rest)
+    return Fraction(1), e
+
+
+def with_coefficient(c: Fraction, e: Expr) -> Expr:
+    """``c e`` in canonical form."""
+    if c == 0:
+        return zero_like(e)
+    if is_one(e):
+        return num(c)
+    if c == 1:
+        return e
+    if isinstance(e, Mul):
+        return Mul((num(c), *e.factors))
+    return Mul((num(c), e))
+
+
+# ---------------------------------------------------------------------------- the simplifier
+
+
+class Simplifier:
+    """Bottom-up canonicalisation with a memo table (shared sub-expressions cost once)."""
+
+    def __init__(self) -> None:
+        self.memo: dict[Expr, Expr] = {}
+
+    def __call__(self, e: Expr) -> Expr:
+        hit = self.memo.get(e)
+        if hit is not None:
+            return hit
+        children = e.children
+        if children:
+            new_children = tuple(self(c) for c in children)
+            node = e.rebuild(new_children) if new_children != children else e
+        else:
+            node = e
+        method = getattr(self, "_" + type(node).__name__, None)
+        result = method(node) if method else node
+        if result != node:
+            result = self(result)
+        self.memo[e] = result
+        self.memo[result] = result
+        return result
+
+    # -- leaves ----------------------------------------------------------------
+    def _Zero(self, e: Zero) -> Expr:
+        return num(0) if e.dims == SCALAR else e
+
+    # -- sums --------------------------------------------------------------------
+    def _Neg(self, e: Neg) -> Expr:
+        return self._scale(Fraction(-1), e.arg)
+
+    def _scale(self, c: Fraction, e: Expr) -> Expr:
+        coeff, rest = split_coefficient(e)
+        return with_coefficient(c * coeff, rest)
+
+    def _Add(self, e: Add) -> Expr:
+        shape = e.shape
+        # Collect whole terms first (r + r = 2 r keeps r's parentheses), then flatten the
+        # nested sums that remain with coefficient one, and collect again.
+        collected = _collect(e.terms)
+        terms: list[Expr] = []
+        for rest, c in collected.items():
+            if isinstance(rest, Add) and c == 1:
+                terms.extend(rest.terms)
+            else:
+                terms.append(with_coefficient(c, rest))
+        items = [with_coefficient(c, rest) for rest, c in _collect(tuple(terms)).items()]
+        if not items:
+            return num(0) if shape == SCALAR else Zero(shape)
+        if len(items) == 1:
+            return items[0]
+        items.sort(key=sort_key)
+        factored = factor_sum(items)
+        if factored is not None:
+            return factored
+        return Add(tuple(items))
+
+    # -- products ----------------------------------------------------------------
+    def _Mul(self, e: Mul) -> Expr:
+        coeff = Fraction(1)
+        scalars: list[Expr] = []
+        chain: list[Expr] = []
+        shape = e.shape
+        stack = list(reversed(e.factors))
+        while stack:
+            f = stack.pop()
+            if isinstance(f, Mul) and not (f.is_scalar and shape != SCALAR and _is_chain(f)):
+                stack.extend(reversed(f.factors))
+                continue
+            if isinstance(f, Number):
+                coeff *= f.value
+            elif is_zero(f):
+                return zero_like(e)
+            elif f.is_scalar:
+                scalars.append(f)
+            else:
+                chain.append(f)
+        if coeff == 0:
+            return zero_like(e)
+        chain = _cancel_inverses(chain)
+        chain = _probability_sums(chain)
+        chain = _merge_chain_powers(chain)
+        if len(chain) > 1:
+            chain = [f for f in chain if not isinstance(f, Identity)]
+        if not chain and shape != SCALAR:
+            # everything cancelled to the identity
+            chain = [Identity(shape[0])]
+        scalars = _merge_powers(scalars)
+        scalars.sort(key=scalar_key)
+        factors = ([num(coeff)] if coeff != 1 else []) + scalars + chain
+        if not factors:
+            return num(1)
+        if len(factors) == 1:
+            return factors[0]
+        return Mul(tuple(factors))
+
+    def _Div(self, e: Div) -> Expr:
+        return Mul((e.num, Pow(e.den, num(-1))))
+
+    def _Hadamard(self, e: Hadamard) -> Expr:
+        factors: list[Expr] = []
+        scalars: list[Expr] = []
+        for f in e.factors:
+            for g in f.factors if isinstance(f, Hadamard) else (f,):
+                if is_zero(g):
+                    return zero_like(e)
+                c, g = split_coefficient(g)
+                if c != 1:
+                    scalars.append(num(c))
+                if g.is_scalar:
+                    scalars.append(g)
+                elif not _is_all_ones(g):
+                    factors.append(g)
+        if e.is_scalar:
+            base: Expr = ONE
+        elif not factors:
+            base = Ones(e.shape[0]) if e.shape[1] == 1 else Mul(
+                (Ones(e.shape[0]), Transpose(Ones(e.shape[1]))))
+        elif len(factors) == 1:
+            base = factors[0]
+        else:
+            factors.sort(key=lambda f: (isinstance(f, Add), to_text(f)))
+            base = Hadamard(tuple(factors))
+        return Mul((*scalars, base)) if scalars else base
+
+    def _ElemDiv(self, e: ElemDiv) -> Expr:
+        if e.den.is_scalar:
+            return Mul((e.num, Pow(e.den, num(-1))))
+        if is_zero(e.num):
+            return zero_like(e)
+        return e
+
+    def _Kron(self, e: Kron) -> Expr:
+        if is_zero(e.left) or is_zero(e.right):
+            return Zero(e.shape)
+        return e
+
+    # -- transposes -------------------------------------------------------------
+    def _Transpose(self, e: Transpose) -> Expr:
+        a = e.arg
+        if a.is_scalar or known_symmetric(a):
+            return a
+        if isinstance(a, Transpose):
+            return a.arg
+        if isinstance(a, Zero):
+            return Zero(e.shape)
+        if isinstance(a, Mul):
+            return Mul(tuple(Transpose(f) if not f.is_scalar else f for f in reversed(a.factors)))
+        if isinstance(a, Kron):
+            return Kron(Transpose(a.left), Transpose(a.right))
+        if isinstance(a, Pow) and isinstance(a.exponent, Number) and a.exponent.value > 1:
+            return Pow(Transpose(a.base), a.exponent)
+        return e
+
+    # -- powers ------------------------------------------------------------------
+    def _Pow(self, e: Pow) -> Expr:
+        b, x = e.base, e.exponent
+        if isinstance(x, Number):
+            if x.value == 1:
+                return b
+            if x.value == 0:
+                return num(1) if b.is_scalar else Identity(b.shape[0])
+            if isinstance(b, Number) and x.value.denominator == 1 and (b.value != 0 or x.value > 0):
+                return num(b.value ** int(x.value))
+            if isinstance(b, Identity):
+                return b
+            if isinstance(b, Pow) and isinstance(b.exponent, Number) and (
+                x.value.denominator == 1 and b.exponent.value.denominator == 1
+            ):
+                return Pow(b.base, num(b.exponent.value * x.value))
+            if b.is_scalar and isinstance(b, Mul) and x.value.denominator == 1:
+                # (a b)^k = a^k b^k for scalars keeps fractions readable
+                return Mul(tuple(Pow(f, x) for f in b.factors))
+        return e
+
+    def _ElemPow(self, e: ElemPow) -> Expr:
+        if isinstance(e.exponent, Number) and e.exponent.value == 1:
+            return e.base
+        if e.base.is_scalar:
+            return Pow(e.base, e.exponent)
+        return e
+
+    # -- functions and norms -----------------------------------------------------
+    def _Call(self, e: Call) -> Expr:
+        arg = e.args[0]
+        if e.name == "tr" and arg.is_scalar:
+            return arg
+        if e.name == "tr" and isinstance(arg, Zero):
+            return num(0)
+        if e.name == "diag" and isinstance(arg, Zero):
+            return Zero(e.shape)
+        if FUNCTIONS[e.name].family == "elementwise" and e.is_scalar and isinstance(arg, Number):
+            return e
+        if e.name in ("sum", "vec") and isinstance(arg, Zero):
+            return zero_like(e)
+        return e
+
+    def _Norm(self, e: Norm) -> Expr:
+        if e.p is None:
+            return Norm(e.arg, "2")
+        return e
+
+
+def _collect(terms: tuple[Expr, ...]) -> dict[Expr, Fraction]:
+    """Like terms summed: {term without coefficient: coefficient}, zeros dropped."""
+    collected: dict[Expr, Fraction] = {}
+    for t in terms:
+        if is_zero(t):
+            continue
+        c, rest = split_coefficient(t)
+        collected[rest] = collected.get(rest, Fraction(0)) + c
+    return {rest: c for rest, c in collected.items() if c != 0}
+
+
+def _is_all_ones(e: Expr) -> bool:
+    """``1`` or ``1 1^T``: the neutral element of the Hadamard product."""
+    if isinstance(e, Ones):
+        return True
+    return (
+        isinstance(e, Mul)
+        and len(e.factors) == 2
+        and isinstance(e.factors[0], Ones)
+        and isinstance(e.factors[1], Transpose)
+        and isinstance(e.factors[1].arg, Ones)
+    )
+
+
+def _merge_chain_powers(chain: list[Expr]) -> list[Expr]:
+    """``X X X`` is ``X^3`` (consecutive equal square factors)."""
+    out: list[tuple[Expr, int]] = []
+    for f in chain:
+        base, k = f, 1
+        if isinstance(f, Pow) and isinstance(f.exponent, Number) and f.exponent.value > 0 and (
+            f.exponent.value.denominator == 1
+        ):
+            base, k = f.base, int(f.exponent.value)
+        if out and out[-1][0] == base and base.shape[0] == base.shape[1]:
+            out[-1] = (base, out[-1][1] + k)
+        else:
+            out.append((base, k))
+    return [b if k == 1 else Pow(b, num(k)) for b, k in out]
+
+
+def _is_chain(e: Mul) -> bool:
+    return any(not f.is_scalar for f in e.factors)
+
+
+def _cancel_inverses(chain: list[Expr]) -> list[Expr]:
+    """``A^-1 A`` and ``A A^-1`` cancel; identities between factors vanish."""
+    out: list[Expr] = []
+    for f in chain:
+        if out and (
+            (isinstance(f, Pow) and f.exponent == num(-1) and f.base == out[-1])
+            or (isinstance(out[-1], Pow) and out[-1].exponent == num(-1) and out[-1].base == f)
+        ):
+            out.pop()
+            continue
+        out.append(f)
+    return out
+
+
+def _probability_sums(chain: list[Expr]) -> list[Expr]:
+    """``1^T y = y^T 1 = 1`` for a declared probability vector ``y``."""
+    out: list[Expr] = []
+    for f in chain:
+        if out and (
+            (_is_ones_row(out[-1]) and _is_probability(f))
+            or (_is_probability_row(out[-1]) and isinstance(f, Ones))
+        ):
+            out.pop()
+            continue
+        out.append(f)
+    return out
+
+
+def _is_ones_row(e: Expr) -> bool:
+    return isinstance(e, Transpose) and isinstance(e.arg, Ones)
+
+
+def _is_probability(e: Expr) -> bool:
+    return isinstance(e, Symbol) and "probability" in e.props
+
+
+def _is_probability_row(e: Expr) -> bool:
+    return isinstance(e, Transpose) and _is_probability(e.arg)
+
+
+def _merge_powers(scalars: list[Expr]) -> list[Expr]:
+    """``s s^-1`` cancels and ``s s`` is ``s^2`` among scalar factors."""
+    powers: dict[Expr, Fraction] = {}
+    others: list[Expr] = []
+    for s in scalars:
+        if isinstance(s, Pow) and isinstance(s.exponent, Number):
+            base, k = s.base, s.exponent.value
+        else:
+            base, k = s, Fraction(1)
+        if base in powers:
+            powers[base] += k
+        else:
+            powers[base] = k
+    for base, k in powers.items():
+        if k == 0:
+            continue
+        others.append(base if k == 1 else Pow(base, num(k)))
+    return others
+
+
+# ---------------------------------------------------------------------------- factoring
+
+
+def _chain_parts(term: Expr) -> tuple[Fraction, list[Expr], list[Expr]]:
+    c, rest = split_coefficient(term)
+    factors = list(rest.factors) if isinstance(rest, Mul) else ([] if is_one(rest) else [rest])
+    scalars = [f for f in factors if f.is_scalar]
+    chain = [f for f in factors if not f.is_scalar]
+    return c, scalars, chain
+
+
+def _build(c: Fraction, scalars: list[Expr], chain: list[Expr]) -> Expr:
+    factors = ([num(c)] if c != 1 else []) + scalars + chain
+    if not factors:
+        return num(1)
+    return factors[0] if len(factors) == 1 else Mul(tuple(factors))
+
+
+def factor_sum(terms: list[Expr]) -> Expr | None:
+    """Pull a common left or right matrix factor out of every term: ``A x + B x = (A + B) x``."""
+    parts = [_chain_parts(t) for t in terms]
+    if any(not chain for _, _, chain in parts):
+        return None
+    for side in (-1, 0):
+        common = parts[0][2][side]
+        if all(chain[side] == common for _, _, chain in parts) and all(
+            len(chain) > 1 for _, _, chain in parts
+        ):
+            inner = [
+                _build(c, s, chain[:-1] if side == -1 else chain[1:]) for c, s, chain in parts
+            ]
+            shapes = {product_shape([f.shape for f in (chain[:-1] if side == -1 else chain[1:])])
+                      for _, _, chain in parts}
+            if len(shapes) != 1:
+                continue
+            summed = simplify(Add(tuple(inner)))
+            return Mul((summed, common)) if side == -1 else Mul((common, summed))
+    return None
+
+
+# ---------------------------------------------------------------------------- entry points
+
+
+def simplify(e: Expr, simplifier: Simplifier | None = None) -> Expr:
+    """The canonical, textbook form of ``e`` (equal results print identically)."""
+    return (simplifier or Simplifier())(e)
+
+
+def prune_differentials(e: Expr, keep: Callable[[Differential], bool]) -> Expr:
+    """Replace the differentials ``keep`` rejects by zero and simplify."""
+
+    def walk(x: Expr) -> Expr:
+        if isinstance(x, Differential):
+            return x if keep(x) else zero_like(x)
+        if not x.children:
+            return x
+        return x.map_children(walk)
+
+    return simplify(walk(e))
