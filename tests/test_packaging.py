@@ -85,7 +85,8 @@ def test_unpacked_wheel_parses_outside_the_checkout(wheel: Path, tmp_path: Path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "x^{\\top} A x\n"
     where = subprocess.run(
-        [sys.executable, "-c", "import matcalc.parse as p; print(p.data_path('grammar'))"],
+        [sys.executable, "-c", "import importlib as i; print(i.import_module('matcalc.parse')"
+         ".data_path('grammar'))"],
         cwd=tmp_path,
         env=env,
         capture_output=True,
