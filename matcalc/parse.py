@@ -184,7 +184,8 @@ def _postlex(ctx: _Context, tokens: Iterator[Token]) -> Iterator[Token]:
 
 def _name_tokens(ctx: _Context, tok: Token) -> Iterator[Token]:
     raw = str(tok.value)
-    if raw.startswith("\\") and not raw.startswith(("\\mathbf", "\\boldsymbol", "\\bm", "\\mathrm")):
+    wrappers = ("\\mathbf", "\\boldsymbol", "\\bm", "\\mathrm")
+    if raw.startswith("\\") and not raw.startswith(wrappers):
         name = names.normalize(raw)
         if not names.is_greek(name):
             fn = canonical_function(name)

@@ -365,7 +365,8 @@ class Inference:
         problem = check_argument(fn, shape)
         if problem:
             self.fail(f"{problem}: `{self._show(args[0])}`", e)
-        if fn.accepts == "square" or (fn.accepts == "vector or square" and kind_of(shape) == "matrix"):
+        is_matrix = kind_of(shape) == "matrix"
+        if fn.accepts == "square" or (fn.accepts == "vector or square" and is_matrix):
             self.square(args[0], fn.name, e)
         return Call(e.name, args)
 

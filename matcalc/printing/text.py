@@ -69,6 +69,24 @@ def split_sign(e: Expr) -> tuple[bool, Expr]:
     return False, e
 
 
+def split_fraction(factors: tuple[Expr, ...]) -> tuple[tuple[Expr, ...], tuple[Expr, ...]]:
+    """Factors above and below the fraction bar (scalar factors with negative exponents)."""
+    top: list[Expr] = []
+    bottom: list[Expr] = []
+    for f in factors:
+        if (
+            isinstance(f, Pow)
+            and f.is_scalar
+            and isinstance(f.exponent, Number)
+            and f.exponent.value < 0
+        ):
+            k = -f.exponent.value
+            bottom.append(f.base if k == 1 else Pow(f.base, Number(k)))
+        else:
+            top.append(f)
+    return tuple(top), tuple(bottom)
+
+
 class TextPrinter:
     """Prints expressions in the matcalc text notation."""
 
@@ -137,18 +155,34 @@ class TextPrinter:
         negative, positive = split_sign(e)
         if negative:
             if isinstance(positive, Mul):
-                return "-" + self._factors(positive.factors)
+                return "-" + self._fraction(positive.factors)
             return "-" + self.wrap(positive, precedence(positive) >= PROD)
-        return self._factors(e.factors)
+        return self._fraction(e.factors)
+
+    def _fraction(self, factors: tuple[Expr, ...]) -> str:
+        """``x ||x||_2^-1`` prints as ``x / ||x||_2`` (negative powers of scalars below)."""
+        numerator, denominator = split_fraction(factors)
+        if not denominator:
+            return self._factors(factors)
+        top = self._factors(numerator) if numerator else "1"
+        return self.divide(top, numerator, denominator)
+
+    def divide(self, top: str, numerator: tuple[Expr, ...], denominator: tuple[Expr, ...]) -> str:
+        """Numerator over denominator, in this printer's notation."""
+        if len(numerator) == 1 and precedence(numerator[0]) < PROD:
+            top = self.paren(top)
+        if len(denominator) == 1:
+            d = denominator[0]
+            bottom = self.wrap(d, precedence(d) > PROD)
+        else:
+            bottom = self.paren(self._factors(denominator))
+        return f"{top} / {bottom}"
 
     def _factors(self, factors: tuple[Expr, ...]) -> str:
         out: list[str] = []
         for i, f in enumerate(factors):
             p = precedence(f)
-            if i == 0:
-                ok = p >= PROD and not isinstance(f, Mul)
-            else:
-                ok = p > PROD
+            ok = p >= PROD and not isinstance(f, Mul) if i == 0 else p > PROD
             text = self.wrap(f, ok)
             if i > 0:
                 out.append(self.juxtapose(factors[i - 1], text))
@@ -157,7 +191,8 @@ class TextPrinter:
 
     def juxtapose(self, left: Expr, right_text: str) -> str:
         """The separator between two factors (``*`` where a space would read as a call)."""
-        if right_text.startswith("(") and isinstance(left, Symbol) and canonical_function(left.name):
+        is_function_name = isinstance(left, Symbol) and canonical_function(left.name)
+        if right_text.startswith("(") and is_function_name:
             return " * "
         return " "
 
@@ -193,6 +228,8 @@ class TextPrinter:
         return self.paren(self.print(x))
 
     def _Pow(self, e: Pow) -> str:
+        if e.is_scalar and isinstance(e.exponent, Number) and e.exponent.value < 0:
+            return self._fraction((e,))
         return self.wrap(e.base, precedence(e.base) == ATOM) + "^" + self._exponent(e.exponent)
 
     def _ElemPow(self, e: ElemPow) -> str:
