@@ -9,6 +9,7 @@ from .errors import (
     ShapeError,
     UnsupportedError,
 )
+from .api import Derivative, differential, grad
 from .expr import Expr
 from .parse import parse
 
@@ -16,6 +17,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DeclarationError",
+    "Derivative",
     "Expr",
     "MatcalcError",
     "ParseError",
@@ -23,5 +25,7 @@ __all__ = [
     "RuleError",
     "ShapeError",
     "UnsupportedError",
+    "differential",
+    "grad",
     "parse",
 ]

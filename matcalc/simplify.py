@@ -317,7 +317,11 @@ class Simplifier:
                 x.value.denominator == 1 and b.exponent.value.denominator == 1
             ):
                 return Pow(b.base, num(b.exponent.value * x.value))
-            if b.is_scalar and isinstance(b, Mul) and x.value.denominator == 1:
+            if (
+                isinstance(b, Mul)
+                and all(f.is_scalar for f in b.factors)
+                and x.value.denominator == 1
+            ):
                 # (a b)^k = a^k b^k for scalars keeps fractions readable
                 return Mul(tuple(Pow(f, x) for f in b.factors))
         return e

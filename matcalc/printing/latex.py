@@ -41,6 +41,11 @@ class LatexPrinter(TextPrinter):
     def _Ones(self, e) -> str:
         return r"\mathbf{1}"
 
+    def divide(self, top: str, numerator, denominator) -> str:
+        if len(denominator) == 1:
+            return rf"\frac{{{top}}}{{{self.print(denominator[0])}}}"
+        return rf"\frac{{{top}}}{{{self._factors(denominator)}}}"
+
     def _Div(self, e) -> str:
         return rf"\frac{{{self.print(e.num)}}}{{{self.print(e.den)}}}"
 
@@ -54,6 +59,8 @@ class LatexPrinter(TextPrinter):
         return self.print(x)
 
     def _Pow(self, e: Pow) -> str:
+        if e.is_scalar and isinstance(e.exponent, Number) and e.exponent.value < 0:
+            return self._fraction((e,))
         return self._sup(e.base) + "^{" + self._exponent(e.exponent) + "}"
 
     def _ElemPow(self, e: ElemPow) -> str:

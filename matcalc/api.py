@@ -1,0 +1,138 @@
+"""The public pipeline: parse, differentiate, simplify; results that check and explain themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .calculus import Differentiator
+from .errors import MatcalcError, ShapeError
+from .expr import Expr, Symbol, Transpose, kind_of
+from .parse import parse
+from .rewrite import Step, Trace
+from .simplify import simplify
+
+
+@dataclass
+class Derivative:
+    """A derivative in closed form, with the function it came from and its derivation."""
+
+    function: Expr
+    wrt: Symbol
+    expr: Expr
+    mode: str = "grad"
+    steps: list[Step] = field(default_factory=list, repr=False)
+
+    def __str__(self) -> str:
+        return str(self.expr)
+
+    def latex(self) -> str:
+        """The result as LaTeX math."""
+        return self.expr.latex()
+
+    def _repr_latex_(self) -> str:
+        return f"$${self.latex()}$$"
+
+    @property
+    def shape(self):
+        """Shape of the result (the shape of ``wrt`` for a gradient)."""
+        return self.expr.shape
+
+    def check(self, **options: Any):
+        """Verify the result entry by entry with SymPy on small concrete sizes."""
+        from .verify import check_derivative
+
+        return check_derivative(self.function, self.wrt, self.expr, self.mode, **options)
+
+    def to_numpy(self) -> Callable[..., Any]:
+        """A plain Python function of keyword arrays computing the result with NumPy."""
+        from .printing.numpy import compile_numpy
+
+        params = sorted(self.function.free_symbols() | self.expr.free_symbols() | {self.wrt},
+                        key=lambda s: s.name)
+        return compile_numpy(self.expr, params)
+
+    def explain(self, format: str = "text") -> str:
+        """The derivation as numbered steps, each with its rule name and source."""
+        if format not in ("text", "latex"):
+            raise MatcalcError(f"unknown format {format!r}", hint="text or latex")
+        latex = format == "latex"
+        show = (lambda e: e.latex()) if latex else str
+        lines = []
+        title = {"grad": "gradient"}.get(self.mode, self.mode)
+        head = f"{title} of {show(self.function)} with respect to {show(self.wrt)}"
+        if latex:
+            lines.append(r"\begin{enumerate}")
+        else:
+            lines.append(head)
+        for i, step in enumerate(self.steps, 1):
+            if latex:
+                lines.append(
+                    rf"\item \texttt{{{step.rule.replace('_', chr(92) + '_')}}} "
+                    rf"({_latex_escape(step.source)}): "
+                    rf"${show(step.before)} = {show(step.after)}$"
+                )
+            else:
+                lines.append(f"{i:>3}. [{step.phase}] {step.rule}: {step.before}  =  {step.after}")
+                lines.append(f"       source: {step.source}")
+        if latex:
+            lines.append(rf"\item result: ${show(self.expr)}$")
+            lines.append(r"\end{enumerate}")
+        else:
+            lines.append(f"result: {self.expr}")
+        return "\n".join(lines)
+
+    def rules_used(self) -> list[tuple[str, str]]:
+        """Distinct (rule name, source) pairs, in order of first use."""
+        seen: dict[str, str] = {}
+        for s in self.steps:
+            seen.setdefault(s.rule, s.source)
+        return list(seen.items())
+
+
+def _latex_escape(text: str) -> str:
+    for ch in "\\&%$#_{}":
+        text = text.replace(ch, "\\" + ch)
+    return text.replace("^", r"\^{}")
+
+
+def _prepare(f: str | Expr, wrt: str | Symbol, decls: dict[str, str]) -> tuple[Expr, Symbol]:
+    expr = parse(f, **decls) if isinstance(f, str) else f
+    if isinstance(wrt, Symbol):
+        return expr, wrt
+    if not isinstance(wrt, str):
+        raise MatcalcError(f"wrt must be a variable name, got {type(wrt).__name__}")
+    for s in expr.free_symbols():
+        if s.name == wrt:
+            return expr, s
+    variable = parse(wrt, **decls)
+    if not isinstance(variable, Symbol):
+        raise MatcalcError(f"wrt must be a single variable name, got {wrt!r}")
+    return expr, variable
+
+
+def grad(f: str | Expr, wrt: str | Symbol, /, **decls: str) -> Derivative:
+    """The gradient of a scalar function: same shape as ``wrt``, entry (i, j) = df/dwrt_ij."""
+    expr, variable = _prepare(f, wrt, decls)
+    if not expr.is_scalar:
+        raise ShapeError(
+            f"grad needs a scalar-valued function; `{expr}` is a {kind_of(expr.shape)}",
+            hint="use jacobian for vector-valued functions",
+        )
+    trace = Trace()
+    result = Differentiator(trace).gradient(expr, variable)
+    return Derivative(expr, variable, simplify(result), "grad", trace.steps)
+
+
+def differential(f: str | Expr, wrt: str | Symbol, /, **decls: str) -> Expr:
+    """The differential of a scalar function, linear in d(wrt): ``x^T (A + A^T) dx``."""
+    from .expr import Call, Differential, Mul
+
+    g = grad(f, wrt, **decls)
+    dx = Differential(g.wrt)
+    if g.wrt.is_scalar:
+        return simplify(Mul((g.expr, dx)))
+    if kind_of(g.wrt.shape) == "vector":
+        return simplify(Mul((Transpose(g.expr), dx)))
+    return Call("tr", (Mul((Transpose(g.expr), dx)),))
