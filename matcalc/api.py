@@ -1,4 +1,4 @@
-"""The public pipeline: parse, differentiate, simplify; results that check and explain themselves."""
+"""The public pipeline: parse, differentiate, simplify; results that check and explain."""
 
 from __future__ import annotations
 
