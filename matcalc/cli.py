@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+import matcalc
 
 from . import __version__
 from .errors import MatcalcError
@@ -59,6 +62,16 @@ def _add_format(parser: argparse.ArgumentParser, choices: Sequence[str]) -> None
     )
 
 
+def _add_wrt(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wrt",
+        "-w",
+        required=True,
+        metavar="NAME",
+        help="the variable to differentiate with respect to",
+    )
+
+
 def formula_text(args: argparse.Namespace) -> str:
     """The formula with every ``--decl`` entry appended to its where-clause."""
     text = sys.stdin.read().strip() if args.formula == "-" else args.formula
@@ -101,13 +114,13 @@ def _shape_json(expr: Expr) -> list[int | str]:
 
 @dataclass(frozen=True)
 class Command:
-    """A subcommand: its options and the function producing its standard output."""
+    """A subcommand: its options and the function producing its output (and exit status)."""
 
     name: str
     summary: str
     examples: tuple[str, ...]
     configure: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace], str]
+    run: Callable[[argparse.Namespace], str | tuple[str, int]]
 
 
 def _configure_parse(parser: argparse.ArgumentParser) -> None:
@@ -145,6 +158,56 @@ def _run_parse(args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def _can_check() -> bool:
+    """Whether results can be verified (``Derivative.check`` needs ``matcalc.verify``)."""
+    return importlib.util.find_spec("matcalc.verify") is not None
+
+
+def _configure_grad(parser: argparse.ArgumentParser) -> None:
+    _add_formula(parser)
+    _add_wrt(parser)
+    _add_decls(parser)
+    _add_format(parser, ("text", "latex", "json"))
+    parser.add_argument(
+        "--steps", action="store_true", help="also print the derivation, rule by rule"
+    )
+    if _can_check():
+        parser.add_argument(
+            "--check",
+            action="store_true",
+            help="verify the result entry by entry on small concrete sizes; exit 1 if it fails",
+        )
+
+
+def _run_grad(args: argparse.Namespace) -> str | tuple[str, int]:
+    result = matcalc.grad(formula_text(args), args.wrt)
+    report = result.check() if getattr(args, "check", False) else None
+    failed = report is not None and not getattr(report, "ok", True)
+    if args.format == "json":
+        data: dict[str, object] = {
+            "function": str(result.function),
+            "wrt": str(result.wrt),
+            "result": str(result),
+            "latex": result.latex(),
+            "kind": result.expr.kind,
+            "shape": _shape_json(result.expr),
+        }
+        if args.steps:
+            data["steps"] = result.explain().splitlines()
+        if report is not None:
+            data["check"] = {"ok": not failed, "report": str(report)}
+        text = json.dumps(data, indent=2, ensure_ascii=False)
+    else:
+        latex = args.format == "latex"
+        parts = [result.latex() if latex else str(result)]
+        if args.steps:
+            parts.append(result.explain("latex" if latex else "text"))
+        if report is not None:
+            parts.append(str(report))
+        text = "\n\n".join(parts)
+    return (text, 1) if failed else text
+
+
 COMMANDS: list[Command] = [
     Command(
         name="parse",
@@ -159,6 +222,21 @@ COMMANDS: list[Command] = [
     ),
 ]
 """The registered subcommands; a subcommand is listed only once it works."""
+
+if hasattr(matcalc, "grad"):
+    COMMANDS.append(
+        Command(
+            name="grad",
+            summary="the gradient of a scalar function, same shape as the variable",
+            examples=(
+                'matcalc grad "||A x - b||_2^2" --wrt x',
+                'matcalc grad "x^T A x" --wrt x --decl "A: symmetric" --format latex',
+                'matcalc grad "log(1 + exp(-y w^T x)) where y: scalar" --wrt w --steps',
+            ),
+            configure=_configure_grad,
+            run=_run_grad,
+        )
+    )
 
 
 # ------------------------------------------------------------------ entry point
@@ -211,6 +289,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         output = args.run(args)
+        status = EXIT_OK
+        if isinstance(output, tuple):
+            output, status = output
     except MatcalcError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -231,4 +312,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `matcalc parse ... | head -1`
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-    return EXIT_OK
+    return status
