@@ -115,7 +115,7 @@ def sort_key(e: Expr) -> tuple:
 
 def scalar_key(e: Expr) -> tuple:
     """Order of scalar factors: names before compound expressions, then by text."""
-    return (not isinstance(e, Symbol), to_text(e))
+    return (not isinstance(e, Symbol), isinstance(e, Add), to_text(e))
 
 
 def split_coefficient(e: Expr) -> tuple[Fraction, Expr]:
@@ -216,6 +216,9 @@ class Simplifier:
             if isinstance(f, Mul) and not (f.is_scalar and shape != SCALAR and _is_chain(f)):
                 stack.extend(reversed(f.factors))
                 continue
+            if isinstance(f, Mul):  # a scalar chain such as a^T x, kept whole
+                c, f = split_coefficient(f)
+                coeff *= c
             if isinstance(f, Number):
                 coeff *= f.value
             elif is_zero(f):
@@ -277,6 +280,9 @@ class Simplifier:
             return Mul((e.num, Pow(e.den, num(-1))))
         if is_zero(e.num):
             return zero_like(e)
+        c, rest = split_coefficient(e.num)
+        if c != 1:
+            return with_coefficient(c, ElemDiv(rest, e.den))
         return e
 
     def _Kron(self, e: Kron) -> Expr:
@@ -295,6 +301,11 @@ class Simplifier:
             return Zero(e.shape)
         if isinstance(a, Mul):
             return Mul(tuple(Transpose(f) if not f.is_scalar else f for f in reversed(a.factors)))
+        if isinstance(a, Add):
+            pushed = self(Add(tuple(Transpose(t) for t in a.terms)))
+            if _count_transposes(pushed) < _count_transposes(e):
+                return pushed
+            return e
         if isinstance(a, Kron):
             return Kron(Transpose(a.left), Transpose(a.right))
         if isinstance(a, Pow) and isinstance(a.exponent, Number) and a.exponent.value > 1:
@@ -340,6 +351,14 @@ class Simplifier:
             return arg
         if e.name == "tr" and isinstance(arg, Zero):
             return num(0)
+        if e.name == "tr" and isinstance(arg, Mul):
+            chain = [f for f in arg.factors if not f.is_scalar]
+            scalars = [f for f in arg.factors if f.is_scalar]
+            if chain and chain[0].shape[1] == 1 and len(chain) > 1:
+                # tr(u v^T ...) = v^T ... u (cyclic property, Matrix Cookbook eq. 16)
+                return Mul((*scalars, *chain[1:], chain[0]))
+        if e.name == "diag" and isinstance(arg, Transpose) and e.shape[1] == 1:
+            return Call("diag", (arg.arg,))
         if e.name == "diag" and isinstance(arg, Zero):
             return Zero(e.shape)
         if FUNCTIONS[e.name].family == "elementwise" and e.is_scalar and isinstance(arg, Number):
@@ -352,6 +371,10 @@ class Simplifier:
         if e.p is None:
             return Norm(e.arg, "2")
         return e
+
+
+def _count_transposes(e: Expr) -> int:
+    return sum(1 for n in e.walk() if isinstance(n, Transpose))
 
 
 def _collect(terms: tuple[Expr, ...]) -> dict[Expr, Fraction]:

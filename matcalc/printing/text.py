@@ -169,8 +169,6 @@ class TextPrinter:
 
     def divide(self, top: str, numerator: tuple[Expr, ...], denominator: tuple[Expr, ...]) -> str:
         """Numerator over denominator, in this printer's notation."""
-        if len(numerator) == 1 and precedence(numerator[0]) < PROD:
-            top = self.paren(top)
         if len(denominator) == 1:
             d = denominator[0]
             bottom = self.wrap(d, precedence(d) > PROD)
