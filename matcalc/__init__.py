@@ -1,5 +1,6 @@
 """matcalc: symbolic matrix calculus with textbook results, proved right."""
 
+from .api import Derivative, differential, grad
 from .errors import (
     DeclarationError,
     MatcalcError,
@@ -9,7 +10,6 @@ from .errors import (
     ShapeError,
     UnsupportedError,
 )
-from .api import Derivative, differential, grad
 from .expr import Expr
 from .parse import parse
 
