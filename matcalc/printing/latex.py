@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from ..expr import Call, ElemPow, Expr, Norm, Number, Pow, Symbol, Transpose
-from ..functions import FUNCTIONS
-from ..names import is_greek, split_subscript
+from ..functions import FUNCTIONS, canonical_function
+from ..names import is_greek, normalize, split_subscript
 from .text import ATOM, PROD, TextPrinter, precedence
 
 _SPECIAL_LATEX = {"logdet": r"\operatorname{logdet}"}
+_TRAILING_COMMAND = re.compile(r"(\\[A-Za-z]+|\\(operatorname|mathrm|text)\{[A-Za-z_]+\})$")
 
 
 class LatexPrinter(TextPrinter):
@@ -20,7 +23,12 @@ class LatexPrinter(TextPrinter):
     def paren(self, text: str) -> str:
         return rf"\left({text}\right)"
 
-    def juxtapose(self, left: Expr, right_text: str) -> str:
+    def juxtapose(self, left_text: str, right_text: str) -> str:
+        """``\\cdot`` where a space would read as a call (``\\sigma \\cdot \\left(x\\right)``)."""
+        if right_text.startswith(("(", r"\left(")):
+            m = _TRAILING_COMMAND.search(left_text)
+            if m and canonical_function(normalize(m.group(1))):
+                return r" \cdot "
         return " "
 
     def _Symbol(self, e: Symbol) -> str:

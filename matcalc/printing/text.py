@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 
 from ..expr import (
@@ -28,6 +29,8 @@ from ..expr import (
 from ..functions import canonical_function
 
 SUM, NEG, PROD, POSTFIX, ATOM = 10, 15, 20, 30, 100
+
+_TRAILING_NAME = re.compile(r"(?<![A-Za-z0-9_\\])([A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)?)$")
 
 
 def precedence(e: Expr) -> int:
@@ -183,19 +186,24 @@ class TextPrinter:
             ok = p >= PROD and not isinstance(f, Mul) if i == 0 else p > PROD
             text = self.wrap(f, ok)
             if i > 0:
-                out.append(self.juxtapose(factors[i - 1], text))
+                out.append(self.juxtapose(out[-1], text))
             out.append(text)
         return "".join(out)
 
-    def juxtapose(self, left: Expr, right_text: str) -> str:
-        """The separator between two factors (``*`` where a space would read as a call)."""
-        is_function_name = isinstance(left, Symbol) and canonical_function(left.name)
-        if right_text.startswith("(") and is_function_name:
-            return " * "
+    def juxtapose(self, left_text: str, right_text: str) -> str:
+        """The separator between two factors (``*`` where a space would read as a call).
+
+        ``sigma (x + y)`` and ``alpha^sigma (x + y)`` would read as calls of ``sigma``.
+        """
+        if right_text.startswith("("):
+            m = _TRAILING_NAME.search(left_text)
+            if m and canonical_function(m.group(1)):
+                return " * "
         return " "
 
     def _Div(self, e: Div) -> str:
-        num = self.wrap(e.num, precedence(e.num) >= PROD and not isinstance(e.num, Number))
+        num = self.wrap(e.num, precedence(e.num) >= PROD
+                        and not (isinstance(e.num, Number) and e.num.value < 0))
         return f"{num} / {self.wrap(e.den, precedence(e.den) > PROD)}"
 
     def _binary_chain(self, items: tuple[Expr, ...], sep: str, same: type) -> str:
