@@ -27,7 +27,12 @@ UNICODE_GREEK = dict(
 )
 
 _SUBSCRIPT = re.compile(r"_(\{([A-Za-z0-9]+)\}|([A-Za-z0-9]+))$")
-_WRAPPER = re.compile(r"^\\(mathbf|boldsymbol|bm|mathrm|operatorname|text|mathop)\{(.*)\}$")
+_WRAPPER = re.compile(
+    r"^\\(mathbf|boldsymbol|bm|mathrm|operatorname|text|mathop)\{([^{}]*)\}(_.*)?$"
+)
+_ACCENT = re.compile(r"^\\(hat|tilde|bar)\{([A-Za-z])\}$")
+ACCENTS = ("hat", "tilde", "bar")
+"""LaTeX accents read as a subscript: ``\\hat{y}`` is the name ``y_hat``."""
 _SIMPLE = re.compile(r"^[A-Za-z][0-9]*$")
 _GREEK_RE = re.compile(r"^(" + "|".join(sorted(GREEK, key=len, reverse=True)) + r")([0-9]*)$")
 
@@ -36,11 +41,14 @@ def normalize(raw: str) -> str:
     """Canonical spelling: strip LaTeX wrappers and braces, map Unicode Greek to names.
 
     ``\\mathbf{x}`` -> ``x``, ``\\lambda`` -> ``lambda``, ``λ`` -> ``lambda``,
-    ``W_{2}`` -> ``W_2``.
+    ``W_{2}`` -> ``W_2``, ``\\hat{y}`` -> ``y_hat``.
     """
+    m = _ACCENT.match(raw)
+    if m:
+        return f"{m.group(2)}_{m.group(1)}"
     m = _WRAPPER.match(raw)
     if m:
-        raw = m.group(2)
+        raw = m.group(2) + (m.group(3) or "")
     if raw.startswith("\\"):
         raw = raw[1:]
     if raw and raw[0] in UNICODE_GREEK:

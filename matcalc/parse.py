@@ -138,7 +138,7 @@ _CONTEXT: ContextVar[_Context] = ContextVar("matcalc_parse_context")
 
 # ---------------------------------------------------------------------------- post-lexer
 
-_OPERAND_END = {"NAME", "NUMBER", "ONES", "RPAREN", "RBRACE", "NORM_CLOSE", "ABS_CLOSE",
+_OPERAND_END = {"NAME", "NUMBER", "ONES", "ZEROS", "RPAREN", "RBRACE", "NORM_CLOSE", "ABS_CLOSE",
                 "TRANSPOSE", "NORM_SUB"}
 _CALL_NAME = re.compile(r"^(.*?)\s*(\(|\\left\()$", re.S)
 
@@ -184,7 +184,8 @@ def _postlex(ctx: _Context, tokens: Iterator[Token]) -> Iterator[Token]:
 
 def _name_tokens(ctx: _Context, tok: Token) -> Iterator[Token]:
     raw = str(tok.value)
-    wrappers = ("\\mathbf", "\\boldsymbol", "\\bm", "\\mathrm")
+    wrappers = ("\\mathbf", "\\boldsymbol", "\\bm", "\\mathrm",
+                "\\hat{", "\\tilde{", "\\bar{")
     if raw.startswith("\\") and not raw.startswith(wrappers):
         name = names.normalize(raw)
         if not names.is_greek(name):
@@ -298,6 +299,10 @@ class _Builder(Transformer):
     def ones(self, items):
         (tok,) = items
         return _make(Number(Fraction(1)), tok)
+
+    def zeros(self, items):
+        (tok,) = items
+        return _make(Number(Fraction(0)), tok)
 
     def group(self, items):
         return items[1]
@@ -466,7 +471,8 @@ _EXPECTED_WORDS = {
     "ABS_CLOSE": "a closing '|'", "PLUS": "'+'", "MINUS": "'-'", "PROD_OP": "an operator",
     "TRANSPOSE": "'^T'", "POW": "'^'", "ELEMPOW": "'.^'", "COMMA": "','", "COLON": "':'",
     "EQUALS": "'='", "KIND": "a kind (scalar, vector, matrix)", "PROPERTY": "a property",
-    "LBRACE": "'{'", "RBRACE": "'}'", "ONES": "'1'", "FRAC": "\\frac", "NORM_SUB": "a subscript",
+    "LBRACE": "'{'", "RBRACE": "'}'", "ONES": "'1'", "ZEROS": "'0'",
+    "FRAC": "\\frac", "NORM_SUB": "a subscript",
     "$END": "the end of the formula", "WHERE": "where",
 }
 

@@ -218,10 +218,13 @@ class _Gen:
                 out.append(self.expr((rows, 1), sub).map(lambda a: Call("diag", (a,))))
         return out
 
-    def exponent(self) -> st.SearchStrategy[Expr]:
+    def exponent(self, negative: bool = False) -> st.SearchStrategy[Expr]:
         """Exponents as the parser reads them: ``-1`` is a folded Number, ``-alpha`` a Neg."""
+        # Scalar powers with negative exponents are left out: the text printer shows
+        # `a^-1` as `1 / a` (textbook form), which reads back as a division.
         return st.one_of(
-            st.sampled_from([-1, 2, 3, -2]).map(lambda v: Number(Fraction(v))),
+            st.sampled_from([2, 3, -1, -2] if negative else [2, 3]).map(
+                lambda v: Number(Fraction(v))),
             st.just(Number(Fraction(1, 2))),
             st.sampled_from(GREEK_SCALARS).map(lambda n: Symbol(n, SCALAR_SHAPE)),
             st.sampled_from(GREEK_SCALARS).map(lambda n: Neg(Symbol(n, SCALAR_SHAPE))),
@@ -311,7 +314,7 @@ class _Gen:
         return st.builds(ElemDiv, self.expr(shape, sub), self.expr(shape, sub))
 
     def elempow(self, shape, sub: int) -> st.SearchStrategy[Expr]:
-        return st.builds(ElemPow, self.expr(shape, sub), self.exponent())
+        return st.builds(ElemPow, self.expr(shape, sub), self.exponent(negative=True))
 
 
 _KIND_SHAPES = {

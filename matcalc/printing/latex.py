@@ -6,7 +6,7 @@ import re
 
 from ..expr import Call, ElemPow, Expr, Norm, Number, Pow, Symbol, Transpose
 from ..functions import FUNCTIONS, canonical_function
-from ..names import is_greek, normalize, split_subscript
+from ..names import ACCENTS, is_greek, normalize, split_subscript
 from .text import ATOM, PROD, TextPrinter, precedence
 
 _SPECIAL_LATEX = {"logdet": r"\operatorname{logdet}"}
@@ -33,6 +33,8 @@ class LatexPrinter(TextPrinter):
 
     def _Symbol(self, e: Symbol) -> str:
         base, sub = split_subscript(e.name)
+        if sub in ACCENTS and len(base) == 1:
+            return rf"\{sub}{{{base}}}"
         if is_greek(base):
             base = "\\" + base
         elif len(base) > 1 and not base[1:].isdigit():
