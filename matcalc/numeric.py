@@ -318,7 +318,7 @@ def random_value(sym: Symbol, sizes: Mapping[Dim, int], rng: np.random.Generator
     """One well-conditioned random value for a variable, in the user's format.
 
     Entries have magnitude in [0.25, 1.25] (positive with ``positive=True``, so that
-    log and sqrt of entries are defined); square matrices get ``n I`` added, which makes
+    log and sqrt of entries are defined); square matrices get ``1.5 n I`` added, which makes
     them diagonally dominant (invertible, positive determinant; positive definite when
     symmetric); symmetric matrices are symmetric; probability vectors are positive and
     sum to one.
@@ -332,7 +332,7 @@ def random_value(sym: Symbol, sizes: Mapping[Dim, int], rng: np.random.Generator
     if "symmetric" in sym.props:
         value = 0.5 * (value + value.T)
     if rows == cols and rows > 1:
-        value = value + rows * np.eye(rows)
+        value = value + 1.5 * rows * np.eye(rows)
     return natural(value, sym.dims)
 
 
