@@ -87,6 +87,7 @@ class _Context:
     spans: dict[int, tuple[int, int]] = field(default_factory=dict)
     depths: dict[int, int] = field(default_factory=dict)
     offset: int = 0
+    bars: list[str] = field(default_factory=list)  # open | and || (post-lexer state)
 
     def error(self, message: str, pos: int | None, hint: str | None = None, cls=ParseError):
         raise cls(message, text=self.text, pos=pos, hint=hint)
@@ -151,6 +152,7 @@ def _split_token(tok: Token, value: str, type_: str, start: int, end: int) -> To
 def _postlex(ctx: _Context, tokens: Iterator[Token]) -> Iterator[Token]:
     """Open/close bars, split letter runs, decide calls versus products."""
     bars: list[str] = []
+    ctx.bars = bars
     prev: str | None = None
     for tok in tokens:
         kind = tok.type
@@ -497,6 +499,8 @@ def _friendly(ctx: _Context, err: UnexpectedInput, text: str) -> MatcalcError:
             hint = "this character has no meaning in matcalc formulas"
         elif ch == "\\":
             hint = "unknown LaTeX command or spacing"
+        elif ch == "_":
+            hint = "norm subscripts are _1, _2 and _F; a name's subscript follows it directly (x_1)"
         elif ord(ch) > 127:
             hint = "only ASCII, Greek letters and the operators ⊙ ∘ ⊗ ᵀ are understood"
         return ParseError(f"unexpected character {ch!r}", text=ctx.text, pos=pos, hint=hint)
@@ -510,10 +514,13 @@ def _friendly(ctx: _Context, err: UnexpectedInput, text: str) -> MatcalcError:
             what = f"unexpected {tok.value!r}"
         expected = set(err.expected or ())
         hint = None
-        if "NORM_CLOSE" in expected:
+        # LALR states are shared, so a closing bar may be "expected" with none open.
+        if "NORM_CLOSE" in expected and ctx.bars and ctx.bars[-1] == "NORM":
             hint = "a norm opened with || is not closed"
-        elif "ABS_CLOSE" in expected:
+        elif "ABS_CLOSE" in expected and ctx.bars and ctx.bars[-1] == "ABS":
             hint = "an absolute value opened with | is not closed"
+        elif tok.type in ("EQUALS", "COLON"):
+            hint = "':' and '=' belong in declarations: x^T A x where A: symmetric, s = softmax(x)"
         elif "RPAREN" in expected and tok.type in ("$END", "COMMA"):
             hint = "a parenthesis is not closed"
         elif tok.type == "RPAREN":
@@ -599,6 +606,7 @@ def parse(text: str, /, **decls: str) -> Expr:
         declared[names.normalize(key)] = _decl_from_keyword(key, value)
     ctx = _Context(text=text, decls=declared)
     bindings: dict[str, Expr] = {}
+    binding_pos: dict[str, int] = {}
     if decl_text is not None:
         if not decl_text.strip():
             ctx.error("nothing after where", len(text), "for example: where A: symmetric")
@@ -617,19 +625,22 @@ def parse(text: str, /, **decls: str) -> Expr:
                 declared[name] = value
             else:
                 bindings[name] = value
+                binding_pos[name] = name_tok.start_pos + decl_offset
         ctx.decls = declared
         ctx.bound = set(bindings)
         ctx.symbols = {k: v for k, v in ctx.symbols.items() if k not in declared}
     expr = _run(ctx, body, "expr", 0)
     if bindings:
-        expr = _inline_bindings(ctx, expr, bindings)
+        expr = _inline_bindings(ctx, expr, bindings, binding_pos)
     reserved = {d for decl in declared.values() for d in decl.dims if isinstance(d, str)}
     inference = Inference(ctx.dims, ctx.locate, text, reserved)
     typed = inference.elaborate(expr)
     return inference.finish(typed)
 
 
-def _inline_bindings(ctx: _Context, expr: Expr, bindings: dict[str, Expr]) -> Expr:
+def _inline_bindings(
+    ctx: _Context, expr: Expr, bindings: dict[str, Expr], positions: dict[str, int]
+) -> Expr:
     """Replace bound names (``where s = softmax(x)``) by their definitions."""
     resolved: dict[str, Expr] = {}
 
@@ -637,7 +648,8 @@ def _inline_bindings(ctx: _Context, expr: Expr, bindings: dict[str, Expr]) -> Ex
         if name in resolved:
             return resolved[name]
         if name in stack:
-            ctx.error(f"the binding of {name} refers to itself", None, cls=DeclarationError)
+            ctx.error(f"the binding of {name} refers to itself", positions.get(name),
+                      cls=DeclarationError)
         resolved[name] = substitute(bindings[name], stack + (name,))
         return resolved[name]
 
