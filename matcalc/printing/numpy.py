@@ -296,12 +296,22 @@ class _Generator:
 
     def _scaled(self, v: _Val, scale: str, e: Expr) -> _Val:
         if e.shape == SCALAR:
-            return _Val("dense", self.emit(f"{scale + ' * ' if scale else ''}{v.code}[0, 0]"))
+            entry = self._first_entry(v.code)
+            return _Val("dense", self.emit(f"{scale} * {entry}") if scale else entry)
         if not scale:
             return v
         if v.kind == "diag":
             return _Val("diag", self.emit(f"{scale} * {v.code}"))
         return _Val("dense", self.emit(f"{scale} * {self.dense(v)}"))
+
+    def _first_entry(self, name: str) -> str:
+        """``name[0, 0]``, folded into the line that just computed ``name`` when possible."""
+        last = self.lines[-1] if self.lines else ""
+        shared = any(v.code == name for v in self.memo.values())
+        if last.startswith(f"{name} = ") and not shared:
+            self.lines[-1] = f"{name} = ({last[len(name) + 3:]})[0, 0]"
+            return name
+        return self.emit(f"{name}[0, 0]")
 
     def _apply(self, order: Any, vals: list[_Val]) -> _Val:
         if isinstance(order, int):
