@@ -38,6 +38,7 @@ def test_textbook_form(f, wrt, decls, expected):
     result = matcalc.grad(f, wrt, **decls)
     assert str(result) == expected
     assert result.shape == result.wrt.shape
+    assert result.check()
 
 
 def test_where_clause_equals_keyword_declaration():

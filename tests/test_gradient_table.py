@@ -1,4 +1,4 @@
-"""The gradient table (tests/data/gradients.json): every result agrees with finite differences."""
+"""The gradient table (tests/data/gradients.json): SymPy check and finite differences agree."""
 
 import json
 from pathlib import Path
@@ -28,6 +28,8 @@ def concrete_sizes(*exprs):
 def test_gradient_matches_finite_differences(case):
     result = matcalc.grad(case["f"], case["wrt"], **case.get("decls", {}))
     assert result.expr.shape == result.wrt.shape
+    report = result.check()
+    assert report, str(report)
     sizes = concrete_sizes(result.function, result.expr, result.wrt)
     symbols = result.function.free_symbols() | result.expr.free_symbols() | {result.wrt}
     rng = np.random.default_rng(7)
