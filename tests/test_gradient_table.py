@@ -1,6 +1,7 @@
 """The gradient table (tests/data/gradients.json): SymPy check and finite differences agree."""
 
 import json
+import keyword
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ def test_gradient_matches_finite_differences(case):
     sizes = concrete_sizes(result.function, result.expr, result.wrt)
     symbols = result.function.free_symbols() | result.expr.free_symbols() | {result.wrt}
     rng = np.random.default_rng(7)
+    compiled = result.to_numpy()
     for _ in range(2):
         point = random_point(sorted(symbols, key=lambda s: s.name), sizes, rng, positive=True)
         expected = finite_difference(result.function, result.wrt, point)
@@ -44,6 +46,12 @@ def test_gradient_matches_finite_differences(case):
             atol=1e-6,
             err_msg=f"{case['f']} d/d{case['wrt']} = {result}",
         )
+        # a variable named like a Python keyword is the parameter `lambda_` (PEP 8 style)
+        generated = compiled(**{k + "_" if keyword.iskeyword(k) else k: v
+                                for k, v in point.items()})
+        np.testing.assert_allclose(np.asarray(generated, dtype=float).reshape(np.shape(expected)),
+                                   expected, rtol=1e-5, atol=1e-6,
+                                   err_msg=f"generated NumPy code for {result}")
 
 
 def test_table_is_large_enough_and_sourced():
