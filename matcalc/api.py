@@ -53,6 +53,14 @@ class Derivative:
                         key=lambda s: s.name)
         return compile_numpy(self.expr, params)
 
+    def to_source(self, target: str = "numpy", name: str = "f") -> str:
+        """Source of ``def name(*, <params>)`` computing the result: numpy, jax or torch."""
+        from .printing.codegen import to_source
+
+        params = sorted(self.function.free_symbols() | self.expr.free_symbols() | {self.wrt},
+                        key=lambda s: s.name)
+        return to_source(self.expr, params, target=target, name=name)
+
     def explain(self, format: str = "text") -> str:
         """The derivation as numbered steps, each with its rule name and source."""
         if format not in ("text", "latex"):
