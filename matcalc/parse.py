@@ -348,6 +348,10 @@ class _Builder(Transformer):
         exprs = [i for i in items if isinstance(i, Expr)]
         return self._divide(exprs[0], exprs[1], items[0], items)
 
+    def sqrt(self, items):
+        arg = items[2]
+        return _make(Call("sqrt", (arg,)), *items)
+
     # -- postfix ---------------------------------------------------------------
     def transpose(self, items):
         return _make(Transpose(items[0]), *items)
@@ -474,7 +478,7 @@ _EXPECTED_WORDS = {
     "TRANSPOSE": "'^T'", "POW": "'^'", "ELEMPOW": "'.^'", "COMMA": "','", "COLON": "':'",
     "EQUALS": "'='", "KIND": "a kind (scalar, vector, matrix)", "PROPERTY": "a property",
     "LBRACE": "'{'", "RBRACE": "'}'", "ONES": "'1'", "ZEROS": "'0'",
-    "FRAC": "\\frac", "NORM_SUB": "a subscript",
+    "FRAC": "\\frac", "SQRT": "\\sqrt", "NORM_SUB": "a subscript",
     "$END": "the end of the formula", "WHERE": "where",
 }
 

@@ -84,6 +84,8 @@ class LatexPrinter(TextPrinter):
         args = ", ".join(self.print(a) for a in e.args)
         if e.name == "abs":
             return rf"\left|{args}\right|"
+        if e.name == "sqrt":
+            return rf"\sqrt{{{args}}}"
         name = _SPECIAL_LATEX.get(e.name, FUNCTIONS[e.name].latex)
         return rf"{name}\left({args}\right)"
 
