@@ -1,6 +1,6 @@
 """matcalc: symbolic matrix calculus with textbook results, proved right."""
 
-from .api import Derivative, differential, grad
+from .api import Derivative, derivative, differential, grad, hessian, jacobian
 from .errors import (
     DeclarationError,
     MatcalcError,
@@ -25,7 +25,10 @@ __all__ = [
     "RuleError",
     "ShapeError",
     "UnsupportedError",
+    "derivative",
     "differential",
     "grad",
+    "hessian",
+    "jacobian",
     "parse",
 ]

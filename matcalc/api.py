@@ -23,6 +23,7 @@ class Derivative:
     expr: Expr
     mode: str = "grad"
     steps: list[Step] = field(default_factory=list, repr=False)
+    gradient: Expr | None = field(default=None, repr=False)
 
     def __str__(self) -> str:
         return str(self.expr)
@@ -43,6 +44,15 @@ class Derivative:
         """Verify the result entry by entry with SymPy on small concrete sizes."""
         from .verify import check_derivative
 
+        if self.mode == "hessian" and kind_of(self.wrt.shape) == "matrix":
+            # vec layout: the Hessian is the derivative of the (checked) gradient
+            first = check_derivative(self.function, self.wrt, self.gradient, "grad", **options)
+            if not first:
+                return first
+            return check_derivative(self.gradient, self.wrt, self.expr, "derivative", **options)
+        if self.mode == "jacobian_denominator":
+            return check_derivative(self.function, self.wrt, simplify(Transpose(self.expr)),
+                                    "jacobian", **options)
         return check_derivative(self.function, self.wrt, self.expr, self.mode, **options)
 
     def to_numpy(self) -> Callable[..., Any]:
@@ -131,6 +141,45 @@ def grad(f: str | Expr, wrt: str | Symbol, /, **decls: str) -> Derivative:
     trace = Trace()
     result = Differentiator(trace).gradient(expr, variable)
     return Derivative(expr, variable, simplify(result), "grad", trace.steps)
+
+
+def jacobian(
+    y: str | Expr, wrt: str | Symbol, /, layout: str = "numerator", **decls: str
+) -> Derivative:
+    """The Jacobian of a vector or scalar function: m×n with J_ij = dy_i/dx_j.
+
+    ``layout="denominator"`` gives the transpose (n×m). For a matrix argument or value the
+    Jacobian is d vec(y) / d vec(x)^T with column-major vec.
+    """
+    from .jacobians import JacobianBuilder
+
+    if layout not in ("numerator", "denominator"):
+        raise MatcalcError(f"unknown layout {layout!r}", hint="numerator or denominator")
+    expr, variable = _prepare(y, wrt, decls)
+    trace = Trace()
+    result = JacobianBuilder(trace).jacobian(expr, variable)
+    mode = "jacobian"
+    if layout == "denominator":
+        result = simplify(Transpose(result))
+        mode = "jacobian_denominator"
+    return Derivative(expr, variable, result, mode, trace.steps)
+
+
+def hessian(f: str | Expr, wrt: str | Symbol, /, **decls: str) -> Derivative:
+    """The Hessian of a scalar function: entry (i, j) = d2f / dx_i dx_j."""
+    from .jacobians import JacobianBuilder
+
+    g = grad(f, wrt, **decls)
+    trace = Trace()
+    result = JacobianBuilder(trace).jacobian(g.expr, g.wrt)
+    return Derivative(g.function, g.wrt, result, "hessian", g.steps + trace.steps, g.expr)
+
+
+def derivative(F: str | Expr, wrt: str | Symbol, /, **decls: str) -> Derivative:
+    """d vec(F) / d vec(X)^T for vector- or matrix-valued F (column-major vec, Kronecker form)."""
+    d = jacobian(F, wrt, **decls)
+    d.mode = "derivative"
+    return d
 
 
 def differential(f: str | Expr, wrt: str | Symbol, /, **decls: str) -> Expr:

@@ -232,6 +232,7 @@ class Simplifier:
         chain = _cancel_inverses(chain)
         chain = _probability_sums(chain)
         chain = _merge_chain_powers(chain)
+        chain = _mixed_products(chain)
         if len(chain) > 1:
             chain = [f for f in chain if not isinstance(f, Identity)]
         if not chain and shape != SCALAR:
@@ -365,6 +366,8 @@ class Simplifier:
             return e
         if e.name in ("sum", "vec") and isinstance(arg, Zero):
             return zero_like(e)
+        if e.name == "vec" and arg.shape[1] == 1:
+            return arg  # vec(v) = v for a column vector (and a scalar)
         return e
 
     def _Norm(self, e: Norm) -> Expr:
@@ -415,6 +418,25 @@ def _merge_chain_powers(chain: list[Expr]) -> list[Expr]:
         else:
             out.append((base, k))
     return [b if k == 1 else Pow(b, num(k)) for b, k in out]
+
+
+def _mixed_products(chain: list[Expr]) -> list[Expr]:
+    """(A ⊗ B)(C ⊗ D) = (A C) ⊗ (B D) when the products exist (Matrix Cookbook eq. 511)."""
+    out: list[Expr] = []
+    for f in chain:
+        prev = out[-1] if out else None
+        if (
+            isinstance(prev, Kron)
+            and isinstance(f, Kron)
+            and prev.left.shape[1] == f.left.shape[0]
+            and prev.right.shape[1] == f.right.shape[0]
+        ):
+            out[-1] = simplify(
+                Kron(Mul((prev.left, f.left)), Mul((prev.right, f.right)))
+            )
+            continue
+        out.append(f)
+    return out
 
 
 def _is_chain(e: Mul) -> bool:
