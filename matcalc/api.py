@@ -55,6 +55,12 @@ class Derivative:
                                     "jacobian", **options)
         return check_derivative(self.function, self.wrt, self.expr, self.mode, **options)
 
+    def to_sympy(self) -> Any:
+        """The result as a SymPy matrix expression built on ``MatrixSymbol``."""
+        from .interop import to_sympy_matrix_expr
+
+        return to_sympy_matrix_expr(self.expr)
+
     def to_numpy(self) -> Callable[..., Any]:
         """A plain Python function of keyword arrays computing the result with NumPy."""
         from .printing.numpy import compile_numpy
