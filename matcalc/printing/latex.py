@@ -90,7 +90,7 @@ class LatexPrinter(TextPrinter):
         return rf"{name}\left({args}\right)"
 
     def _Differential(self, e) -> str:
-        return r"\mathrm{d}" + self.print(e.var)
+        return r"\mathrm{d}" + self.wrap(e.var, isinstance(e.var, Symbol))
 
 
 _DEFAULT = LatexPrinter()
