@@ -178,7 +178,15 @@ def _assign(union: _DimUnion, priority: Sequence[Dim]) -> dict[Dim, int]:
     for size, root in enumerate(ordered, start=2):
         value[root] = size
     _resolve_products(union, classes, value)
-    return {d: value[union.find(d)] for d in union.order if isinstance(d, str)}
+    out: dict[Dim, int] = {}
+    for d in union.order:
+        if not isinstance(d, str):
+            continue
+        root = union.find(d)
+        if root not in value:  # only ever seen inside products: give it a size of its own
+            value[root] = max(value.values(), default=1) + 1
+        out[d] = value[root]
+    return out
 
 
 def _resolve_products(union: _DimUnion, classes: dict[Dim, list[Dim]],
