@@ -211,13 +211,12 @@ def _name_tokens(ctx: _Context, tok: Token) -> Iterator[Token]:
         yield Token.new_borrow_pos("NAME", name, tok)
         return
     pos = tok.start_pos
-    base, _ = names.split_subscript(name)
-    for piece in names.letter_run(name):
+    pieces = names.letter_run(name)
+    for i, piece in enumerate(pieces):
         length = len(names.split_subscript(piece)[0])
-        end = pos + length if piece != names.letter_run(name)[-1] else tok.end_pos
+        end = pos + length if i < len(pieces) - 1 else tok.end_pos
         yield _split_token(tok, piece, "NAME", pos, end)
         pos += length
-    del base
 
 
 def _call_tokens(ctx: _Context, tok: Token) -> Iterator[Token]:
