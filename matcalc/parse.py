@@ -59,6 +59,7 @@ def _lark() -> Lark:
         start=["expr", "decls"],
         transformer=_Builder(),
         postlex=_KeepLexerTerminals(),
+        cache=True,  # building the LALR tables takes ~0.5 s; lark keeps them in a temp file
         maybe_placeholders=False,
     )
 
