@@ -192,16 +192,21 @@ class _Generator:
 
     # -- operators ---------------------------------------------------------------
     def _Add(self, e: Add) -> _Val:
+        terms = [(t.arg, True) if isinstance(t, Neg) else (t, False) for t in e.terms]
+        values = [self.value(t) for t, _ in terms]
+        lazy_diag = e.shape != SCALAR and all(v.kind == "diag" for v in values)
         parts = []
-        for i, t in enumerate(e.terms):
-            if isinstance(t, Neg):
-                parts.append(f"- {self.code(t.arg)}")
-            else:
-                parts.append(("+ " if i else "") + self.code(t))
-        return _Val("dense", self.emit(" ".join(parts)))
+        for i, ((_, negated), v) in enumerate(zip(terms, values, strict=True)):
+            code = v.code if lazy_diag else self.dense(v)
+            parts.append(f"- {code}" if negated else ("+ " if i else "") + code)
+        # a sum of diagonal matrices stays diagonal: add the diagonals (never n x n arrays)
+        return _Val("diag" if lazy_diag else "dense", self.emit(" ".join(parts)))
 
     def _Neg(self, e: Neg) -> _Val:
-        return _Val("dense", self.emit(f"-{self.code(e.arg)}"))
+        v = self.value(e.arg)
+        if v.kind == "diag":
+            return _Val("diag", self.emit(f"-{v.code}"))
+        return _Val("dense", self.emit(f"-{self.dense(v)}"))
 
     def _Div(self, e: Div) -> _Val:
         return _Val("dense", self.emit(f"{self.code(e.num)} / {self.code(e.den)}"))
