@@ -163,49 +163,266 @@ def _can_check() -> bool:
     return importlib.util.find_spec("matcalc.verify") is not None
 
 
-def _configure_grad(parser: argparse.ArgumentParser) -> None:
+DERIVATIVES = ("grad", "jacobian", "hessian", "derivative")
+"""The derivative kinds of the Python API that the command line exposes."""
+
+
+def _available(kind: str) -> bool:
+    return hasattr(matcalc, kind)
+
+
+def _add_layout(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--layout",
+        choices=["numerator", "denominator"],
+        default="numerator",
+        help="numerator: m×n, entry (i, j) = dy_i/dx_j (the default); denominator: its"
+        " transpose, n×m",
+    )
+
+
+def _add_of(parser: argparse.ArgumentParser) -> None:
+    kinds = [k for k in DERIVATIVES if _available(k)]
+    parser.add_argument(
+        "--of",
+        choices=kinds,
+        default="grad",
+        help="which derivative to compute (default: grad)",
+    )
+    if _available("jacobian"):
+        _add_layout(parser)
+
+
+def _derive(kind: str, args: argparse.Namespace) -> matcalc.Derivative:
+    fn = getattr(matcalc, kind)
+    if kind == "jacobian":
+        return fn(formula_text(args), args.wrt, layout=getattr(args, "layout", "numerator"))
+    return fn(formula_text(args), args.wrt)
+
+
+def _numpy_source(result: matcalc.Derivative) -> str:
+    to_source = getattr(result, "to_source", None)
+    if to_source is not None:
+        return to_source("numpy").rstrip("\n")
+    from .printing.numpy import to_numpy_source
+
+    params = sorted(result.function.free_symbols() | result.expr.free_symbols() | {result.wrt},
+                    key=lambda s: s.name)
+    return "import numpy as np\n\n\n" + to_numpy_source(result.expr, params).rstrip("\n")
+
+
+def _result_json(result: matcalc.Derivative) -> dict[str, object]:
+    return {
+        "function": str(result.function),
+        "wrt": str(result.wrt),
+        "result": str(result),
+        "latex": result.latex(),
+        "kind": result.expr.kind,
+        "shape": _shape_json(result.expr),
+    }
+
+
+def _configure_derivative(kind: str) -> Callable[[argparse.ArgumentParser], None]:
+    def configure(parser: argparse.ArgumentParser) -> None:
+        _add_formula(parser)
+        _add_wrt(parser)
+        _add_decls(parser)
+        if kind == "jacobian":
+            _add_layout(parser)
+        _add_format(parser, ("text", "latex", "numpy", "json"))
+        parser.add_argument(
+            "--steps", action="store_true", help="also print the derivation, rule by rule"
+        )
+        if _can_check():
+            parser.add_argument(
+                "--check",
+                action="store_true",
+                help="verify the result entry by entry on small concrete sizes; exit 1 if it"
+                " fails",
+            )
+
+    return configure
+
+
+def _run_derivative(kind: str) -> Callable[[argparse.Namespace], str | tuple[str, int]]:
+    def run(args: argparse.Namespace) -> str | tuple[str, int]:
+        result = _derive(kind, args)
+        report = result.check() if getattr(args, "check", False) else None
+        failed = report is not None and not report
+        if args.format == "json":
+            data = _result_json(result)
+            if args.steps:
+                data["steps"] = str(result.explain()).splitlines()
+            if report is not None:
+                data["check"] = {"ok": not failed, "report": str(report)}
+            text = json.dumps(data, indent=2, ensure_ascii=False)
+        elif args.format == "numpy":
+            parts = [_numpy_source(result)]
+            if args.steps:
+                parts.append("\n".join("# " + line for line in str(result.explain()).splitlines()))
+            if report is not None:
+                parts.append("# check: " + str(report).replace("\n", "\n# "))
+            text = "\n\n".join(parts)
+        else:
+            latex = args.format == "latex"
+            parts = [result.latex() if latex else str(result)]
+            if args.steps:
+                parts.append(str(result.explain("latex" if latex else "text")))
+            if report is not None:
+                parts.append(str(report))
+            text = "\n\n".join(parts)
+        return (text, 1) if failed else text
+
+    return run
+
+
+def _configure_differential(parser: argparse.ArgumentParser) -> None:
     _add_formula(parser)
     _add_wrt(parser)
     _add_decls(parser)
     _add_format(parser, ("text", "latex", "json"))
-    parser.add_argument(
-        "--steps", action="store_true", help="also print the derivation, rule by rule"
-    )
-    if _can_check():
-        parser.add_argument(
-            "--check",
-            action="store_true",
-            help="verify the result entry by entry on small concrete sizes; exit 1 if it fails",
-        )
 
 
-def _run_grad(args: argparse.Namespace) -> str | tuple[str, int]:
-    result = matcalc.grad(formula_text(args), args.wrt)
-    report = result.check() if getattr(args, "check", False) else None
-    failed = report is not None and not getattr(report, "ok", True)
+def _run_differential(args: argparse.Namespace) -> str:
+    result = matcalc.differential(formula_text(args), args.wrt)
+    if args.format == "latex":
+        return result.latex()
     if args.format == "json":
-        data: dict[str, object] = {
-            "function": str(result.function),
-            "wrt": str(result.wrt),
-            "result": str(result),
-            "latex": result.latex(),
-            "kind": result.expr.kind,
-            "shape": _shape_json(result.expr),
-        }
-        if args.steps:
-            data["steps"] = result.explain().splitlines()
-        if report is not None:
-            data["check"] = {"ok": not failed, "report": str(report)}
+        data = {"wrt": args.wrt, "result": str(result), "latex": result.latex()}
+        return json.dumps(data, indent=2, ensure_ascii=False)
+    return str(result)
+
+
+def _configure_check(parser: argparse.ArgumentParser) -> None:
+    _add_formula(parser)
+    _add_wrt(parser)
+    _add_decls(parser)
+    _add_of(parser)
+    _add_format(parser, ("text", "json"))
+
+
+def _run_check(args: argparse.Namespace) -> str | tuple[str, int]:
+    result = _derive(args.of, args)
+    report = result.check()
+    if args.format == "json":
+        data = _result_json(result)
+        data["check"] = {"ok": bool(report), "report": str(report)}
         text = json.dumps(data, indent=2, ensure_ascii=False)
     else:
-        latex = args.format == "latex"
-        parts = [result.latex() if latex else str(result)]
-        if args.steps:
-            parts.append(result.explain("latex" if latex else "text"))
-        if report is not None:
-            parts.append(str(report))
-        text = "\n\n".join(parts)
+        text = f"{result}\n\n{report}"
+    return text if report else (text, 1)
+
+
+def _configure_explain(parser: argparse.ArgumentParser) -> None:
+    _add_formula(parser)
+    _add_wrt(parser)
+    _add_decls(parser)
+    _add_of(parser)
+    _add_format(parser, ("text", "latex", "markdown"))
+
+
+def _run_explain(args: argparse.Namespace) -> str:
+    result = _derive(args.of, args)
+    if args.format == "markdown":
+        from .display import explanation
+
+        return explanation(result).markdown()
+    return str(result.explain(args.format))
+
+
+def _configure_rules(parser: argparse.ArgumentParser) -> None:
+    from .ruletable import families
+
+    parser.add_argument("--family", choices=families(), help="only this rule family")
+    parser.add_argument(
+        "--no-verify",
+        dest="verify",
+        action="store_false",
+        help="skip the numeric self-check of each rule (the verified column says 'not run')",
+    )
+    _add_format(parser, ("text", "latex", "json"))
+
+
+def _run_rules(args: argparse.Namespace) -> str | tuple[str, int]:
+    from .doc import tex_name, tex_text
+    from .ruletable import rule_table
+
+    table = rule_table(args.family, verify=args.verify)
+    failed = any(e.verified == "FAILED" for e in table)
+    if args.format == "json":
+        text = json.dumps(
+            [
+                {"name": e.name, "family": e.family, "identity": e.identity, "latex": e.latex,
+                 "source": e.source, "verified": e.verified}
+                for e in table
+            ],
+            indent=2,
+            ensure_ascii=False,
+        )
+    elif args.format == "latex":
+        lines = []
+        for e in table:
+            math = e.latex if e.latex is not None else r"\text{" + tex_text(e.identity) + "}"
+            lines.append(rf"{tex_name(e.name)} & ${math}$ & {tex_text(e.source)} \\")
+        text = "\n".join(lines)
+    else:
+        lines = []
+        family = None
+        for e in table:
+            if e.family != family:
+                family = e.family
+                lines.append(f"{'' if not lines else chr(10)}[{family}]")
+            lines.append(f"{e.name}: {e.identity}")
+            lines.append(f"    source: {e.source}")
+            lines.append(f"    verified: {e.verified}")
+        checked = sum(e.verified == "yes" for e in table)
+        lines.append("")
+        lines.append(
+            f"{len(table)} rules; {checked} verified numerically just now"
+            if args.verify
+            else f"{len(table)} rules"
+        )
+        text = "\n".join(lines)
     return (text, 1) if failed else text
+
+
+def _configure_doc(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="FILE.tex writes the LaTeX source, FILE.pdf compiles it (needs pdflatex or"
+        " latexmk); without -o the LaTeX goes to standard output",
+    )
+
+
+def _run_doc(args: argparse.Namespace) -> str | tuple[str, int]:
+    from pathlib import Path
+
+    from .doc import build_document, compile_pdf, tex_engine
+
+    source = build_document()
+    if not args.output:
+        return source
+    out = Path(args.output)
+    if out.suffix == ".pdf":
+        if tex_engine() is None:
+            tex = out.with_suffix(".tex")
+            tex.write_text(source, encoding="utf-8")
+            print(
+                f"error: no TeX engine found (pdflatex or latexmk); wrote the LaTeX source to"
+                f" {tex} instead\n  hint: apt-get install texlive-latex-base"
+                " texlive-latex-recommended texlive-fonts-recommended",
+                file=sys.stderr,
+            )
+            return ("", 1)
+        compile_pdf(source, out)
+        return f"wrote {out}"
+    if out.suffix != ".tex":
+        raise MatcalcError(f"cannot tell what to write from {out.name!r}",
+                           hint="use -o FILE.tex or -o FILE.pdf")
+    out.write_text(source, encoding="utf-8")
+    return f"wrote {out}"
 
 
 COMMANDS: list[Command] = [
@@ -223,20 +440,110 @@ COMMANDS: list[Command] = [
 ]
 """The registered subcommands; a subcommand is listed only once it works."""
 
+_DERIVATIVE_COMMANDS = {
+    "grad": (
+        "the gradient of a scalar function, same shape as the variable",
+        (
+            'matcalc grad "||A x - b||_2^2" --wrt x',
+            'matcalc grad "x^T A x" --wrt x --decl "A: symmetric" --format latex',
+            'matcalc grad "log(1 + exp(-y w^T x)) where y: scalar" --wrt w --steps',
+            'matcalc grad "||X w - y||_2^2" --wrt w --format numpy --check',
+        ),
+    ),
+    "jacobian": (
+        "the Jacobian of a vector function: m×n, entry (i, j) = dy_i/dx_j (numerator layout)",
+        (
+            'matcalc jacobian "softmax(x)" --wrt x',
+            'matcalc jacobian "A x" --wrt x --layout denominator',
+        ),
+    ),
+    "hessian": (
+        "the Hessian of a scalar function of a vector: n×n, entry (i, j) = d2f/dx_i dx_j",
+        (
+            'matcalc hessian "x^T A x" --wrt x',
+            'matcalc hessian "log(1 + exp(-y w^T x)) where y: scalar" --wrt w --check',
+        ),
+    ),
+    "derivative": (
+        "the derivative of any function in vec layout: d vec(F) = J d vec(X)",
+        ('matcalc derivative "A X B" --wrt X',),
+    ),
+}
+
+for _kind in DERIVATIVES:
+    if _available(_kind):
+        _summary, _examples = _DERIVATIVE_COMMANDS[_kind]
+        COMMANDS.append(
+            Command(
+                name=_kind,
+                summary=_summary,
+                examples=_examples,
+                configure=_configure_derivative(_kind),
+                run=_run_derivative(_kind),
+            )
+        )
+
+if hasattr(matcalc, "differential"):
+    COMMANDS.append(
+        Command(
+            name="differential",
+            summary="the differential of a scalar function, linear in d(variable)",
+            examples=(
+                'matcalc differential "x^T A x" --wrt x',
+                'matcalc differential "logdet(X)" --wrt X --format latex',
+            ),
+            configure=_configure_differential,
+            run=_run_differential,
+        )
+    )
+
+if hasattr(matcalc, "grad") and _can_check():
+    COMMANDS.append(
+        Command(
+            name="check",
+            summary="compute a derivative and verify it entry by entry with SymPy; exit 1 if"
+            " it fails",
+            examples=(
+                'matcalc check "||A x - b||_2^2" --wrt x',
+                'matcalc check "-y^T log(softmax(W^T x))" --wrt W --decl "y: probability vector"',
+            )
+            + (('matcalc check "softmax(x)" --wrt x --of jacobian',)
+               if _available("jacobian") else ()),
+            configure=_configure_check,
+            run=_run_check,
+        )
+    )
+
 if hasattr(matcalc, "grad"):
     COMMANDS.append(
         Command(
-            name="grad",
-            summary="the gradient of a scalar function, same shape as the variable",
+            name="explain",
+            summary="the derivation, numbered, one rule and its source per step",
             examples=(
-                'matcalc grad "||A x - b||_2^2" --wrt x',
-                'matcalc grad "x^T A x" --wrt x --decl "A: symmetric" --format latex',
-                'matcalc grad "log(1 + exp(-y w^T x)) where y: scalar" --wrt w --steps',
+                'matcalc explain "||A x - b||_2^2" --wrt x',
+                'matcalc explain "x^T A x" --wrt x --decl "A: symmetric" --format latex',
             ),
-            configure=_configure_grad,
-            run=_run_grad,
+            configure=_configure_explain,
+            run=_run_explain,
         )
     )
+
+COMMANDS += [
+    Command(
+        name="rules",
+        summary="list the rule table: name, identity, source, and a numeric self-check",
+        examples=("matcalc rules", "matcalc rules --family differentials --format json"),
+        configure=_configure_rules,
+        run=_run_rules,
+    ),
+    Command(
+        name="doc",
+        summary="write the LaTeX cheat sheet (rule table and worked examples), or its PDF",
+        examples=("matcalc doc -o matcalc.pdf", "matcalc doc -o matcalc.tex"),
+        configure=_configure_doc,
+        run=_run_doc,
+    ),
+]
 
 
 # ------------------------------------------------------------------ entry point
@@ -307,7 +614,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_INTERNAL
     try:
-        print(output)
+        if output:
+            print(output)
         sys.stdout.flush()
     except BrokenPipeError:  # e.g. `matcalc parse ... | head -1`
         devnull = os.open(os.devnull, os.O_WRONLY)
