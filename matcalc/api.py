@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +12,7 @@ from .calculus import Differentiator
 from .errors import MatcalcError, ShapeError
 from .expr import Expr, Symbol, Transpose, kind_of
 from .parse import parse
+from .printing.bindings import bind_common
 from .rewrite import Step, Trace
 from .simplify import simplify
 
@@ -26,11 +29,30 @@ class Derivative:
     gradient: Expr | None = field(default=None, repr=False)
 
     def __str__(self) -> str:
-        return str(self.expr)
+        return self.text()
 
-    def latex(self) -> str:
-        """The result as LaTeX math."""
-        return self.expr.latex()
+    def text(self, bindings: bool = True) -> str:
+        """The result in matcalc notation; repeated sub-expressions named in a where clause."""
+        if not bindings:
+            with deep_recursion():
+                return str(self.expr)
+        with deep_recursion():
+            body, named = bind_common(self.expr)
+        if not named:
+            return str(body)
+        return f"{body} where " + ", ".join(f"{n} = {d}" for n, d in named)
+
+    def latex(self, bindings: bool = True) -> str:
+        """The result as LaTeX math (with a where clause for repeated sub-expressions)."""
+        if not bindings:
+            with deep_recursion():
+                return self.expr.latex()
+        with deep_recursion():
+            body, named = bind_common(self.expr)
+        if not named:
+            return body.latex()
+        defs = r",\; ".join(f"{n.latex()} = {d.latex()}" for n, d in named)
+        return rf"{body.latex()} \quad\text{{where}}\quad {defs}"
 
     def _repr_latex_(self) -> str:
         return f"$${self.latex()}$$"
@@ -115,6 +137,17 @@ class Derivative:
         return list(seen.items())
 
 
+@contextmanager
+def deep_recursion(limit: int = 20_000):
+    """Allow the recursive tree walks of deep results (an L-layer network is ~3L levels)."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, limit))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
 def _latex_escape(text: str) -> str:
     for ch in "\\&%$#_{}":
         text = text.replace(ch, "\\" + ch)
@@ -145,8 +178,9 @@ def grad(f: str | Expr, wrt: str | Symbol, /, **decls: str) -> Derivative:
             hint="use jacobian for vector-valued functions",
         )
     trace = Trace()
-    result = Differentiator(trace).gradient(expr, variable)
-    return Derivative(expr, variable, simplify(result), "grad", trace.steps)
+    with deep_recursion():
+        result = simplify(Differentiator(trace).gradient(expr, variable))
+    return Derivative(expr, variable, result, "grad", trace.steps)
 
 
 def jacobian(
@@ -163,7 +197,8 @@ def jacobian(
         raise MatcalcError(f"unknown layout {layout!r}", hint="numerator or denominator")
     expr, variable = _prepare(y, wrt, decls)
     trace = Trace()
-    result = JacobianBuilder(trace).jacobian(expr, variable)
+    with deep_recursion():
+        result = JacobianBuilder(trace).jacobian(expr, variable)
     mode = "jacobian"
     if layout == "denominator":
         result = simplify(Transpose(result))
@@ -177,7 +212,8 @@ def hessian(f: str | Expr, wrt: str | Symbol, /, **decls: str) -> Derivative:
 
     g = grad(f, wrt, **decls)
     trace = Trace()
-    result = JacobianBuilder(trace).jacobian(g.expr, g.wrt)
+    with deep_recursion():
+        result = JacobianBuilder(trace).jacobian(g.expr, g.wrt)
     return Derivative(g.function, g.wrt, result, "hessian", g.steps + trace.steps, g.expr)
 
 

@@ -186,7 +186,8 @@ def instantiate(template: Expr, bindings: Bindings) -> Expr:
         typed = inference.elaborate(filled)
     except MatcalcError as err:
         raise RuleError(f"a rule produced an ill-typed result: {err.message}") from None
-    return inference.finish(typed, {}) if _has_vars(typed) else typed
+    # Only the template's own I, 1 and 0 got fresh sizes; bound sub-expressions are typed.
+    return inference.finish(typed, {}) if next(dims.counter) > 1 else typed
 
 
 class _TemplateInference(Inference):
@@ -203,15 +204,6 @@ class _TemplateInference(Inference):
 
     def _ones_here(self, e: Expr) -> bool:
         return False  # templates spell the all-ones vector explicitly
-
-
-def _has_vars(e: Expr) -> bool:
-    for n in e.walk():
-        if isinstance(n, (Identity, Ones)) and str(n.n).startswith("?"):
-            return True
-        if isinstance(n, Zero) and any(str(d).startswith("?") for d in n.dims):
-            return True
-    return False
 
 
 # ---------------------------------------------------------------------------- rule files

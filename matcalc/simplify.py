@@ -110,12 +110,43 @@ def _transposes_pair(terms: tuple[Expr, ...]) -> bool:
 def sort_key(e: Expr) -> tuple:
     """Canonical order of the terms of a sum: positive first, numbers first, then by text."""
     negative, positive = split_coefficient(e)
-    return (negative < 0, not isinstance(positive, Number), to_text(positive))
+    return (negative < 0, not isinstance(positive, Number), text_key(positive))
 
 
 def scalar_key(e: Expr) -> tuple:
     """Order of scalar factors: names before compound expressions, then by text."""
-    return (not isinstance(e, Symbol), isinstance(e, Add), to_text(e))
+    return (not isinstance(e, Symbol), isinstance(e, Add), text_key(e))
+
+
+_SMALL = 40
+_KEYS: dict[Expr, tuple] = {}
+
+
+def text_key(e: Expr) -> tuple:
+    """A deterministic order key: the printed text of small expressions (textbook order),
+    a structural key for large ones (printing those for every comparison is quadratic)."""
+    hit = _KEYS.get(e)
+    if hit is not None:
+        return hit
+    if len(_KEYS) > 200_000:
+        _KEYS.clear()
+    # children first, iteratively, so deep expressions need no deep recursion
+    stack = [e]
+    while stack:
+        node = stack[-1]
+        missing = [c for c in node.children if c not in _KEYS]
+        if missing:
+            stack.extend(missing)
+            continue
+        stack.pop()
+        if node in _KEYS:
+            continue
+        size = 1 + sum(_KEYS[c][2] for c in node.children)
+        leaf = "" if node.children else repr(node)
+        structure = (type(node).__name__, leaf, tuple(_KEYS[c][3] for c in node.children))
+        text = to_text(node) if size <= _SMALL else ""
+        _KEYS[node] = (size > _SMALL, text, size, structure)
+    return _KEYS[e]
 
 
 def split_coefficient(e: Expr) -> tuple[Fraction, Expr]:
@@ -272,7 +303,7 @@ class Simplifier:
         elif len(factors) == 1:
             base = factors[0]
         else:
-            factors.sort(key=lambda f: (isinstance(f, Add), to_text(f)))
+            factors.sort(key=lambda f: (isinstance(f, Add), text_key(f)))
             base = Hadamard(tuple(factors))
         return Mul((*scalars, base)) if scalars else base
 

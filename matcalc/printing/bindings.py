@@ -1,0 +1,136 @@
+"""Name repeated sub-expressions (``... where h = tanh(W1 x)``), as backpropagation caches them."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from ..expr import (
+    Call,
+    Differential,
+    Expr,
+    Identity,
+    Number,
+    Ones,
+    Symbol,
+    Transpose,
+    Zero,
+)
+
+_LETTERS = {"softmax": "s", "sigma": "s", "tanh": "h", "relu": "h", "softplus": "h",
+            "exp": "e", "log": "l", "sqrt": "r"}
+"""Conventional names for cached function values (s = softmax(z), h = tanh(W x), ...)."""
+
+_TRIVIAL = (Symbol, Number, Identity, Ones, Zero, Differential)
+
+
+def _trivial(e: Expr) -> bool:
+    if isinstance(e, _TRIVIAL):
+        return True
+    return isinstance(e, Transpose) and isinstance(e.arg, _TRIVIAL)
+
+
+def _topological(root: Expr) -> list[Expr]:
+    """Unique sub-expressions, every parent before its children (iterative)."""
+    order: list[Expr] = []
+    seen: set[Expr] = set()
+    stack: list[tuple[Expr, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.append((node, True))
+        stack.extend((c, False) for c in node.children)
+    order.reverse()
+    return order
+
+
+def bind_common(expr: Expr) -> tuple[Expr, list[tuple[Symbol, Expr]]]:
+    """The expression with each repeated non-trivial sub-expression replaced by a name.
+
+    One pass over the DAG, parents first: a node printed twice or more gets a name, and
+    its definition is printed once (so its own sub-expressions count once through it).
+    Returns the body and the bindings, innermost first (a binding may use earlier ones).
+    """
+    taken = {s.name for s in expr.free_symbols()}
+    order = _topological(expr)
+    times: Counter[Expr] = Counter({expr: 1})
+    chosen: dict[Expr, Symbol] = {}
+    for node in order:
+        n = times[node]
+        if n >= 2 and not _trivial(node) and node is not expr:
+            chosen[node] = Symbol(f"_{len(chosen)}", node.shape)
+            n = 1
+        for c in node.children:
+            times[c] += n
+    if not chosen:
+        return expr, []
+    memo: dict[Expr, Expr] = {}
+
+    def sub(e: Expr, top: bool = False) -> Expr:
+        if not top and e in chosen:
+            return chosen[e]
+        hit = memo.get(e) if not top else None
+        if hit is not None:
+            return hit
+        out = e.map_children(sub) if e.children else e
+        if not top:
+            memo[e] = out
+        return out
+
+    body = sub(expr)
+    bindings = [(name, sub(node, top=True)) for node, name in chosen.items()]
+    return _rename(body, _dependency_order(bindings), taken)
+
+
+def _letter(e: Expr) -> str:
+    if isinstance(e, Call):
+        return _LETTERS.get(e.name, "u")
+    return "z" if e.is_scalar else "u"
+
+
+def _rename(body: Expr, bindings: list[tuple[Symbol, Expr]], taken: set[str]
+            ) -> tuple[Expr, list[tuple[Symbol, Expr]]]:
+    """Readable names, numbered innermost first: h1 = tanh(W1 x), h2 = tanh(W2 h1)."""
+    letters = [_letter(d) for _, d in bindings]
+    total = Counter(letters)
+    used: Counter[str] = Counter()
+    mapping: dict[Expr, Expr] = {}
+    for (old, _), letter in zip(bindings, letters, strict=True):
+        if total[letter] == 1 and letter not in taken:
+            name = letter
+        else:
+            used[letter] += 1
+            while f"{letter}{used[letter]}" in taken:
+                used[letter] += 1
+            name = f"{letter}{used[letter]}"
+        taken.add(name)
+        mapping[old] = Symbol(name, old.dims)
+
+    def sub(e: Expr) -> Expr:
+        if isinstance(e, Symbol) and e in mapping:
+            return mapping[e]
+        return e.map_children(sub) if e.children else e
+
+    return sub(body), [(mapping[n], sub(d)) for n, d in bindings]
+
+
+def _dependency_order(bindings: list[tuple[Symbol, Expr]]) -> list[tuple[Symbol, Expr]]:
+    """Definitions that others use come first."""
+    placed: list[tuple[Symbol, Expr]] = []
+    remaining = list(bindings)
+    names = {n for n, _ in bindings}
+    while remaining:
+        for item in remaining:
+            uses = item[1].free_symbols() & names
+            if uses <= {n for n, _ in placed}:
+                placed.append(item)
+                remaining.remove(item)
+                break
+        else:  # pragma: no cover - bindings never form a cycle
+            placed.extend(remaining)
+            break
+    return placed
