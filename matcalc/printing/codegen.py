@@ -294,7 +294,7 @@ class _Generator:
         if len(candidates) > 1:
             result = self._runtime_choice(candidates, exprs, values)
         if result is None:
-            result = self._apply(_chain_order(exprs), values)
+            result = self._apply(_chain_order(exprs), values, _chain_dims(exprs))
         return self._scaled(result, scale, e)
 
     def _runtime_choice(self, candidates: list[Any], exprs: list[Expr],
@@ -308,7 +308,7 @@ class _Generator:
         saved, branches = self.lines, []
         for order in candidates:
             self.lines = []
-            v = self._apply(order, values)
+            v = self._apply(order, values, _chain_dims(exprs))
             if v.kind != "dense":
                 self.lines = saved
                 return None
@@ -353,11 +353,15 @@ class _Generator:
             return name
         return self.emit(f"{name}[0, 0]")
 
-    def _apply(self, order: Any, vals: list[_Val]) -> _Val:
+    def _apply(self, order: Any, vals: list[_Val], dims: list[Dim] | None = None) -> _Val:
         if isinstance(order, int):
             return vals[order]
-        left = self._apply(order[0], vals)
-        right = self._apply(order[1], vals)
+        left = self._apply(order[0], vals, dims)
+        right = self._apply(order[1], vals, dims)
+        inner = dims[_last(order[0]) + 1] if dims is not None else None
+        if inner == 1 and left.kind == "dense" and right.kind == "dense":
+            # an outer product (inner dimension 1): broadcasting, no matrix multiply
+            return _Val("dense", self.emit(f"{left.code} * {right.code}"))
         return self._product(left, right)
 
     def _product(self, a: _Val, b: _Val) -> _Val:
@@ -398,6 +402,11 @@ class _Generator:
         operands = f"{m}.reshape(-1, {left}.shape[0], {right}.shape[0]), {left}, {right}"
         return (self.op("einsum", "kij,ia,jb->kab", operands)
                 + f".reshape(-1, {left}.shape[1] * {right}.shape[1])")
+
+
+def _last(order: Any) -> int:
+    """The index of the last factor in a (nested) order."""
+    return order if isinstance(order, int) else _last(order[1])
 
 
 def _transposed(code: str) -> str:
