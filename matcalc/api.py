@@ -225,13 +225,19 @@ def derivative(F: str | Expr, wrt: str | Symbol, /, **decls: str) -> Derivative:
 
 
 def differential(f: str | Expr, wrt: str | Symbol, /, **decls: str) -> Expr:
-    """The differential of a scalar function, linear in d(wrt): ``x^T (A + A^T) dx``."""
+    """The differential, linear in d(wrt): ``x^T (A + A^T) dx`` for a scalar function, and the
+    forward differential (``d(X^-1) = -X^-1 dX X^-1``) for vector- and matrix-valued ones."""
     from .expr import Call, Differential, Mul
+    from .jacobians import JacobianBuilder
 
-    g = grad(f, wrt, **decls)
-    dx = Differential(g.wrt)
-    if g.wrt.is_scalar:
+    expr, variable = _prepare(f, wrt, decls)
+    dx = Differential(variable)
+    if not expr.is_scalar:
+        with deep_recursion():
+            return JacobianBuilder().forward(expr, variable)
+    g = grad(expr, variable)
+    if variable.is_scalar:
         return simplify(Mul((g.expr, dx)))
-    if kind_of(g.wrt.shape) == "vector":
+    if kind_of(variable.shape) == "vector":
         return simplify(Mul((Transpose(g.expr), dx)))
-    return Call("tr", (Mul((Transpose(g.expr), dx)),))
+    return Call("tr", (Mul((simplify(Transpose(g.expr)), dx)),))

@@ -609,7 +609,9 @@ def check_derivative(
     f_expr = _as_expr(f, decls)
     # Separately parsed texts name their dimensions independently: keep them apart and
     # let variable names and the expected shape link them.
-    result_expr = rename_dims(_as_expr(result, decls), _prime)
+    result_expr = _as_expr(result, decls)
+    if isinstance(result, str):  # parsed on its own: its dimension names are its own
+        result_expr = rename_dims(result_expr, _prime)
     wrt_sym = _find_wrt(wrt, f_expr, result_expr, mode)
     _validate(f_expr, wrt_sym, mode)
     sizes = _sizes_for(f_expr, wrt_sym, result_expr, mode)

@@ -20,6 +20,10 @@ _LETTERS = {"softmax": "s", "sigma": "s", "tanh": "h", "relu": "h", "softplus": 
             "exp": "e", "log": "l", "sqrt": "r"}
 """Conventional names for cached function values (s = softmax(z), h = tanh(W x), ...)."""
 
+MIN_SAVING = 4
+"""Name a repeated sub-expression when that saves at least this many printed nodes
+(softmax(x) three times is named, sigma(x) twice is not: diag(sigma(x) ⊙ (1 - sigma(x))))."""
+
 _TRIVIAL = (Symbol, Number, Identity, Ones, Zero, Differential)
 
 
@@ -57,11 +61,15 @@ def bind_common(expr: Expr) -> tuple[Expr, list[tuple[Symbol, Expr]]]:
     """
     taken = {s.name for s in expr.free_symbols()}
     order = _topological(expr)
+    sizes: dict[Expr, int] = {}
+    for node in reversed(order):  # children before parents
+        sizes[node] = 1 + sum(sizes[c] for c in node.children)
     times: Counter[Expr] = Counter({expr: 1})
     chosen: dict[Expr, Symbol] = {}
     for node in order:
         n = times[node]
-        if n >= 2 and not _trivial(node) and node is not expr:
+        worth = (n - 1) * sizes[node] >= MIN_SAVING
+        if n >= 2 and worth and not _trivial(node) and node is not expr:
             chosen[node] = Symbol(f"_{len(chosen)}", node.shape)
             n = 1
         for c in node.children:
