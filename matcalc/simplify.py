@@ -182,6 +182,7 @@ class Simplifier:
 
     def __init__(self) -> None:
         self.memo: dict[Expr, Expr] = {}
+        self._expanding = False
 
     def __call__(self, e: Expr) -> Expr:
         hit = self.memo.get(e)
@@ -230,10 +231,26 @@ class Simplifier:
         if len(items) == 1:
             return items[0]
         items.sort(key=sort_key)
+        shorter = self._expanded_if_shorter(items)
+        if shorter is not None:
+            return shorter
         factored = factor_sum(items)
         if factored is not None:
             return factored
         return Add(tuple(items))
+
+    def _expanded_if_shorter(self, items: list[Expr]) -> Expr | None:
+        """Distribute elementwise products over sums (with sigma(-z) = 1 - sigma(z)) and
+        keep the result only when it is smaller: (1 - y) ⊙ s - y ⊙ (1 - s) is s - y."""
+        if self._expanding or not any(_has_distributable(t) for t in items):
+            return None
+        self._expanding = True
+        try:
+            expanded = self(Add(tuple(_distribute(_sigmoid_of_negation(t)) for t in items)))
+        finally:
+            self._expanding = False
+        before = sum(_node_count(t) for t in items) + 1
+        return expanded if _node_count(expanded) < before else None
 
     # -- products ----------------------------------------------------------------
     def _Mul(self, e: Mul) -> Expr:
@@ -409,6 +426,41 @@ class Simplifier:
 
 def _count_transposes(e: Expr) -> int:
     return sum(1 for n in e.walk() if isinstance(n, Transpose))
+
+
+def _node_count(e: Expr) -> int:
+    return sum(1 for _ in e.walk())
+
+
+def _has_distributable(e: Expr) -> bool:
+    _, rest = split_coefficient(e)
+    return isinstance(rest, Hadamard) and any(isinstance(f, Add) for f in rest.factors)
+
+
+def _sigmoid_of_negation(e: Expr) -> Expr:
+    """sigma(-z) = 1 - sigma(z) (derivation: 1/(1 + e^z) = 1 - 1/(1 + e^-z))."""
+    if isinstance(e, Call) and e.name == "sigma":
+        c, rest = split_coefficient(e.args[0])
+        if c < 0:
+            inner = with_coefficient(-c, rest)
+            return Add((Ones(e.shape[0]) if not e.is_scalar else ONE,
+                        Mul((num(-1), Call("sigma", (inner,))))))
+    if not e.children:
+        return e
+    return e.map_children(_sigmoid_of_negation)
+
+
+def _distribute(e: Expr) -> Expr:
+    """c (a + b) ⊙ d = c a ⊙ d + c b ⊙ d, one level."""
+    c, rest = split_coefficient(e)
+    if not isinstance(rest, Hadamard):
+        return e
+    for i, f in enumerate(rest.factors):
+        if isinstance(f, Add):
+            others = rest.factors[:i] + rest.factors[i + 1:]
+            terms = tuple(with_coefficient(c, Hadamard((*others, t))) for t in f.terms)
+            return Add(terms)
+    return e
 
 
 def _collect(terms: tuple[Expr, ...]) -> dict[Expr, Fraction]:
