@@ -26,6 +26,12 @@ from typing import Any
 
 import numpy as np
 
+# One thread for BLAS and XLA: the machine is shared, and two threads contending with other
+# processes measured in scheduler quanta (16 ms steps) rather than in arithmetic.
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
+                      "intra_op_parallelism_threads=1")
+THREADS = 1
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -312,6 +318,12 @@ def run_evaluation(quick: bool) -> tuple[list[dict], str]:
         jax_note = ""
     except ImportError:
         jax, jnp, jax_note = None, None, "jax is not installed: its columns are empty"
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(THREADS)
+    except ImportError:
+        pass
     rng = np.random.default_rng(0)
     rows = []
 
@@ -510,7 +522,9 @@ def report(info: dict, rows: list[dict], network: list[dict], evaluation: list[d
         if gt is not None:
             out.append(f"- {n}: time grows like L^{gt:.2f}, size like L^{gs:.2f} "
                        "(slope over the last three points)")
-    out += ["", "### 3. Speed of the generated code", ""]
+    out += ["", "### 3. Speed of the generated code", "",
+            f"NumPy's BLAS and XLA run on {THREADS} thread (XLA_FLAGS, threadpoolctl), "
+            "float64 throughout; JAX functions are jitted and timed after a warm-up call.", ""]
     if jax_note:
         out += [jax_note, ""]
     cols = sorted({k for r in evaluation for k in r["times"]},
