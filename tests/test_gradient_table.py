@@ -29,6 +29,8 @@ def concrete_sizes(*exprs):
 def test_gradient_matches_finite_differences(case):
     result = matcalc.grad(case["f"], case["wrt"], **case.get("decls", {}))
     assert result.expr.shape == result.wrt.shape
+    if "expected" in case:  # the textbook form, where one exists
+        assert str(result) == case["expected"]
     report = result.check()
     assert report, str(report)
     sizes = concrete_sizes(result.function, result.expr, result.wrt)
@@ -57,3 +59,4 @@ def test_gradient_matches_finite_differences(case):
 def test_table_is_large_enough_and_sourced():
     assert len(CASES) >= 80
     assert all(c.get("source") for c in CASES)
+    assert sum("expected" in c for c in CASES) >= 80

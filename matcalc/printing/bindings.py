@@ -21,8 +21,11 @@ _LETTERS = {"softmax": "s", "sigma": "s", "tanh": "h", "relu": "h", "softplus": 
 """Conventional names for cached function values (s = softmax(z), h = tanh(W x), ...)."""
 
 MIN_SAVING = 4
-"""Name a repeated sub-expression when that saves at least this many printed nodes
+"""Name a repeated function value when that saves at least this many printed nodes
 (softmax(x) three times is named, sigma(x) twice is not: diag(sigma(x) ⊙ (1 - sigma(x))))."""
+MIN_SAVING_OTHER = 12
+"""Other repeated sub-expressions (sums, inverses, products) are named only when large:
+(x - a) / ||x - a||_2 reads better inline."""
 
 _TRIVIAL = (Symbol, Number, Identity, Ones, Zero, Differential)
 
@@ -68,7 +71,8 @@ def bind_common(expr: Expr) -> tuple[Expr, list[tuple[Symbol, Expr]]]:
     chosen: dict[Expr, Symbol] = {}
     for node in order:
         n = times[node]
-        worth = (n - 1) * sizes[node] >= MIN_SAVING
+        needed = MIN_SAVING if isinstance(node, Call) else MIN_SAVING_OTHER
+        worth = (n - 1) * sizes[node] >= needed
         if n >= 2 and worth and not _trivial(node) and node is not expr:
             chosen[node] = Symbol(f"_{len(chosen)}", node.shape)
             n = 1
