@@ -194,7 +194,8 @@ class Differentiator:
         rules = adjoint_rules()
         while pending:
             cot, lin = pending.pop()
-            if lin == target:
+            # a scalar differential broadcast into an array is not yet the gradient
+            if lin == target and cot.shape == target.shape:
                 found.append(cot)
                 continue
             subject = Call("tr", (Mul((Transpose(cot), lin)),))
