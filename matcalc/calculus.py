@@ -133,6 +133,13 @@ class Differentiator:
 
     def gradient(self, f: Expr, wrt: Symbol) -> Expr:
         """The gradient of scalar ``f`` with respect to ``wrt`` (shape of ``wrt``)."""
+        if wrt.props:
+            # Entries are independent (LANGUAGE.md section 6): differentiate with respect to
+            # an unconstrained twin, so that S^T = S or 1^T q = 1 cannot change the result,
+            # and evaluate the result where wrt satisfies its declaration.
+            plain = Symbol(wrt.name, wrt.dims)
+            result = self.gradient(replace_symbol(f, wrt, plain), plain)
+            return self.simplifier(replace_symbol(result, plain, wrt))
         f = canonicalize(f, self.trace)
         self._depends.clear()
         if not self.depends(f, wrt):
@@ -217,6 +224,20 @@ class Differentiator:
             for term in new.terms if isinstance(new, Add) else (new,):
                 pending.append(_split_trace(term))
         return self.simplifier(Add(tuple(found))) if len(found) > 1 else self.simplifier(found[0])
+
+
+def replace_symbol(e: Expr, old: Symbol, new: Expr) -> Expr:
+    """``e`` with every occurrence of the variable ``old`` replaced by ``new``."""
+    memo: dict[Expr, Expr] = {}
+
+    def walk(node: Expr) -> Expr:
+        hit = memo.get(node)
+        if hit is None:
+            hit = new if node == old else node.map_children(walk)
+            memo[node] = hit
+        return hit
+
+    return walk(e)
 
 
 def _split_trace(term: Expr) -> tuple[Expr, Expr]:

@@ -1,0 +1,56 @@
+"""Regressions found by the differential tests: each a shrunk example that once went wrong."""
+
+from __future__ import annotations
+
+import pytest
+from differentiable import check_gradient
+
+import matcalc
+from matcalc.expr import Add, Norm, Symbol
+
+X = Symbol("x", ("n", 1))
+Q = Symbol("q", ("n", 1), frozenset({"probability"}))
+BETA = Symbol("beta", (1, 1))
+
+
+def _agrees(f, wrt):
+    outcome = check_gradient(f, wrt)
+    assert outcome.status == "checked", f"{outcome.status}: {outcome.detail} ({outcome.result})"
+    assert outcome.result.check(), str(outcome.result.check())
+    return outcome.result
+
+
+def test_scalar_broadcast_into_a_vector_sums_the_gradient():
+    # ||x + beta + q|| d/dbeta was the vector (beta + q + x) / ||.||: the scalar beta is
+    # added to every entry, so its gradient is the sum of the entries of that vector.
+    result = _agrees(Norm(Add((X, BETA, Q)), None), BETA)
+    assert result.shape == (1, 1)
+
+
+@pytest.mark.parametrize("f, wrt, decls, expected", [
+    # entries of a symmetric variable are independent: S^T = S must not move the gradient
+    ("x^T S^T y", "S", {"S": "symmetric"}, "y x^T"),
+    ("tr(S^T A)", "S", {"S": "symmetric", "A": "matrix(n, n)"}, "A"),
+    ("tr(S A)", "S", {"S": "symmetric"}, "A^T"),
+    ("logdet(X)", "X", {"X": "symmetric matrix"}, "X^-1"),
+    # nor may 1^T q = 1 for a probability vector q
+    ("1^T q", "q", {"q": "probability vector"}, "1"),
+    ("1^T q + q^T x", "q", {"q": "probability vector"}, "1 + x"),
+])
+def test_declared_properties_of_wrt_do_not_change_the_gradient(f, wrt, decls, expected):
+    result = matcalc.grad(f, wrt, **decls)
+    assert str(result) == expected
+    assert result.check(), str(result.check())
+
+
+def test_lambda_max_of_an_expression_in_a_symmetric_variable():
+    # was off by the symmetric part: S^T S had been rewritten to S^2 before differentiating
+    f = matcalc.parse("lambda_max((I + S^T S)^-1 + ((I + S^T S)^-1)^T)", S="symmetric")
+    s = next(iter(f.free_symbols()))
+    _agrees(f, s)
+
+
+def test_other_variables_keep_their_declared_properties():
+    # the cross-entropy gradient still uses 1^T y = 1 for the probability vector y
+    result = matcalc.grad("-y^T log(softmax(W^T x))", "W", y="probability vector")
+    assert str(result) == "x (softmax(W^T x) - y)^T"
