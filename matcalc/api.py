@@ -13,7 +13,7 @@ from .errors import MatcalcError, ShapeError
 from .expr import Expr, Symbol, Transpose, kind_of
 from .parse import parse
 from .printing.bindings import bind_common
-from .rewrite import Step, Trace
+from .rewrite import Step, Trace, step_lhs
 from .simplify import simplify
 
 
@@ -100,7 +100,18 @@ class Derivative:
         return to_source(self.expr, params, target=target, name=name)
 
     def explain(self, format: str = "text") -> str:
-        """The derivation as numbered steps, each with its rule name and source."""
+        """The derivation as numbered steps, each with its rule name and source.
+
+        The text form is a ``str`` that Jupyter renders as a numbered list with LaTeX.
+        """
+        if format == "text":
+            from .display import Explanation
+
+            return Explanation(self)
+        return self.explain_text(format)
+
+    def explain_text(self, format: str = "text") -> str:
+        """The derivation as plain text or as a LaTeX ``enumerate`` list."""
         if format not in ("text", "latex"):
             raise MatcalcError(f"unknown format {format!r}", hint="text or latex")
         latex = format == "latex"
@@ -117,10 +128,12 @@ class Derivative:
                 lines.append(
                     rf"\item \texttt{{{step.rule.replace('_', chr(92) + '_')}}} "
                     rf"({_latex_escape(step.source)}): "
-                    rf"${show(step.before)} = {show(step.after)}$"
+                    rf"${show(step_lhs(step))} = {show(step.after)}$"
                 )
             else:
-                lines.append(f"{i:>3}. [{step.phase}] {step.rule}: {step.before}  =  {step.after}")
+                lines.append(
+                    f"{i:>3}. [{step.phase}] {step.rule}: {step_lhs(step)}  =  {step.after}"
+                )
                 lines.append(f"       source: {step.source}")
         if latex:
             lines.append(rf"\item result: ${show(self.expr)}$")

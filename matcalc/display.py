@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .rewrite import step_lhs
+
 
 def _markdown_text(text: str) -> str:
     for ch in "\\`*_[]<>|$":
@@ -18,13 +20,13 @@ class Explanation(str):
     derivative: Any
 
     def __new__(cls, derivative: Any) -> Explanation:
-        obj = super().__new__(cls, derivative.explain())
+        obj = super().__new__(cls, derivative.explain_text())
         obj.derivative = derivative
         return obj
 
     def latex(self) -> str:
         """The derivation as a LaTeX ``enumerate`` list (``explain(format="latex")``)."""
-        return self.derivative.explain(format="latex")
+        return self.derivative.explain_text(format="latex")
 
     def markdown(self) -> str:
         """The derivation as a Markdown numbered list with ``$...$`` math."""
@@ -34,7 +36,7 @@ class Explanation(str):
         for i, step in enumerate(d.steps, 1):
             where = f" *({_markdown_text(step.phase)})*" if step.phase else ""
             lines.append(
-                f"{i}. `{step.rule}`{where}: ${step.before.latex()} = {step.after.latex()}$  \n"
+                f"{i}. `{step.rule}`{where}: ${step_lhs(step).latex()} = {step.after.latex()}$  \n"
                 f"   source: {_markdown_text(step.source)}"
             )
         lines += ["", f"**Result:** ${d.latex()}$"]

@@ -363,6 +363,13 @@ class Step:
     phase: str = ""
 
 
+def step_lhs(step: Step) -> Expr:
+    """What a step rewrote, as a reader expects it: ``d(A x)`` for a differential rule."""
+    if step.phase == "differential":
+        return Differential(step.before)  # type: ignore[arg-type]
+    return step.before
+
+
 @dataclass
 class Trace:
     """Every rule application of a derivation, with a step budget."""
