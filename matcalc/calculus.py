@@ -115,6 +115,7 @@ class Differentiator:
         self.simplifier = Simplifier()
         self._depends: dict[Expr, bool] = {}
         self._size: dict[Expr, int] = {}
+        self._has_differential: dict[Expr, bool] = {}
 
     def depends(self, e: Expr, wrt: Expr) -> bool:
         """Whether ``e`` contains ``wrt`` (memoised over the DAG)."""
@@ -188,7 +189,9 @@ class Differentiator:
             if isinstance(n, Differential) and n.var not in children and self.depends(n.var, wrt):
                 children.append(n.var)
         for child in children:
-            linear = prune_differentials(d_node, lambda d, c=child: d.var == c)
+            linear = prune_differentials(
+                d_node, lambda d, c=child: d.var == c, self.simplifier, self._has_differential
+            )
             if is_zero(linear):
                 continue
             yield child, self.identify(g, linear, child)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -39,12 +40,35 @@ def mul_dims(a: Dim, b: Dim) -> Dim:
     return f"{a}*{b}"
 
 
-class Expr:
-    """Base of all nodes: structural equality and hashing, cached shape."""
+_INTERNED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
-    __slots__ = ("_hash", "_shape")
+
+class Expr:
+    """Base of all nodes: structural equality and hashing, cached shape.
+
+    Nodes are hash-consed: building a node equal to a live one returns that object, so
+    equal sub-expressions are usually the same object and comparing them is O(1) (the
+    memo tables of the simplifier and the differentiator rely on this for linear time).
+    """
+
+    __slots__ = ("_hash", "_shape", "__weakref__")
     _children: ClassVar[tuple[str, ...]] = ()
     precedence: ClassVar[int] = 100
+
+    def __new__(cls, *args: object, **kwargs: object) -> Expr:
+        if kwargs:
+            names = cls.__match_args__  # type: ignore[attr-defined]
+            args = args + tuple(kwargs[n] for n in names[len(args):] if n in kwargs)
+        key = (cls, args)
+        try:
+            hit = _INTERNED.get(key)
+        except TypeError:  # an unhashable argument: the constructor will complain
+            return super().__new__(cls)
+        if hit is not None:
+            return hit
+        node = super().__new__(cls)
+        _INTERNED[key] = node
+        return node
 
     # -- structure -------------------------------------------------------------
     def _key(self) -> tuple:

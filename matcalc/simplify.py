@@ -634,14 +634,32 @@ def simplify(e: Expr, simplifier: Simplifier | None = None) -> Expr:
     return (simplifier or Simplifier())(e)
 
 
-def prune_differentials(e: Expr, keep: Callable[[Differential], bool]) -> Expr:
-    """Replace the differentials ``keep`` rejects by zero and simplify."""
+def prune_differentials(
+    e: Expr,
+    keep: Callable[[Differential], bool],
+    simplifier: Simplifier | None = None,
+    has_differential: dict[Expr, bool] | None = None,
+) -> Expr:
+    """Replace the differentials ``keep`` rejects by zero and simplify.
+
+    Sub-expressions without a differential are left as they are (not even visited), so a
+    caller that shares ``simplifier`` and ``has_differential`` pays only for the parts of
+    the differential that change.
+    """
+    memo = has_differential if has_differential is not None else {}
+
+    def contains(x: Expr) -> bool:
+        hit = memo.get(x)
+        if hit is None:
+            hit = isinstance(x, Differential) or any(contains(c) for c in x.children)
+            memo[x] = hit
+        return hit
 
     def walk(x: Expr) -> Expr:
         if isinstance(x, Differential):
             return x if keep(x) else zero_like(x)
-        if not x.children:
+        if not contains(x):
             return x
         return x.map_children(walk)
 
-    return simplify(walk(e))
+    return (simplifier or Simplifier())(walk(e))
