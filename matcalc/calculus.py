@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from fractions import Fraction
+from functools import cache
 
 from .errors import MatcalcError, UnsupportedError
 from .expr import (
@@ -21,7 +22,7 @@ from .expr import (
     Transpose,
     Zero,
 )
-from .rewrite import Rule, Trace, bottom_up, exhaust, first_of, load_rules
+from .rewrite import Rule, Trace, bottom_up, exhaust, first_of, index_rules, load_rules
 from .simplify import Simplifier, is_zero, prune_differentials, simplify
 
 ONE = Number(Fraction(1))
@@ -35,6 +36,27 @@ def differential_rules() -> tuple[Rule, ...]:
 def adjoint_rules() -> tuple[Rule, ...]:
     """The rules of rules/adjoint.rules."""
     return load_rules("adjoint")
+
+
+@cache
+def differential_index():
+    """Differential rules by the head of the node they differentiate."""
+    return index_rules(differential_rules(), lambda e: e)
+
+
+def _linear_part(e: Expr) -> Expr | None:
+    """L in tr(G^T L)."""
+    if isinstance(e, Call) and e.name == "tr" and isinstance(e.args[0], Mul):
+        factors = e.args[0].factors
+        if len(factors) == 2:
+            return factors[1]
+    return None
+
+
+@cache
+def adjoint_index():
+    """Identification rules by the head of L in tr(G^T L)."""
+    return index_rules(adjoint_rules(), _linear_part)
 
 
 def canonical_rules() -> tuple[Rule, ...]:
@@ -168,7 +190,7 @@ class Differentiator:
 
     def differential(self, node: Expr) -> Expr:
         """d(node) by the first differential rule that applies, children as ``d(child)``."""
-        for rule in differential_rules():
+        for rule in differential_index()(node):
             try:
                 new = rule.apply(node)
             except MatcalcError:
@@ -201,7 +223,7 @@ class Differentiator:
         target = Differential(child)  # type: ignore[arg-type]
         pending = [(g, linear)]
         found: list[Expr] = []
-        rules = adjoint_rules()
+        rules_for = adjoint_index()
         while pending:
             cot, lin = pending.pop()
             # a scalar differential broadcast into an array is not yet the gradient
@@ -210,7 +232,7 @@ class Differentiator:
                 continue
             subject = Call("tr", (Mul((Transpose(cot), lin)),))
             new = None
-            for rule in rules:
+            for rule in rules_for(subject):
                 try:
                     new = rule.apply(subject)
                 except MatcalcError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from .calculus import Differentiator, canonicalize
 from .errors import MatcalcError, UnsupportedError
 from .expr import (
@@ -18,13 +20,25 @@ from .expr import (
     Zero,
     kind_of,
 )
-from .rewrite import Rule, Trace, is_constant, load_rules
+from .rewrite import Rule, Trace, index_rules, is_constant, load_rules
 from .simplify import is_zero, simplify
 
 
 def jacobian_rules() -> tuple[Rule, ...]:
     """The rules of rules/jacobian.rules."""
     return load_rules("jacobian")
+
+
+def _vectorized_part(e: Expr) -> Expr | None:
+    """L in M vec(L)."""
+    parts = _vec_subject(e)
+    return parts[1] if parts else None
+
+
+@cache
+def jacobian_index():
+    """Jacobian rules by the head of L in M vec(L)."""
+    return index_rules(jacobian_rules(), _vectorized_part)
 
 
 def _vec_subject(subject: Expr) -> tuple[Expr, Expr] | None:
@@ -141,7 +155,7 @@ class JacobianBuilder:
         return simplify(Add(tuple(found)) if len(found) > 1 else found[0])
 
     def _apply(self, subject: Expr, lin: Expr) -> Expr:
-        for rule in jacobian_rules():
+        for rule in jacobian_index()(subject):
             try:
                 new = rule.apply(subject)
             except MatcalcError:

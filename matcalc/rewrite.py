@@ -206,6 +206,39 @@ class _TemplateInference(Inference):
         return False  # templates spell the all-ones vector explicitly
 
 
+def head(e: Expr) -> tuple[str, str | None]:
+    """The kind of node at the top of ``e``: its type, and the name of a call."""
+    return (type(e).__name__, e.name if isinstance(e, Call) else None)
+
+
+def index_rules(rules: tuple[Rule, ...], focus: Callable[[Expr], Expr | None]
+                ) -> Callable[[Expr], tuple[Rule, ...]]:
+    """A lookup of the rules that may apply, by the head of the ``focus`` of the subject.
+
+    ``focus`` picks the part of a pattern (and of a subject) that discriminates, e.g. the
+    whole expression for differential rules, or L in tr(G^T L) for identification rules.
+    A rule whose focus is a pattern variable, or a Python rule, may apply to anything.
+    Order is preserved, so the first rule that applies is the same as without the index.
+    """
+    keyed: list[tuple[tuple[str, str | None] | None, Rule]] = []
+    for rule in rules:
+        part = focus(rule.lhs) if rule.function is None else None
+        wildcard = part is None or (isinstance(part, Symbol) and part.name in rule.variables)
+        keyed.append((None if wildcard else head(part), rule))
+    cache: dict[tuple[str, str | None] | None, tuple[Rule, ...]] = {}
+
+    def lookup(subject: Expr) -> tuple[Rule, ...]:
+        part = focus(subject)
+        key = head(part) if part is not None else None
+        hit = cache.get(key)
+        if hit is None:
+            hit = tuple(r for k, r in keyed if k is None or key is None or k == key)
+            cache[key] = hit
+        return hit
+
+    return lookup
+
+
 # ---------------------------------------------------------------------------- rule files
 
 _HEADER = re.compile(r"^([a-z][a-z0-9_]*)\s*:\s*(.*)$")
