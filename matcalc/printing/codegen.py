@@ -385,6 +385,9 @@ class _Generator:
         if a.kind == "dense" and b.kind == "kron":
             return _Val("dense", self.emit(self._times_kron(a.code, b.code, b.other)))
         if a.kind == "dense" and b.kind == "dense":
+            if a.code.endswith(".T") and a.code[:-2].isidentifier():
+                # A^T b as (b^T A)^T: XLA would otherwise copy the transpose of a large A
+                return _Val("dense", self.emit(f"({_transposed(b.code)} @ {a.code[:-2]}).T"))
             return _Val("dense", self.emit(f"{a.code} @ {b.code}"))
         # Two lazy forms of different kinds: make one of them an array.
         if b.kind in ("diag", "inv", "kron") and a.kind not in ("diag",):
