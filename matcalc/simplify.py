@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from fractions import Fraction
+from functools import lru_cache
 
+from .errors import UnsupportedError
 from .expr import (
     SCALAR,
     Add,
@@ -34,14 +36,33 @@ from .printing.text import to_text
 ONE = Number(Fraction(1))
 
 
+MAX_BITS = 4000
+"""Largest exact constant, in bits of numerator or denominator (about 1200 decimal digits)."""
+
+
 def num(value: Fraction | int) -> Number:
-    """A Number node."""
-    return Number(Fraction(value))
+    """A Number node (UnsupportedError when the constant is larger than MAX_BITS)."""
+    value = Fraction(value)
+    if max(value.numerator.bit_length(), value.denominator.bit_length()) > MAX_BITS:
+        raise UnsupportedError(f"a constant of the computation exceeds {MAX_BITS} bits",
+                               hint="matcalc computes with exact numbers of bounded size")
+    return Number(value)
 
 
 def is_zero(e: Expr) -> bool:
     """``e`` is a zero (scalar 0 or a zero array)."""
     return isinstance(e, Zero) or (isinstance(e, Number) and e.value == 0)
+
+
+def broadcast(s: Expr, shape) -> Expr:
+    """The scalar ``s`` in every entry of an array of ``shape``: ``s 1``, ``s 1 1^T``."""
+    rows, cols = shape
+    factors: list[Expr] = [s]
+    if rows != 1:
+        factors.append(Ones(rows))
+    if cols != 1:
+        factors.append(Transpose(Ones(cols)))
+    return Mul(tuple(factors))
 
 
 def zero_like(e: Expr) -> Expr:
@@ -56,6 +77,7 @@ def is_one(e: Expr) -> bool:
 # ---------------------------------------------------------------------------- symmetry
 
 
+@lru_cache(maxsize=1 << 16)  # nested sub-expressions are asked again and again
 def known_symmetric(e: Expr) -> bool:
     """Whether ``e`` is symmetric by declaration or by construction."""
     if e.is_scalar:
@@ -228,9 +250,11 @@ class Simplifier:
         items = [with_coefficient(c, rest) for rest, c in _collect(tuple(terms)).items()]
         if not items:
             return num(0) if shape == SCALAR else Zero(shape)
+        items.sort(key=sort_key)
+        if shape != SCALAR and all(t.is_scalar for t in items):  # M + alpha - M
+            return broadcast(items[0] if len(items) == 1 else Add(tuple(items)), shape)
         if len(items) == 1:
             return items[0]
-        items.sort(key=sort_key)
         shorter = self._expanded_if_shorter(items)
         if shorter is not None:
             return shorter
@@ -261,7 +285,10 @@ class Simplifier:
         stack = list(reversed(e.factors))
         while stack:
             f = stack.pop()
-            if isinstance(f, Mul) and not (f.is_scalar and shape != SCALAR and _is_chain(f)):
+            if isinstance(f, Mul) and not (f.is_scalar and _is_chain(f) and (
+                    shape != SCALAR or any(not g.is_scalar for g in e.factors))):
+                # a scalar chain such as a^T x stays whole next to array factors:
+                # 1^T (a^T x) 1 is not the chain 1^T a^T x 1
                 stack.extend(reversed(f.factors))
                 continue
             if isinstance(f, Mul):  # a scalar chain such as a^T x, kept whole
@@ -370,6 +397,9 @@ class Simplifier:
             if x.value == 0:
                 return num(1) if b.is_scalar else Identity(b.shape[0])
             if isinstance(b, Number) and x.value.denominator == 1 and (b.value != 0 or x.value > 0):
+                size = max(b.value.numerator.bit_length(), b.value.denominator.bit_length())
+                if abs(int(x.value)) * (size - 1) > MAX_BITS:  # refuse before b^x is slow
+                    return num(Fraction(2) ** (MAX_BITS + 1))
                 return num(b.value ** int(x.value))
             if isinstance(b, Identity):
                 return b
