@@ -285,6 +285,10 @@ def _make(e: Expr, *parts: object) -> Expr:
     return e
 
 
+MAX_DIGITS = 1000
+"""Longest number accepted, in decimal digits (exact arithmetic on larger ones is too slow)."""
+
+
 class _Builder(Transformer):
     """The one transformer from parse tree to AST (applied inline by the LALR parser)."""
 
@@ -296,6 +300,11 @@ class _Builder(Transformer):
 
     def number(self, items):
         (tok,) = items
+        mantissa, _, exponent = str(tok).lower().partition("e")
+        digits = len(mantissa.replace(".", "").lstrip("0"))
+        if len(exponent) > 6 or digits + abs(int(exponent or 0)) > MAX_DIGITS:
+            _CONTEXT.get().error(f"the number {str(tok)[:20]}... is too long or too large",
+                                 tok.start_pos, f"numbers have at most {MAX_DIGITS} digits")
         return _make(Number(Fraction(str(tok))), tok)
 
     def ones(self, items):
