@@ -221,6 +221,8 @@ class _Generator:
         return _Val("dense", self.emit(f"{self.code(e.base)} ** {self.code(e.exponent)}"))
 
     def _Kron(self, e: Kron) -> _Val:
+        if e.left.shape == SCALAR or e.right.shape == SCALAR:  # a scalar factor only scales
+            return _Val("dense", self.emit(f"{self.code(e.left)} * {self.code(e.right)}"))
         return _Val("kron", self.code(e.left), self.code(e.right))
 
     def _Transpose(self, e: Transpose) -> _Val:
