@@ -54,3 +54,36 @@ def test_other_variables_keep_their_declared_properties():
     # the cross-entropy gradient still uses 1^T y = 1 for the probability vector y
     result = matcalc.grad("-y^T log(softmax(W^T x))", "W", y="probability vector")
     assert str(result) == "x (softmax(W^T x) - y)^T"
+
+
+def test_kronecker_product_with_a_scalar_factor_compiles():
+    # the generated NumPy code applied einsum to a scalar factor of ⊗ (a ValueError)
+    f = matcalc.parse("alpha ((y ⊗ y)^T (x ⊗ x))", x="vector(n)", y="vector(n)")
+    _agrees(f, next(s for s in f.free_symbols() if s.name == "alpha"))
+
+
+def test_cancelled_array_terms_keep_the_broadcast_scalar():
+    # M + alpha - M was simplified to the scalar alpha instead of alpha 1 1^T, so
+    # (M + alpha - M)^T (M + alpha - M) became alpha^2
+    f = matcalc.parse("logdet(I + (M + alpha - M)^T (M + alpha - M))", M="matrix(p, m)")
+    _agrees(f, next(s for s in f.free_symbols() if s.name == "alpha"))
+
+
+def test_scalar_chain_is_not_spliced_into_a_matrix_chain():
+    # 1^T ((y^T x) 1) was flattened to the ill-formed chain 1^T y^T x 1
+    f = matcalc.parse("1^T (c + x) y^T x", c="scalar")
+    result = _agrees(f, next(s for s in f.free_symbols() if s.name == "c"))
+    assert "1^T y^T" not in str(result)
+
+
+@pytest.mark.parametrize("text", ["1e999999999 x^T x", "1" + "0" * 5000 + " x^T x"])
+def test_huge_numbers_are_parse_errors(text):
+    with pytest.raises(matcalc.ParseError, match="too long or too large"):
+        matcalc.parse(text)
+
+
+@pytest.mark.parametrize("text", ["(10^900)^(10^900) x^T x", "2^99999 x^T x"])
+def test_huge_constants_are_unsupported_not_slow(text):
+    # folding 10^900 to the power 10^900 never ended; 2^99999 could not be printed
+    with pytest.raises(matcalc.UnsupportedError, match="bits"):
+        matcalc.grad(text, "x")

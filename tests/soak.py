@@ -1,0 +1,100 @@
+"""Soak test: gradients of many random expressions against finite differences.
+
+Usage (from the repository root)::
+
+    python tests/soak.py --n 10000 [--seed 0] [--max-depth 4]
+
+Prints how many expressions were checked, how many raised UnsupportedError, how many
+could not be checked numerically (not finite or not smooth at the random points), how
+many were WRONG and how many crashed (an exception other than UnsupportedError), with
+every wrong or crashing expression. Exit status 1 when any was wrong or crashed.
+The result of the last run is recorded in BENCHMARKS.md ("Soak test").
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+import traceback
+from collections import Counter
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]  # tests/ (strategies) and the checkout
+
+from differentiable import check_gradient, differentiable_scalars  # noqa: E402
+from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+from hypothesis import seed as hypothesis_seed  # noqa: E402
+
+from matcalc.expr import Expr  # noqa: E402
+
+
+def _operators(e: Expr) -> set[str]:
+    return {n.name if type(n).__name__ == "Call" else type(n).__name__ for n in e.walk()}
+
+
+def soak(n: int, seed: int, max_depth: int, verbose: bool = False) -> Counter[str]:
+    """Run ``n`` random expressions; print the tally and every failure; return the tally."""
+    tally: Counter[str] = Counter()
+    coverage: Counter[str] = Counter()
+    sizes: list[int] = []
+    failures: list[str] = []
+
+    @hypothesis_seed(seed)
+    @settings(max_examples=n, deadline=None, database=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @given(differentiable_scalars(max_depth=max_depth))
+    def one(case) -> None:
+        f, wrt = case
+        sizes.append(sum(1 for _ in f.walk()))
+        coverage.update(_operators(f))
+        try:
+            outcome = check_gradient(f, wrt, seed=len(sizes))
+            status, detail = outcome.status, outcome.detail
+            result = outcome.result
+        except Exception:
+            status, detail, result = "crashed", traceback.format_exc(limit=3), None
+        tally[status] += 1
+        if status in ("wrong", "crashed"):
+            failures.append(f"{status.upper()}: d/d{wrt.name} {f}\n  result: {result}\n"
+                            f"  {detail}\n  repr: {f!r}")
+        if verbose and len(sizes) % 500 == 0:
+            print(f"  {len(sizes)} ... {dict(tally)}", flush=True)
+
+    start = time.perf_counter()
+    one()
+    elapsed = time.perf_counter() - start
+    total = sum(tally.values())
+    for failure in failures:
+        print(failure, end="\n\n")
+    print(f"soak: {total} random expressions, seed {seed}, max depth {max_depth}, "
+          f"{elapsed:.0f} s ({platform.python_implementation()} {platform.python_version()}, "
+          f"{platform.machine()})")
+    print(f"  checked against finite differences: {tally['checked']}")
+    print(f"  UnsupportedError:                   {tally['unsupported']}")
+    print(f"  not checkable at the random points: {tally['skipped']}")
+    print(f"  WRONG:                              {tally['wrong']}")
+    print(f"  crashed:                            {tally['crashed']}")
+    if sizes:
+        print(f"  expression size: mean {sum(sizes) / len(sizes):.1f} nodes, max {max(sizes)}")
+    print(f"  operators and functions seen: {len(coverage)}: "
+          + ", ".join(f"{k} {v}" for k, v in sorted(coverage.items())))
+    return tally
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point; exit status 1 when any gradient was wrong or crashed."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=10_000, help="number of random expressions")
+    parser.add_argument("--seed", type=int, default=0, help="hypothesis seed")
+    parser.add_argument("--max-depth", type=int, default=4, help="nesting depth of expressions")
+    parser.add_argument("--verbose", action="store_true", help="progress every 500 expressions")
+    args = parser.parse_args(argv)
+    tally = soak(args.n, args.seed, args.max_depth, args.verbose)
+    return 1 if tally["wrong"] or tally["crashed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
