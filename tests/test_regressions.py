@@ -87,3 +87,14 @@ def test_huge_constants_are_unsupported_not_slow(text):
     # folding 10^900 to the power 10^900 never ended; 2^99999 could not be printed
     with pytest.raises(matcalc.UnsupportedError, match="bits"):
         matcalc.grad(text, "x")
+
+
+def test_norm_gradient_at_zero_is_the_zero_subgradient():
+    """LANGUAGE.md section 6: at a kink the result is the usual subgradient, not nan."""
+    import numpy as np
+
+    f = matcalc.grad("||x||_2", "x").to_numpy()
+    np.testing.assert_array_equal(f(x=np.zeros(3)), np.zeros(3))
+    np.testing.assert_allclose(f(x=np.array([3.0, 4.0])), [0.6, 0.8])
+    g = matcalc.grad("||relu(x - q)||_2", "x").to_numpy()
+    assert not np.isnan(g(x=np.zeros(3), q=np.ones(3))).any()

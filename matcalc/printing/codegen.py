@@ -234,6 +234,11 @@ class _Generator:
         return _Val(v.kind, _transposed(v.code))
 
     def _Pow(self, e: Pow) -> _Val:
+        if e.base.shape == SCALAR and isinstance(e.base, Norm) and _negative(e.exponent):
+            # 1/||x|| at x = 0: the subgradient convention of LANGUAGE.md (x / ||x|| is 0 there)
+            n = self.code(e.base)
+            k = self.code(e.exponent)
+            return _Val("dense", self.emit(f"({n} != 0) * ({n} + ({n} == 0)) ** {k}"))
         if e.base.shape == SCALAR:
             return _Val("dense", self.emit(f"{self.code(e.base)} ** {self.code(e.exponent)}"))
         if not isinstance(e.exponent, Number) or e.exponent.value.denominator != 1:
@@ -407,6 +412,10 @@ class _Generator:
         operands = f"{m}.reshape(-1, {left}.shape[0], {right}.shape[0]), {left}, {right}"
         return (self.op("einsum", "kij,ia,jb->kab", operands)
                 + f".reshape(-1, {left}.shape[1] * {right}.shape[1])")
+
+
+def _negative(e: Expr) -> bool:
+    return isinstance(e, Number) and e.value < 0
 
 
 def _last(order: Any) -> int:
