@@ -22,7 +22,16 @@ from .expr import (
     Transpose,
     Zero,
 )
-from .rewrite import Rule, Trace, bottom_up, exhaust, first_of, index_rules, load_rules
+from .rewrite import (
+    Rule,
+    Trace,
+    bottom_up,
+    differentials_in,
+    exhaust,
+    first_of,
+    index_rules,
+    load_rules,
+)
 from .simplify import Simplifier, is_zero, prune_differentials, simplify
 
 ONE = Number(Fraction(1))
@@ -207,8 +216,8 @@ class Differentiator:
         """Pairs (child, gradient contribution) from the gradient ``g`` of ``node``."""
         d_node = self.differential(node)
         children: list[Expr] = []
-        for n in d_node.walk():
-            if isinstance(n, Differential) and n.var not in children and self.depends(n.var, wrt):
+        for n in differentials_in(d_node):
+            if n.var not in children and self.depends(n.var, wrt):
                 children.append(n.var)
         for child in children:
             linear = prune_differentials(

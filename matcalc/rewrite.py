@@ -6,7 +6,7 @@ import importlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 
 from .errors import MatcalcError, RewriteError, RuleError
 from .expr import (
@@ -32,9 +32,31 @@ Bindings = dict[str, Expr]
 # ---------------------------------------------------------------------------- conditions
 
 
+@lru_cache(maxsize=1 << 16)
+def has_differential(e: Expr) -> bool:
+    """A differential occurs in ``e`` (memoised: shared sub-trees are looked at once)."""
+    return isinstance(e, Differential) or any(has_differential(c) for c in e.children)
+
+
 def is_constant(e: Expr) -> bool:
     """No differential occurs in ``e``."""
-    return not any(isinstance(n, Differential) for n in e.walk())
+    return not has_differential(e)
+
+
+def differentials_in(e: Expr) -> list[Differential]:
+    """The distinct differentials in ``e``, visiting only sub-trees that contain one."""
+    found: list[Differential] = []
+    stack, seen = [e], set()
+    while stack:
+        node = stack.pop()
+        if node in seen or not has_differential(node):
+            continue
+        seen.add(node)
+        if isinstance(node, Differential):
+            found.append(node)
+        else:
+            stack.extend(reversed(node.children))
+    return found
 
 
 def is_symmetric(e: Expr) -> bool:

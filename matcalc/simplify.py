@@ -673,17 +673,10 @@ def prune_differentials(
     """Replace the differentials ``keep`` rejects by zero and simplify.
 
     Sub-expressions without a differential are left as they are (not even visited), so a
-    caller that shares ``simplifier`` and ``has_differential`` pays only for the parts of
-    the differential that change.
+    caller that shares ``simplifier`` pays only for the parts of the differential that
+    change. (``has_differential`` is accepted for compatibility; the check is memoised.)
     """
-    memo = has_differential if has_differential is not None else {}
-
-    def contains(x: Expr) -> bool:
-        hit = memo.get(x)
-        if hit is None:
-            hit = isinstance(x, Differential) or any(contains(c) for c in x.children)
-            memo[x] = hit
-        return hit
+    from .rewrite import has_differential as contains
 
     def walk(x: Expr) -> Expr:
         if isinstance(x, Differential):
