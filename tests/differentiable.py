@@ -364,3 +364,47 @@ def check_gradient(f: Expr, wrt: Symbol, seed: int = 0, points: int = 2) -> Outc
     if not compared:
         return Outcome("skipped", "no point where finite differences are reliable", result)
     return Outcome("checked", "", result)
+
+
+def check_hessian(f: Expr, wrt: Symbol, seed: int = 0, points: int = 2) -> Outcome:
+    """Compare ``matcalc.hessian(f, wrt).to_numpy()`` with finite differences of f.
+
+    Same verdicts as ``check_gradient``; second differences are less accurate, so two
+    step sizes must agree to 1e-2 before a point counts, and the tolerance is 1e-3.
+    """
+    try:
+        result = matcalc.hessian(f, wrt)
+        compiled = result.to_numpy()
+    except matcalc.UnsupportedError as err:
+        return Outcome("unsupported", err.message)
+    symbols = sorted(f.free_symbols() | result.expr.free_symbols() | {wrt},
+                     key=lambda s: s.name)
+    rng = np.random.default_rng(seed)
+    compared = 0
+    for _ in range(points):
+        point = random_point(symbols, SIZES, rng)
+        with np.errstate(all="ignore"):
+            value = evaluate(f, point, SIZES)
+            if not np.isfinite(value) or abs(value) > 1e6:
+                continue
+            fd = np.atleast_2d(finite_difference(f, wrt, point, mode="hessian", eps=1e-4))
+            fd_coarse = np.atleast_2d(finite_difference(f, wrt, point, mode="hessian",
+                                                        eps=1e-3))
+            got = np.atleast_2d(np.asarray(compiled(**_python_names(point)), dtype=float))
+        scale = 1.0 + abs(value) + float(np.max(np.abs(fd), initial=0.0))
+        if not (np.all(np.isfinite(fd)) and np.allclose(fd, fd_coarse, rtol=1e-2,
+                                                        atol=1e-3 * scale)):
+            continue
+        if got.size != fd.size:
+            return Outcome("wrong", f"shape {got.shape}, finite differences {fd.shape}", result)
+        got = got.reshape(fd.shape)
+        if not np.all(np.isfinite(got)):
+            continue
+        if not np.allclose(got, fd, rtol=1e-3, atol=1e-4 * scale):
+            worst = np.unravel_index(np.argmax(np.abs(got - fd)), fd.shape)
+            return Outcome("wrong", f"entry {worst}: Hessian {got[worst]}, "
+                           f"finite differences {fd[worst]}", result)
+        compared += 1
+    if not compared:
+        return Outcome("skipped", "no point where finite differences are reliable", result)
+    return Outcome("checked", "", result)

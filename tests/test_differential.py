@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from differentiable import check_gradient, differentiable_scalars
+from differentiable import check_gradient, check_hessian, differentiable_scalars
 from hypothesis import HealthCheck, given, settings
 
 EXPRESSIONS = 1000
@@ -47,3 +47,26 @@ def test_sympy_check_passes_on_a_sample(case) -> None:
     if outcome.result is not None:
         report = outcome.result.check(points=1, budget=0.5)
         assert report, f"{_fail(f, wrt, outcome)}\n{report}"
+
+
+HESSIANS = 400
+"""Random Hessians per CI run (with respect to vector and scalar variables)."""
+
+
+def test_random_hessians_agree_with_finite_differences() -> None:
+    tally: Counter[str] = Counter()
+
+    @settings(CI, max_examples=HESSIANS)
+    @given(differentiable_scalars(max_depth=3))
+    def one(case) -> None:
+        f, wrt = case
+        if wrt.shape[1] != 1:  # Hessians here are n×n for a vector (or 1×1 for a scalar)
+            tally["matrix variable"] += 1
+            return
+        outcome = check_hessian(f, wrt)
+        assert outcome.status != "wrong", _fail(f, wrt, outcome).replace("grad", "hessian")
+        tally[outcome.status] += 1
+
+    one()
+    print(f"\n{sum(tally.values())} random Hessians: {dict(tally)}")
+    assert tally["checked"] >= 150, tally
