@@ -60,6 +60,8 @@ class LatexPrinter(TextPrinter):
         return rf"\frac{{{self.print(e.num)}}}{{{self.print(e.den)}}}"
 
     def _Transpose(self, e: Transpose) -> str:
+        if isinstance(e.arg, Number) and e.arg.value == 1:
+            return self.print(e.arg)  # the scalar 1 (as a cotangent); `1^T` is the ones row
         return self._sup(e.arg) + r"^{\top}"
 
     def _sup(self, base: Expr) -> str:

@@ -224,6 +224,8 @@ class TextPrinter:
         return self._binary_chain((e.left, e.right), self.kron, type(None))
 
     def _Transpose(self, e: Transpose) -> str:
+        if isinstance(e.arg, Number) and e.arg.value == 1:
+            return self.print(e.arg)  # the scalar 1 (as a cotangent); `1^T` is the ones row
         return self.wrap(e.arg, precedence(e.arg) == ATOM) + "^T"
 
     def _exponent(self, x: Expr) -> str:
