@@ -637,8 +637,15 @@ def _build(c: Fraction, scalars: list[Expr], chain: list[Expr]) -> Expr:
 def factor_sum(terms: list[Expr]) -> Expr | None:
     """Pull a common left or right matrix factor out of every term: ``A x + B x = (A + B) x``."""
     parts = [_chain_parts(t) for t in terms]
+    if all(c < 0 for c, _, _ in parts):  # -A - B = -(A + B)
+        return Mul((num(-1), simplify(Add(tuple(with_coefficient(-c, _build(1, s, chain))
+                                                 for c, s, chain in parts)))))
+    shared = [f for f in parts[0][1] if all(f in s for _, s, _ in parts[1:])]
+    if shared:  # a common scalar factor: z A + z B = z (A + B)
+        inner = [_build(c, [f for f in s if f not in shared], chain) for c, s, chain in parts]
+        return Mul((*shared, simplify(Add(tuple(inner)))))
     if any(not chain for _, _, chain in parts):
-        return None
+        return _factor_groups(terms, parts) if len(terms) > 2 else None
     for side in (-1, 0):
         common = parts[0][2][side]
         if all(chain[side] == common for _, _, chain in parts) and all(
@@ -653,6 +660,23 @@ def factor_sum(terms: list[Expr]) -> Expr | None:
                 continue
             summed = simplify(Add(tuple(inner)))
             return Mul((summed, common)) if side == -1 else Mul((common, summed))
+    return _factor_groups(terms, parts)
+
+
+def _factor_groups(terms: list[Expr], parts: list) -> Expr | None:
+    """Factor the terms that share a right factor when not all do:
+    ``b + A x + A^T x = b + (A + A^T) x`` (only groups of two or more, one pass)."""
+    groups: dict[Expr, list[int]] = {}
+    for i, (_, _, chain) in enumerate(parts):
+        if len(chain) > 1:
+            groups.setdefault(chain[-1], []).append(i)
+    for members in groups.values():
+        if 1 < len(members) < len(terms):
+            factored = factor_sum([terms[i] for i in members])
+            if factored is None:
+                continue
+            rest = [t for i, t in enumerate(terms) if i not in members]
+            return Add((*rest, factored))
     return None
 
 
