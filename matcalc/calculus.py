@@ -13,7 +13,6 @@ from .expr import (
     Call,
     Differential,
     Expr,
-    Identity,
     Mul,
     Number,
     Ones,
@@ -146,7 +145,6 @@ class Differentiator:
         self.simplifier = Simplifier()
         self._depends: dict[Expr, bool] = {}
         self._size: dict[Expr, int] = {}
-        self._has_differential: dict[Expr, bool] = {}
 
     def depends(self, e: Expr, wrt: Expr) -> bool:
         """Whether ``e`` contains ``wrt`` (memoised over the DAG)."""
@@ -221,7 +219,7 @@ class Differentiator:
                 children.append(n.var)
         for child in children:
             linear = prune_differentials(
-                d_node, lambda d, c=child: d.var == c, self.simplifier, self._has_differential
+                d_node, lambda d, c=child: d.var == c, self.simplifier
             )
             if is_zero(linear):
                 continue
@@ -282,8 +280,3 @@ def _split_trace(term: Expr) -> tuple[Expr, Expr]:
     head, lin = inner.factors
     assert isinstance(head, Transpose)
     return head.arg, lin
-
-
-def identity_like(e: Expr) -> Expr:
-    """The identity matrix matching the rows of ``e``."""
-    return Identity(e.shape[0])

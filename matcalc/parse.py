@@ -677,8 +677,3 @@ def _inline_bindings(
         return new
 
     return substitute(expr, ())
-
-
-def parse_declaration(text: str) -> Decl:
-    """Read a kind such as ``symmetric matrix(n, n)`` (the API's keyword-argument form)."""
-    return _decl_from_keyword("_", text)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 from .errors import ShapeError, UnsupportedError
 from .expr import (
@@ -420,8 +419,3 @@ def substitute_dims(e: Expr, dim: Callable[[Dim], Dim]) -> Expr:
     if not e.children:
         return e
     return e.rebuild(tuple(substitute_dims(c, dim) for c in e.children))
-
-
-def exact(value: Fraction | int) -> Number:
-    """A Number node."""
-    return Number(Fraction(value))

@@ -692,13 +692,12 @@ def prune_differentials(
     e: Expr,
     keep: Callable[[Differential], bool],
     simplifier: Simplifier | None = None,
-    has_differential: dict[Expr, bool] | None = None,
 ) -> Expr:
     """Replace the differentials ``keep`` rejects by zero and simplify.
 
     Sub-expressions without a differential are left as they are (not even visited), so a
     caller that shares ``simplifier`` pays only for the parts of the differential that
-    change. (``has_differential`` is accepted for compatibility; the check is memoised.)
+    change.
     """
     from .rewrite import has_differential as contains
 
