@@ -87,10 +87,16 @@ def _canonical_rules() -> tuple[Rule, ...]:
     return _CANONICAL
 
 
+@cache
+def canonical_index():
+    """Canonical rules by the head of the expression they rewrite."""
+    return index_rules(canonical_rules(), lambda e: e)
+
+
 def canonicalize(e: Expr, trace: Trace) -> Expr:
     """Canonical form of a formula: simplified, with the canonical identities applied."""
     e = simplify(e)
-    e = bottom_up(exhaust(first_of(canonical_rules(), trace, "canonical form")))(e)
+    e = bottom_up(exhaust(first_of(canonical_index(), trace, "canonical form")))(e)
     return simplify(e)
 
 

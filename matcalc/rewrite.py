@@ -448,11 +448,20 @@ class Trace:
 Strategy = Callable[[Expr], Expr]
 
 
-def first_of(rules: tuple[Rule, ...], trace: Trace, phase: str = "") -> Strategy:
-    """Apply the first rule that changes the expression (SymPy's ``do_one``)."""
+def first_of(
+    rules: tuple[Rule, ...] | Callable[[Expr], tuple[Rule, ...]],
+    trace: Trace,
+    phase: str = "",
+) -> Strategy:
+    """Apply the first rule that changes the expression (SymPy's ``do_one``).
+
+    ``rules`` is a tuple, or a lookup from an expression to the rules that may apply to it
+    (see ``index_rules``).
+    """
+    candidates = rules if callable(rules) else (lambda _e: rules)
 
     def step(e: Expr) -> Expr:
-        for rule in rules:
+        for rule in candidates(e):
             new = rule.apply(e)
             if new is not None and new != e:
                 trace.add(rule, e, new, phase)
