@@ -52,7 +52,7 @@ def data_path(folder: str) -> Path:
 @cache
 def _lark() -> Lark:
     grammar = (data_path("grammar") / "matcalc.lark").read_text(encoding="utf-8")
-    return Lark(
+    parser = Lark(
         grammar,
         parser="lalr",
         lexer="basic",
@@ -62,6 +62,10 @@ def _lark() -> Lark:
         cache=True,  # building the LALR tables takes ~0.5 s; lark keeps them in a temp file
         maybe_placeholders=False,
     )
+    # Lark.lex() builds a new lexer on every call when a parser is attached (a third of
+    # the time of a parse); build it once.
+    parser.lexer = parser._build_lexer()
+    return parser
 
 
 class _KeepLexerTerminals:
