@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from dataclasses import replace
 from fractions import Fraction
 from functools import cache
 
-from .errors import MatcalcError, UnsupportedError
+from .errors import UnsupportedError
 from .expr import (
     Add,
     Call,
@@ -24,6 +25,7 @@ from .expr import (
 from .rewrite import (
     Rule,
     Trace,
+    apply_first,
     bottom_up,
     differentials_in,
     exhaust,
@@ -67,24 +69,13 @@ def adjoint_index():
     return index_rules(adjoint_rules(), _linear_part)
 
 
+@cache
 def canonical_rules() -> tuple[Rule, ...]:
     """The rules of rules/canonical.rules, with their patterns in canonical form."""
-    return _canonical_rules()
-
-
-_CANONICAL: tuple[Rule, ...] | None = None
-
-
-def _canonical_rules() -> tuple[Rule, ...]:
-    global _CANONICAL
-    if _CANONICAL is None:
-        from dataclasses import replace
-
-        _CANONICAL = tuple(
-            replace(r, lhs=simplify(r.lhs), rhs=simplify(r.rhs)) if r.rhs is not None else r
-            for r in load_rules("canonical")
-        )
-    return _CANONICAL
+    return tuple(
+        replace(r, lhs=simplify(r.lhs), rhs=simplify(r.rhs)) if r.rhs is not None else r
+        for r in load_rules("canonical")
+    )
 
 
 @cache
@@ -203,14 +194,9 @@ class Differentiator:
 
     def differential(self, node: Expr) -> Expr:
         """d(node) by the first differential rule that applies, children as ``d(child)``."""
-        for rule in differential_index()(node):
-            try:
-                new = rule.apply(node)
-            except MatcalcError:
-                continue
-            if new is not None:
-                self.trace.add(rule, node, new, "differential")
-                return new
+        new = apply_first(differential_index()(node), node, self.trace, "differential")
+        if new is not None:
+            return new
         raise UnsupportedError(
             f"no differential rule applies to `{node}`",
             hint="this operator cannot be differentiated by matcalc yet",
@@ -244,15 +230,7 @@ class Differentiator:
                 found.append(cot)
                 continue
             subject = Call("tr", (Mul((Transpose(cot), lin)),))
-            new = None
-            for rule in rules_for(subject):
-                try:
-                    new = rule.apply(subject)
-                except MatcalcError:
-                    new = None
-                if new is not None:
-                    self.trace.add(rule, subject, new, "identification")
-                    break
+            new = apply_first(rules_for(subject), subject, self.trace, "identification")
             if new is None:
                 raise UnsupportedError(
                     f"cannot bring tr(G^T {lin}) to the form tr(H^T d{child}): "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 
 from .calculus import Differentiator, canonicalize
-from .errors import MatcalcError, UnsupportedError
+from .errors import UnsupportedError
 from .expr import (
     Add,
     Call,
@@ -20,7 +20,7 @@ from .expr import (
     Zero,
     kind_of,
 )
-from .rewrite import Rule, Trace, index_rules, is_constant, load_rules
+from .rewrite import Rule, Trace, apply_first, index_rules, is_constant, load_rules
 from .simplify import is_zero, simplify
 
 
@@ -155,14 +155,9 @@ class JacobianBuilder:
         return simplify(Add(tuple(found)) if len(found) > 1 else found[0])
 
     def _apply(self, subject: Expr, lin: Expr) -> Expr:
-        for rule in jacobian_index()(subject):
-            try:
-                new = rule.apply(subject)
-            except MatcalcError:
-                new = None
-            if new is not None:
-                self.trace.add(rule, subject, new, "identification")
-                return new
+        new = apply_first(jacobian_index()(subject), subject, self.trace, "identification")
+        if new is not None:
+            return new
         raise UnsupportedError(
             f"cannot bring `{lin}` to the form J d vec(x)",
             hint="this operator has no Jacobian identification rule yet (for example a "

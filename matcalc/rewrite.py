@@ -448,6 +448,24 @@ class Trace:
 Strategy = Callable[[Expr], Expr]
 
 
+def apply_first(rules: tuple[Rule, ...], subject: Expr, trace: Trace, phase: str
+                ) -> Expr | None:
+    """The result of the first rule that applies to ``subject`` (recorded in ``trace``).
+
+    A rule whose result would be ill-typed for this subject (RuleError, ShapeError) does
+    not apply; the next one is tried.
+    """
+    for rule in rules:
+        try:
+            new = rule.apply(subject)
+        except MatcalcError:
+            continue
+        if new is not None:
+            trace.add(rule, subject, new, phase)
+            return new
+    return None
+
+
 def first_of(
     rules: tuple[Rule, ...] | Callable[[Expr], tuple[Rule, ...]],
     trace: Trace,

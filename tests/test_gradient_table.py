@@ -9,20 +9,9 @@ import pytest
 
 import matcalc
 from matcalc.numeric import evaluate, finite_difference, random_point
+from matcalc.verify import concrete_sizes
 
 CASES = json.loads((Path(__file__).parent / "data" / "gradients.json").read_text("utf-8"))
-
-
-def concrete_sizes(*exprs):
-    """Distinct sizes 2, 3, 4, ... for the symbolic dimensions, so transposes show."""
-    sizes, next_size = {}, 2
-    for e in exprs:
-        for s in sorted(e.free_symbols(), key=lambda s: s.name):
-            for d in s.dims:
-                if isinstance(d, str) and d not in sizes:
-                    sizes[d] = next_size
-                    next_size += 1
-    return sizes
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c['f']} d/d{c['wrt']}" for c in CASES])
@@ -33,7 +22,7 @@ def test_gradient_matches_finite_differences(case):
         assert str(result) == case["expected"]
     report = result.check()
     assert report, str(report)
-    sizes = concrete_sizes(result.function, result.expr, result.wrt)
+    sizes = concrete_sizes([result.function, result.expr, result.wrt])
     symbols = result.function.free_symbols() | result.expr.free_symbols() | {result.wrt}
     rng = np.random.default_rng(7)
     compiled = result.to_numpy()

@@ -7,6 +7,7 @@ import pytest
 
 import matcalc
 from matcalc.numeric import evaluate, finite_difference, random_point
+from matcalc.verify import concrete_sizes
 
 JACOBIANS = [
     ("A x", "x", {}, "A"),
@@ -35,22 +36,11 @@ DERIVATIVES = [
 ]
 
 
-def sizes_of(*exprs):
-    sizes, nxt = {}, 2
-    for e in exprs:
-        for s in sorted(e.free_symbols(), key=lambda s: s.name):
-            for d in s.dims:
-                if isinstance(d, str) and d not in sizes:
-                    sizes[d] = nxt
-                    nxt += 1
-    return sizes
-
-
 def numeric_agreement(result, mode, positive=True):
     """The closed form, its generated NumPy code and central differences agree."""
     symbols = sorted(result.function.free_symbols() | result.expr.free_symbols() | {result.wrt},
                      key=lambda s: s.name)
-    sizes = sizes_of(result.function, result.expr, result.wrt)
+    sizes = concrete_sizes([result.function, result.expr, result.wrt])
     point = random_point(symbols, sizes, np.random.default_rng(3), positive=positive)
     expected = np.atleast_2d(finite_difference(result.function, result.wrt, point, mode=mode))
     got = np.atleast_2d(np.asarray(evaluate(result.expr, point, sizes), dtype=float))
