@@ -64,6 +64,7 @@ _TABLE = [
     _elementwise("softplus", r"\operatorname{softplus}", "log(1 + exp(z))"),
     _elementwise("abs", r"\operatorname{abs}", "absolute value"),
     _elementwise("sign", r"\operatorname{sign}", "sign (-1, 0 or 1)"),
+    _elementwise("step", r"\operatorname{step}", "Heaviside step: 1 where positive, else 0"),
     Function("tr", "matrix", 1, "square", _scalar, r"\operatorname{tr}", "trace"),
     Function("det", "matrix", 1, "square", _scalar, r"\det", "determinant"),
     Function("logdet", "matrix", 1, "square", _scalar, r"\log\det", "log of the determinant"),

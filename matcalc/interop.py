@@ -41,6 +41,7 @@ _ELEMENTWISE: dict[str, Callable[[Any], Any]] = {
     "softplus": sympy.Lambda(_z, sympy.log(1 + sympy.exp(_z))),
     "abs": sympy.Abs,
     "sign": sympy.sign,
+    "step": sympy.Lambda(_z, sympy.Heaviside(_z, 0)),
 }
 
 

@@ -33,6 +33,7 @@ _WRAPPER = re.compile(
 _ACCENT = re.compile(r"^\\(hat|tilde|bar)\{([A-Za-z])\}$")
 ACCENTS = ("hat", "tilde", "bar")
 """LaTeX accents read as a subscript: ``\\hat{y}`` is the name ``y_hat``."""
+_LATIN_LETTER = re.compile(r"^[A-Za-z]$")
 _SIMPLE = re.compile(r"^[A-Za-z][0-9]*$")
 _GREEK_RE = re.compile(r"^(" + "|".join(sorted(GREEK, key=len, reverse=True)) + r")([0-9]*)$")
 
@@ -41,7 +42,8 @@ def normalize(raw: str) -> str:
     """Canonical spelling: strip LaTeX wrappers and braces, map Unicode Greek to names.
 
     ``\\mathbf{x}`` -> ``x``, ``\\lambda`` -> ``lambda``, ``λ`` -> ``lambda``,
-    ``W_{2}`` -> ``W_2``, ``\\hat{y}`` -> ``y_hat``.
+    ``W_{2}`` -> ``W2`` (a digit subscript of one Latin letter is the name ``W2``, as
+    typeset), ``x_i`` -> ``x_i``, ``\\hat{y}`` -> ``y_hat``.
     """
     m = _ACCENT.match(raw)
     if m:
@@ -55,7 +57,9 @@ def normalize(raw: str) -> str:
         raw = UNICODE_GREEK[raw[0]] + raw[1:]
     m = _SUBSCRIPT.search(raw)
     if m:
-        raw = raw[: m.start()] + "_" + (m.group(2) or m.group(3))
+        base, sub = raw[: m.start()], m.group(2) or m.group(3)
+        joined = _LATIN_LETTER.match(base) and sub.isdigit()
+        raw = base + ("" if joined else "_") + sub
     return raw
 
 

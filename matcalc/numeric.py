@@ -293,6 +293,7 @@ NUMPY_FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "softplus": lambda z: np.logaddexp(0.0, z),
     "abs": np.abs,
     "sign": np.sign,
+    "step": lambda z: np.heaviside(z, 0.0),
     "tr": lambda a: np.full((1, 1), np.trace(a)),
     "det": lambda a: np.full((1, 1), np.linalg.det(a)),
     "logdet": _logdet,

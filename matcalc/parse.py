@@ -336,6 +336,11 @@ class _Builder(Transformer):
             pass  # log(det(X)) stays as written; simplification knows it is logdet(X)
         return _make(Call(name, tuple(args)), tok, *args, items[-1])
 
+    def bare_call(self, items):
+        tok, arg = items
+        name = canonical_function(names.normalize(str(tok)))
+        return _make(Call(name, (arg,)), tok, arg)
+
     def _arity(self, tok: Token, args: list, n: int) -> None:
         if len(args) != n:
             _CONTEXT.get().error(
@@ -368,6 +373,9 @@ class _Builder(Transformer):
     # -- postfix ---------------------------------------------------------------
     def transpose(self, items):
         return _make(Transpose(items[0]), *items)
+
+    def inverse_transpose(self, items):
+        return _make(Transpose(Pow(items[0], Number(Fraction(-1)))), *items)
 
     def power(self, items):
         base, exponent = items[0], items[2]

@@ -341,6 +341,7 @@ SYMPY_FUNCTIONS = {
     "softplus": _elementwise(lambda z: sympy.log(1 + sympy.exp(z))),
     "abs": _elementwise(sympy.Abs),
     "sign": _elementwise(sympy.sign),
+    "step": _elementwise(lambda z: sympy.Heaviside(z, 0)),
     "tr": lambda m: _scalar(m.trace()),
     "det": lambda m: _scalar(_det(m)),
     "logdet": lambda m: _scalar(sympy.log(_det(m))),

@@ -54,12 +54,12 @@ SCALAR_SHAPE = (1, 1)
 # with two different kinds.
 GREEK_SCALARS = ("alpha", "beta", "lambda", "mu", "sigma", "theta_1", "Gamma")
 DECLARED_SCALARS = ("c", "t", "loss")  # lowercase (or multi-letter) names declared scalar
-VECTOR_NAMES = {"n": ("x", "y", "x_1"), "m": ("a", "b", "w1"), "p": ("u", "v", "h_2")}
+VECTOR_NAMES = {"n": ("x", "y", "x_i"), "m": ("a", "b", "w1"), "p": ("u", "v", "h_j")}
 PROBABILITY_NAMES = {"n": "q", "m": "r", "p": "k"}
 SYMMETRIC_NAMES = {"n": "S", "m": "P", "p": "Q"}
 MATRIX_NAMES = {
     ("n", "m"): ("A", "W1"),
-    ("m", "n"): ("B", "W_2"),
+    ("m", "n"): ("B", "W_k"),
     ("n", "p"): ("C",),
     ("p", "n"): ("D",),
     ("m", "p"): ("E",),

@@ -59,7 +59,7 @@ ERRORS = [
     ("1 / 0", P, "division by zero", True),
     ("x $ y", P, "unexpected character '$'", True),
     (r"\foo x", P, "unknown LaTeX command", True),
-    (r"\exp x", P, "with parentheses", True),
+    (r"\tr X", P, "with parentheses", True),
     ("x^", P, "ends too early", True),
     ("|x", P, "absolute value opened with | is not closed", True),
     ("x = y", P, "declarations", True),

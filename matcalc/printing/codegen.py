@@ -60,7 +60,7 @@ _SAMPLE_SIZES = (4, 64, 1024)  # sizes tried for each symbolic dimension of a ch
 _MAX_CANDIDATES = 4
 
 _ELEMENTWISE = ("exp", "log", "sqrt", "sin", "cos", "tanh", "sigma", "relu", "softplus", "abs",
-                "sign", "tr", "det", "sum", "vec")
+                "sign", "step", "tr", "det", "sum", "vec")
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,13 @@ import re
 from ..expr import Call, ElemPow, Expr, Norm, Number, Pow, Symbol, Transpose
 from ..functions import FUNCTIONS, canonical_function
 from ..names import ACCENTS, is_greek, normalize, split_subscript
-from .text import ATOM, PROD, TextPrinter, precedence
+from .text import ATOM, PROD, TextPrinter, inverse_transposed, precedence
 
 _SPECIAL_LATEX = {"logdet": r"\operatorname{logdet}"}
+BARE_FUNCTIONS = ("det", "log", "exp", "sin", "cos", "tanh")
+"""Functions typeset without parentheses around a name: ``\\det X``, ``\\log x``."""
+_TALL = re.compile(r"\\(frac|left|sqrt|sum)")
+_BARE_TAIL = re.compile(r"\\(" + "|".join(BARE_FUNCTIONS) + r") [^ ]+$")
 _TRAILING_COMMAND = re.compile(r"(\\[A-Za-z]+|\\(operatorname|mathrm|text)\{[A-Za-z_]+\})$")
 
 
@@ -19,6 +23,7 @@ class LatexPrinter(TextPrinter):
     hadamard = r" \odot "
     elemdiv = r" \oslash "
     kron = r" \otimes "
+    inverse_transpose = r"^{-\top}"
 
     def paren(self, text: str) -> str:
         return rf"\left({text}\right)"
@@ -26,6 +31,8 @@ class LatexPrinter(TextPrinter):
     def juxtapose(self, left_text: str, right_text: str) -> str:
         """``\\cdot`` where a space would read as a call (``\\sigma \\cdot \\left(x\\right)``)."""
         if right_text.startswith(("(", r"\left(")):
+            if _BARE_TAIL.search(left_text):  # `\det X \cdot (A + B)`: X( would be a call
+                return r" \cdot "
             m = _TRAILING_COMMAND.search(left_text)
             if m and canonical_function(normalize(m.group(1))):
                 return r" \cdot "
@@ -37,6 +44,8 @@ class LatexPrinter(TextPrinter):
             return rf"\{sub}{{{base}}}"
         if is_greek(base):
             base = "\\" + base
+        elif len(base) > 1 and base[1:].isdigit() and not sub:
+            return rf"{base[0]}_{{{base[1:]}}}"  # W2 is typeset W_2 (and parses back as W2)
         elif len(base) > 1 and not base[1:].isdigit():
             base = rf"\mathrm{{{base}}}"
         return f"{base}_{{{sub}}}" if sub else base
@@ -62,9 +71,14 @@ class LatexPrinter(TextPrinter):
     def _Transpose(self, e: Transpose) -> str:
         if isinstance(e.arg, Number) and e.arg.value == 1:
             return self.print(e.arg)  # the scalar 1 (as a cotangent); `1^T` is the ones row
+        base = inverse_transposed(e)
+        if base is not None:
+            return self._sup(base) + self.inverse_transpose
         return self._sup(e.arg) + r"^{\top}"
 
     def _sup(self, base: Expr) -> str:
+        if isinstance(base, Call):
+            return self._call(base, bare=False)  # `\det(X)^{2}`, never `\det X^{2}`
         return self.wrap(base, precedence(base) == ATOM and not isinstance(base, Number))
 
     def _exponent(self, x: Expr) -> str:
@@ -83,13 +97,22 @@ class LatexPrinter(TextPrinter):
         return rf"\left\|{self.print(e.arg)}\right\|{sub}"
 
     def _Call(self, e: Call) -> str:
+        return self._call(e, bare=True)
+
+    def _call(self, e: Call, bare: bool) -> str:
+        """``\\det X`` for a name (when ``bare``), ``\\operatorname{tr}(A X)``, and
+        ``\\left( \\right)`` only around tall arguments."""
         args = ", ".join(self.print(a) for a in e.args)
         if e.name == "abs":
             return rf"\left|{args}\right|"
         if e.name == "sqrt":
             return rf"\sqrt{{{args}}}"
         name = _SPECIAL_LATEX.get(e.name, FUNCTIONS[e.name].latex)
-        return rf"{name}\left({args}\right)"
+        if bare and e.name in BARE_FUNCTIONS and isinstance(e.args[0], Symbol):
+            return f"{name} {args}"
+        if _TALL.search(args):
+            return rf"{name}\left({args}\right)"
+        return f"{name}({args})"
 
     def _Differential(self, e) -> str:
         return r"\mathrm{d}" + self.wrap(e.var, isinstance(e.var, Symbol))

@@ -25,6 +25,7 @@ BASE: dict[str, str] = {
     "softplus": "{xp}.logaddexp(0.0, {0})",
     "abs": "{xp}.abs({0})",
     "sign": "{xp}.sign({0})",
+    "step": "{xp}.heaviside({0}, {xp}.zeros_like({0}))",
     "tr": "{xp}.trace({0})",
     "det": "{xp}.linalg.det({0})",
     "sum": "{xp}.sum({0})",

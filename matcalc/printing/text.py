@@ -57,6 +57,18 @@ def _negative_coefficient(e: Mul) -> bool:
     return isinstance(first, Number) and first.value < 0
 
 
+_OPERATOR_PRODUCTS = (Hadamard, ElemDiv, Kron, Div)
+"""Products written with an operator symbol (parenthesised when they lead a product)."""
+
+
+def inverse_transposed(e: Expr) -> Expr | None:
+    """The matrix ``X`` when ``e`` is ``(X^-1)^T``, printed ``X^-T``; None otherwise."""
+    if isinstance(e, Transpose) and isinstance(e.arg, Pow) and isinstance(
+            e.arg.exponent, Number) and e.arg.exponent.value == -1 and not e.is_scalar:
+        return e.arg.base
+    return None
+
+
 def split_sign(e: Expr) -> tuple[bool, Expr]:
     """(is negative, the positive part): ``Neg(a)`` and ``-2 a`` print as ``- ...`` in sums."""
     if isinstance(e, Neg):
@@ -98,6 +110,7 @@ class TextPrinter:
     kron = " ⊗ "
     minus = " - "
     plus = " + "
+    inverse_transpose = "^-T"
 
     def __init__(self, ascii: bool = False) -> None:
         if ascii:
@@ -106,6 +119,10 @@ class TextPrinter:
     def print(self, e: Expr) -> str:
         method = getattr(self, "_" + type(e).__name__)
         return method(e)
+
+    def precedence(self, e: Expr) -> int:
+        """Binding strength of ``e`` in this printer's notation."""
+        return precedence(e)
 
     def wrap(self, e: Expr, ok: bool) -> str:
         text = self.print(e)
@@ -182,8 +199,14 @@ class TextPrinter:
     def _factors(self, factors: tuple[Expr, ...]) -> str:
         out: list[str] = []
         for i, f in enumerate(factors):
-            p = precedence(f)
-            ok = p >= PROD and not isinstance(f, Mul) if i == 0 else p > PROD
+            p = self.precedence(f)
+            if i == 0:
+                # `(a ⊙ b) c^T`, `(x ⊗ I) H`: the grammar reads `a ⊙ b c^T` the same way,
+                # but a reader may not, so an operator product leading a product is wrapped
+                ok = p >= PROD and not isinstance(f, Mul) and not (
+                    len(factors) > 1 and isinstance(f, _OPERATOR_PRODUCTS))
+            else:
+                ok = p > PROD
             text = self.wrap(f, ok)
             if i > 0:
                 out.append(self.juxtapose(out[-1], text))
@@ -221,11 +244,15 @@ class TextPrinter:
         return self._binary_chain((e.num, e.den), self.elemdiv, type(None))
 
     def _Kron(self, e: Kron) -> str:
-        return self._binary_chain((e.left, e.right), self.kron, type(None))
+        # `(A B) ⊗ C`: a matrix product inside a Kronecker product is parenthesised
+        return self.kron.join(self.wrap(f, precedence(f) > PROD) for f in (e.left, e.right))
 
     def _Transpose(self, e: Transpose) -> str:
         if isinstance(e.arg, Number) and e.arg.value == 1:
             return self.print(e.arg)  # the scalar 1 (as a cotangent); `1^T` is the ones row
+        base = inverse_transposed(e)
+        if base is not None:
+            return self.wrap(base, precedence(base) == ATOM) + self.inverse_transpose
         return self.wrap(e.arg, precedence(e.arg) == ATOM) + "^T"
 
     def _exponent(self, x: Expr) -> str:
