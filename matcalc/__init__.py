@@ -2,7 +2,9 @@
 
 from .api import Derivative, derivative, differential, grad, hessian, jacobian
 from .errors import (
+    DataError,
     DeclarationError,
+    InfeasibleError,
     MatcalcError,
     ParseError,
     RewriteError,
@@ -11,15 +13,19 @@ from .errors import (
     UnsupportedError,
 )
 from .expr import Expr
+from .optimize import MinimizeResult, minimize
 from .parse import parse
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DataError",
     "DeclarationError",
     "Derivative",
     "Expr",
+    "InfeasibleError",
     "MatcalcError",
+    "MinimizeResult",
     "ParseError",
     "RewriteError",
     "RuleError",
@@ -30,5 +36,6 @@ __all__ = [
     "grad",
     "hessian",
     "jacobian",
+    "minimize",
     "parse",
 ]

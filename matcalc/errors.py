@@ -81,3 +81,11 @@ class RewriteError(MatcalcError):
 
 class RuleError(MatcalcError):
     """A rule file is malformed."""
+
+
+class DataError(MatcalcError):
+    """Data bound to a formula's names is missing, not numeric, or not finite."""
+
+
+class InfeasibleError(MatcalcError):
+    """Constraints that no point satisfies."""

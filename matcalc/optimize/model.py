@@ -1,0 +1,307 @@
+"""The symbolic side of a minimization: the objective made smooth, its derivatives, constraints.
+
+``build_model`` reads the objective and the constraints, rewrites ``c ||w||_1`` terms
+exactly (``w = w_plus - w_minus`` with ``w_plus, w_minus >= 0``, so that
+``||w||_1 = 1^T (w_plus + w_minus)`` at every solution when ``c >= 0``), refuses every
+other non-differentiable term, and derives with matcalc: the gradient of the objective
+for each variable, the Hessian blocks for the methods that use Hessian-vector products,
+and the Jacobian of each general constraint. Nothing here depends on the data; the
+numeric side is ``problem.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from ..api import grad, jacobian
+from ..calculus import replace_symbol
+from ..errors import MatcalcError, UnsupportedError
+from ..expr import ONE, ZERO, Add, Call, Div, Expr, Mul, Neg, Norm, Ones, Symbol, Transpose
+from ..names import normalize
+from ..parse import parse
+from .constraints import Comparison, parse_constraint
+
+_NONSMOOTH_CALLS = {
+    "abs": "|x| has a kink at 0",
+    "sign": "sign(x) jumps at 0",
+    "relu": "relu(x) has a kink at 0",
+    "max": "max(x) has a kink where two entries tie",
+    "min": "min(x) has a kink where two entries tie",
+    "step": "step(x) jumps at 0",
+    "lambda_max": "lambda_max(A) has a kink where the top eigenvalue is repeated",
+    "lambda_min": "lambda_min(A) has a kink where the bottom eigenvalue is repeated",
+}
+
+
+@dataclass(frozen=True)
+class L1Term:
+    """``coefficient * ||variable||_1`` in the objective, rewritten through a split."""
+
+    coefficient: Expr
+    variable: Symbol
+    plus: Symbol
+    minus: Symbol
+    text: str
+
+
+@dataclass(frozen=True)
+class GeneralConstraint:
+    """``expr >= 0`` (``ineq``) or ``expr = 0`` (``eq``) with its Jacobian per variable."""
+
+    kind: str
+    expr: Expr
+    jacobians: dict[str, Expr]
+    linear: bool
+    text: str
+
+
+@dataclass(frozen=True)
+class Bound:
+    """``variable >= constant`` (``lower``) or ``variable <= constant`` (``upper``)."""
+
+    variable: Symbol
+    constant: Expr
+    which: str
+    text: str
+
+
+@dataclass
+class Model:
+    """An objective ready to minimize: smooth, with derivatives and classified constraints."""
+
+    objective: Expr
+    smooth: Expr
+    variables: list[Symbol]
+    user_variables: list[Symbol]
+    gradients: dict[str, Expr]
+    l1_terms: list[L1Term] = field(default_factory=list)
+    bounds: list[Bound] = field(default_factory=list)
+    general: list[GeneralConstraint] = field(default_factory=list)
+    decls: dict[str, str] = field(default_factory=dict)
+    _hessians: dict[tuple[str, str], Expr] | None = None
+
+    def hessian_blocks(self) -> dict[tuple[str, str], Expr]:
+        """d grad_a / d b^T for every pair of variables (built on first use)."""
+        if self._hessians is None:
+            blocks = {}
+            for a in self.variables:
+                for b in self.variables:
+                    if any(s.name == b.name for s in self.gradients[a.name].free_symbols()):
+                        blocks[a.name, b.name] = jacobian(self.gradients[a.name], b).expr
+            self._hessians = blocks
+        return self._hessians
+
+    def formulas(self) -> dict[str, str]:
+        """The derived formulas, as text: what the solver evaluates."""
+        out = {"objective": str(self.objective)}
+        if self.smooth != self.objective:
+            out["smooth objective"] = str(self.smooth)
+        for name, g in self.gradients.items():
+            out[f"gradient wrt {name}"] = str(g)
+        for term in self.l1_terms:
+            out[f"split of {term.variable.name}"] = (
+                f"{term.variable.name} = {term.plus.name} - {term.minus.name}, "
+                f"{term.plus.name} >= 0, {term.minus.name} >= 0")
+        for c in self.general:
+            rel = ">= 0" if c.kind == "ineq" else "= 0"
+            out[f"constraint {c.text}"] = f"{c.expr} {rel}"
+            for name, j in c.jacobians.items():
+                out[f"jacobian of {c.text} wrt {name}"] = str(j)
+        if self._hessians:
+            for (a, b), h in self._hessians.items():
+                out[f"hessian block {a}, {b}"] = str(h)
+        return out
+
+
+def _wrt_names(wrt: str | list[str] | tuple[str, ...]) -> list[str]:
+    items = [wrt] if isinstance(wrt, str) else list(wrt)
+    if not items or not all(isinstance(w, str) and w.strip() for w in items):
+        raise MatcalcError("wrt must name the variables to minimize over",
+                           hint='for example wrt="w" or wrt=["w", "beta"]')
+    return [normalize(w.strip()) for w in items]
+
+
+def _is_variable(e: Expr, names: set[str]) -> bool:
+    return isinstance(e, Symbol) and e.name in names
+
+
+def _constant(e: Expr, names: set[str]) -> bool:
+    return not any(s.name in names for s in e.free_symbols())
+
+
+def l1_term(term: Expr, names: set[str]) -> tuple[Expr, Symbol] | None:
+    """``(c, w)`` when ``term`` is ``c ||w||_1`` (also ``sum(abs(w))``, ``1^T abs(w)``)."""
+    if isinstance(term, Norm) and term.p == "1" and _is_variable(term.arg, names) \
+            and term.arg.kind == "vector":
+        return ONE, term.arg
+    if isinstance(term, Call) and term.name == "sum" and isinstance(term.args[0], Call) \
+            and term.args[0].name == "abs" and _is_variable(term.args[0].args[0], names):
+        return ONE, term.args[0].args[0]
+    if isinstance(term, Mul):
+        f = term.factors
+        if len(f) == 2 and isinstance(f[0], Transpose) and isinstance(f[0].arg, Ones) \
+                and isinstance(f[1], Call) and f[1].name == "abs" \
+                and _is_variable(f[1].args[0], names):
+            return ONE, f[1].args[0]
+        hits = [(i, l1_term(x, names)) for i, x in enumerate(f)]
+        hits = [(i, h) for i, h in hits if h is not None]
+        rest = [x for i, x in enumerate(f) if not hits or i != hits[0][0]]
+        if len(hits) == 1 and all(x.is_scalar and _constant(x, names) for x in rest):
+            coef, var = hits[0][1]
+            factors = ([] if coef == ONE else [coef]) + rest
+            return (factors[0] if len(factors) == 1 else Mul(tuple(factors))), var
+    if isinstance(term, Div) and _constant(term.den, names):
+        inner = l1_term(term.num, names)
+        if inner is not None:
+            return Div(inner[0], term.den), inner[1]
+    return None
+
+
+def nonsmooth_node(e: Expr, names: set[str]) -> tuple[Expr, str] | None:
+    """A sub-expression of ``e`` that depends on a variable and is not differentiable."""
+    for node in e.walk():
+        if _constant(node, names):
+            continue
+        if isinstance(node, Call) and node.name in _NONSMOOTH_CALLS:
+            return node, _NONSMOOTH_CALLS[node.name]
+        if isinstance(node, Norm):
+            matrix = node.arg.kind == "matrix"
+            if node.p not in (None, "2", "F") or (matrix and node.p in (None, "2")):
+                return node, f"||.||_{node.p} is not differentiable everywhere"
+    return None
+
+
+def _fresh(base: str, taken: set[str]) -> str:
+    name, k = base, 2
+    while name in taken:
+        name, k = f"{base}{k}", k + 1
+    taken.add(name)
+    return name
+
+
+@lru_cache(maxsize=64)
+def _build(f: str | Expr, wrt: tuple[str, ...], constraints: tuple[str, ...],
+           decl_items: tuple[tuple[str, str], ...]) -> Model:
+    decls = dict(decl_items)
+    objective = parse(f, **decls) if isinstance(f, str) else f
+    if not objective.is_scalar:
+        raise UnsupportedError(
+            f"the objective `{objective}` is a {objective.kind}; minimize needs a scalar",
+            hint="sum the entries (1^T v, sum(V)) or take a norm")
+    names = set(wrt)
+    symbols = {s.name: s for s in objective.free_symbols()}
+    missing = [w for w in wrt if w not in symbols]
+    if missing:
+        raise MatcalcError(
+            f"{', '.join(missing)} does not occur in the objective `{objective}`",
+            hint="wrt names the variables of the formula to minimize over; the others are data")
+    user_variables = [symbols[w] for w in wrt]
+
+    terms = objective.terms if isinstance(objective, Add) else (objective,)
+    smooth_terms, l1_terms = [], []
+    taken = set(symbols)
+    for term in terms:
+        hit = l1_term(term, names)
+        if hit is None:
+            smooth_terms.append(term)
+            continue
+        coef, var = hit
+        split = next((t for t in l1_terms if t.variable.name == var.name), None)
+        if split is None:
+            plus = Symbol(_fresh(f"{var.name}_plus", taken), var.dims)
+            minus = Symbol(_fresh(f"{var.name}_minus", taken), var.dims)
+        else:
+            plus, minus = split.plus, split.minus
+        l1_terms.append(L1Term(coef, var, plus, minus, str(term)))
+    substitution = {}
+    for t in l1_terms:
+        substitution[t.variable.name] = (t.plus, t.minus)
+
+    def substitute(e: Expr) -> Expr:
+        for s in e.free_symbols():
+            if s.name in substitution:
+                plus, minus = substitution[s.name]
+                e = replace_symbol(e, s, Add((Symbol(plus.name, s.dims),
+                                              Neg(Symbol(minus.name, s.dims)))))
+        return e
+
+    for term in smooth_terms:
+        bad = nonsmooth_node(term, names)
+        if bad is not None:
+            node, why = bad
+            raise UnsupportedError(
+                f"`{node}` in the term `{term}` is not differentiable ({why}); minimize "
+                "uses gradients and never smooths a term silently",
+                hint="matcalc rewrites exactly only a term c ||w||_1 (c >= 0) of a variable "
+                     "being minimized; for anything else write a smooth objective or an "
+                     "explicit constraint")
+    pieces = [substitute(t) for t in smooth_terms]
+    for t in l1_terms:
+        pieces.append(_scaled(t.coefficient, Call("sum", (Add((t.plus, t.minus)),))))
+    smooth = pieces[0] if len(pieces) == 1 else Add(tuple(pieces))
+
+    variables = []
+    for v in user_variables:
+        if v.name in substitution:
+            variables.extend(substitution[v.name])
+        else:
+            variables.append(v)
+    var_names = {v.name for v in variables}
+    gradients = {}
+    for v in variables:
+        if not any(s.name == v.name for s in smooth.free_symbols()):
+            raise MatcalcError(f"{v.name} does not occur in the objective",
+                               hint="remove it from wrt")
+        gradients[v.name] = grad(smooth, v).expr
+
+    model = Model(objective, smooth, variables, user_variables, gradients, l1_terms,
+                  decls=decls)
+    for text in constraints:
+        for comp in parse_constraint(text, decls):
+            _add_constraint(model, comp, names, var_names, substitute)
+    split = {s.name: s for t in l1_terms for s in (t.plus, t.minus)}
+    for s in split.values():
+        model.bounds.append(Bound(s, ZERO, "lower", f"{s.name} >= 0"))
+    return model
+
+
+def _scaled(coef: Expr, e: Expr) -> Expr:
+    return e if coef == ONE else Mul((coef, e))
+
+
+def _add_constraint(model: Model, comp: Comparison, user_names: set[str],
+                    var_names: set[str], substitute) -> None:
+    bound = comp.bound_of(var_names)
+    if bound is not None:
+        variable, constant, which = bound
+        model.bounds.append(Bound(variable, constant, which, comp.text))
+        return
+    g = substitute(comp.expr)
+    if _constant(g, var_names):
+        raise MatcalcError(f"the constraint `{comp.text}` does not involve any variable of wrt",
+                           hint=f"it must depend on {', '.join(sorted(user_names))}")
+    bad = nonsmooth_node(g, var_names)
+    if bad is not None:
+        raise UnsupportedError(
+            f"`{bad[0]}` in the constraint `{comp.text}` is not differentiable ({bad[1]})",
+            hint="write the constraint with smooth functions, e.g. -t <= w <= t for |w| <= t")
+    jacobians, linear = {}, True
+    for v in model.variables:
+        if any(s.name == v.name for s in g.free_symbols()):
+            j = jacobian(g, next(s for s in g.free_symbols() if s.name == v.name)).expr
+            jacobians[v.name] = j
+            linear = linear and _constant(j, var_names)
+    model.general.append(GeneralConstraint(comp.kind, g, jacobians, linear, comp.text))
+
+
+def build_model(f: str | Expr, wrt: str | list[str] | tuple[str, ...],
+                constraints: str | list[str] | tuple[str, ...] = (),
+                decls: dict[str, str] | None = None) -> Model:
+    """The smooth model of ``min f over wrt subject to constraints`` (cached per formula)."""
+    if isinstance(constraints, str):
+        constraints = (constraints,)
+    if not isinstance(f, (str, Expr)):
+        raise MatcalcError(f"the objective must be a formula, got {type(f).__name__}")
+    items = tuple(sorted((decls or {}).items()))
+    return _build(f, tuple(_wrt_names(wrt)), tuple(constraints), items)

@@ -1,0 +1,414 @@
+"""The numeric side of a minimization: data bound to a model, one flat vector of unknowns.
+
+``bind`` checks the data against every formula of the model (each name bound, finite
+values, shapes that agree on every dimension), fixes the sizes of the variables, and
+compiles the model's formulas with matcalc's NumPy code generator. The resulting
+``Problem`` evaluates the objective, its gradient, Hessian-vector products and the
+constraints at a flat vector ``x`` that stacks the variables (column-major, like vec).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError, MatcalcError, ShapeError, UnsupportedError
+from ..expr import SCALAR, Add, Div, Expr, Mul, Neg, Symbol, kind_of, mul_dims
+from ..names import normalize
+from ..printing.codegen import compile_source, python_name
+from .model import Model
+
+_AXES = {"vector": ("entries", "columns"), "row vector": ("rows", "entries"),
+         "matrix": ("rows", "columns"), "scalar": ("rows", "columns")}
+
+
+class Compiled:
+    """A formula compiled to NumPy, called with values looked up by variable name."""
+
+    def __init__(self, expr: Expr, extra: tuple[Symbol, ...] = ()) -> None:
+        params = {s.name: s for s in expr.free_symbols()}
+        for s in extra:
+            params.setdefault(s.name, s)
+        self.params = sorted(params.values(), key=lambda s: s.name)
+        self.keys = [(p.name, python_name(p.name)) for p in self.params]
+        self.expr = expr
+        self.fn = compile_source(expr, self.params, "numpy", "f")
+
+    def __call__(self, values: Mapping[str, Any]) -> Any:
+        return self.fn(**{py: values[name] for name, py in self.keys})
+
+
+def _concrete_shape(name: str, symbol: Symbol, value: np.ndarray) -> tuple[int, int]:
+    kind = kind_of(symbol.dims)
+    if kind == "scalar":
+        if value.size != 1:
+            raise ShapeError(f"{name} is a scalar in the formula but its data has shape "
+                             f"{value.shape}", hint="bind a single number")
+        return (1, 1)
+    if kind in ("vector", "row vector"):
+        if value.ndim == 1 or (value.ndim == 2 and 1 in value.shape):
+            n = value.size
+            return (n, 1) if kind == "vector" else (1, n)
+        raise ShapeError(f"{name} is a {kind} in the formula but its data has shape "
+                         f"{value.shape}", hint="bind a 1-D array")
+    if value.ndim != 2:
+        raise ShapeError(f"{name} is a matrix in the formula but its data has shape "
+                         f"{value.shape}", hint="bind a 2-D array")
+    return value.shape
+
+
+def _numeric(name: str, value: Any) -> np.ndarray:
+    try:
+        array = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise DataError(f"the data for {name} is not an array of numbers",
+                        hint="bind NumPy arrays or numbers") from None
+    bad = ~np.isfinite(array)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise DataError(f"the data for {name} has a non-finite entry "
+                        f"({array[index] if index else array.item()} at index {index})",
+                        hint="remove or impute NaN and inf before minimizing")
+    return array
+
+
+def _as_value(array: np.ndarray, shape: tuple[int, int]) -> Any:
+    """The value as the generated code takes it: float, 1-D vector or 2-D matrix."""
+    if shape == (1, 1):
+        return float(array.reshape(-1)[0])
+    if 1 in shape:
+        return array.reshape(-1)
+    return array.reshape(shape)
+
+
+def unify(symbols: list[Symbol], shapes: Mapping[str, tuple[int, int]], formula: str,
+          env: dict | None = None) -> dict:
+    """Sizes of the dimensions of ``symbols`` given the concrete shapes; a ShapeError on a
+    mismatch names both sides."""
+    env = {} if env is None else env
+    origin: dict = {}
+    for s in sorted(symbols, key=lambda s: s.name):
+        if s.name not in shapes:
+            continue
+        kind = kind_of(s.dims)
+        for axis, (d, k) in enumerate(zip(s.dims, shapes[s.name], strict=True)):
+            what = f"{s.name} has {k} {_AXES[kind][axis]}"
+            if isinstance(d, int) or "*" in d:
+                expected = _evaluate_dim(d, env)
+                if expected is not None and expected != k:
+                    raise ShapeError(f"the data do not fit `{formula}`: {what}, the formula "
+                                     f"needs {expected}")
+                continue
+            if d in env and env[d] != k:
+                raise ShapeError(
+                    f"the data do not fit `{formula}`: {what} but "
+                    f"{origin.get(d, 'another name')} (both are the dimension {d})",
+                    hint="check the shapes of the arrays bound in data")
+            env[d] = k
+            origin.setdefault(d, what.replace(" has ", " has "))
+    return env
+
+
+def _evaluate_dim(d: Any, env: dict) -> int | None:
+    if isinstance(d, int):
+        return d
+    out = 1
+    for part in str(d).split("*"):
+        if part.isdigit():
+            out *= int(part)
+        elif part in env:
+            out *= env[part]
+        else:
+            return None
+    return out
+
+
+@dataclass
+class ConstraintFunction:
+    """A general constraint at the numbers: ``fun(x) >= 0`` or ``= 0``, ``jac(x)`` dense."""
+
+    kind: str
+    fun: Callable[[np.ndarray], np.ndarray]
+    jac: Callable[[np.ndarray], np.ndarray]
+    linear: bool
+    text: str
+    size: int
+
+
+class Problem:
+    """A model bound to data: evaluates everything at one flat vector ``x``."""
+
+    def __init__(self, model: Model, data: Mapping[str, Any],
+                 x0: Mapping[str, Any] | None = None) -> None:
+        self.model = model
+        names = {v.name for v in model.variables} | {v.name for v in model.user_variables}
+        values: dict[str, Any] = {}
+        shapes: dict[str, tuple[int, int]] = {}
+        if not isinstance(data, Mapping):
+            raise DataError(f"data must map names to arrays, got {type(data).__name__}")
+        raw = {normalize(str(k)): v for k, v in data.items()}
+        objective = model.objective
+        symbols = {s.name: s for s in objective.free_symbols()}
+        needed = sorted(n for n in symbols if n not in names)
+        missing = [n for n in needed if n not in raw]
+        if missing:
+            raise DataError(
+                f"no data for {', '.join(missing)} in `{objective}`",
+                hint="data must bind every name except the variables being minimized: "
+                     + ", ".join(needed))
+        for n in needed:
+            array = _numeric(n, raw[n])
+            shapes[n] = _concrete_shape(n, symbols[n], array)
+            if "symmetric" in symbols[n].props and not np.allclose(array, array.T):
+                raise DataError(f"{n} is declared symmetric but its data is not",
+                                hint="symmetrize it, e.g. (A + A.T) / 2")
+            values[n] = _as_value(array, shapes[n])
+        starts = {normalize(str(k)): v for k, v in (x0 or {}).items()}
+        for v in model.user_variables:
+            if v.name in starts:
+                array = _numeric(v.name, starts[v.name])
+                shapes[v.name] = _concrete_shape(v.name, v, array)
+        env = unify(list(symbols.values()), shapes, str(objective))
+        self.shapes: dict[str, tuple[int, int]] = {}
+        for v in model.user_variables:
+            shape = tuple(_evaluate_dim(d, env) for d in v.dims)
+            if None in shape:
+                raise DataError(
+                    f"the size of {v.name} is not fixed by the data",
+                    hint=f"give a starting point x0 for {v.name} or declare its size "
+                         f"(e.g. {v.name}: vector(5))")
+            self.shapes[v.name] = shape
+        for t in model.l1_terms:
+            for s in (t.plus, t.minus):
+                self.shapes[s.name] = self.shapes[t.variable.name]
+        self.data = values
+        self.data_shapes = shapes
+        self._raw = raw
+        self.variables = model.variables
+        self.sizes = [int(np.prod(self.shapes[v.name])) for v in self.variables]
+        self.offsets = np.cumsum([0] + self.sizes)
+        self.n = int(self.offsets[-1])
+
+        self._objective = Compiled(model.smooth, tuple(self.variables))
+        self._original = Compiled(model.objective)
+        self._gradients = [Compiled(model.gradients[v.name], tuple(self.variables))
+                           for v in self.variables]
+        self._hvp: list[tuple[int, int, Compiled, str]] | None = None
+        self._check_coefficients()
+        self.lower, self.upper = self._bounds()
+        self.constraints = [self._constraint(c) for c in model.general]
+        self.x0 = self._start(starts)
+
+    # -- packing -------------------------------------------------------------------
+    def unpack(self, x: np.ndarray) -> dict[str, Any]:
+        """The variables of the flat vector ``x``, as the generated code takes them."""
+        out = {}
+        for v, lo, hi in zip(self.variables, self.offsets[:-1], self.offsets[1:], strict=True):
+            out[v.name] = _as_value(x[lo:hi].reshape(self.shapes[v.name], order="F"),
+                                    self.shapes[v.name])
+        return out
+
+    def pack(self, parts: Mapping[str, Any]) -> np.ndarray:
+        """The flat vector of the variable values in ``parts`` (column-major)."""
+        chunks = []
+        for v in self.variables:
+            shape = self.shapes[v.name]
+            chunks.append(np.broadcast_to(np.asarray(parts[v.name], dtype=float).reshape(
+                shape if np.size(parts[v.name]) == shape[0] * shape[1] else (1, 1)), shape
+            ).reshape(-1, order="F"))
+        return np.concatenate(chunks) if chunks else np.zeros(0)
+
+    def values(self, x: np.ndarray) -> dict[str, Any]:
+        return {**self.data, **self.unpack(x)}
+
+    def solution(self, x: np.ndarray) -> dict[str, Any]:
+        """The user's variables at ``x`` (``w = w_plus - w_minus`` for a split variable)."""
+        parts = self.unpack(x)
+        out = {}
+        for v in self.model.user_variables:
+            term = next((t for t in self.model.l1_terms if t.variable.name == v.name), None)
+            if term is None:
+                out[v.name] = parts[v.name]
+            else:
+                out[v.name] = parts[term.plus.name] - parts[term.minus.name]
+        return out
+
+    # -- evaluation ----------------------------------------------------------------
+    def fun(self, x: np.ndarray) -> float:
+        return float(self._objective(self.values(x)))
+
+    def grad(self, x: np.ndarray) -> np.ndarray:
+        return self.fun_and_grad(x, value=False)[1]
+
+    def fun_and_grad(self, x: np.ndarray, value: bool = True) -> tuple[float, np.ndarray]:
+        values = self.values(x)
+        parts = []
+        for g in self._gradients:
+            out = g(values)
+            parts.append(np.reshape(out, -1, order="F") if np.ndim(out) > 1
+                         else np.atleast_1d(out))
+        f = float(self._objective(values)) if value else float("nan")
+        return f, np.concatenate(parts)
+
+    def original_value(self, solution: Mapping[str, Any]) -> float:
+        """The objective as written (with ``||w||_1``) at the user's variables."""
+        return float(self._original({**self.data, **solution}))
+
+    def hvp(self, x: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """The Hessian of the objective at ``x`` applied to ``p``."""
+        if self._hvp is None:
+            self._hvp = self._build_hvp()
+        values = self.values(x)
+        out = np.zeros(self.n)
+        for a, b, fn, pname in self._hvp:
+            shape = self.shapes[self.variables[b].name]
+            lo, hi = self.offsets[b], self.offsets[b + 1]
+            piece = p[lo:hi] if shape != (1, 1) else float(p[lo])
+            r = fn({**values, pname: piece})
+            out[self.offsets[a]:self.offsets[a + 1]] += np.reshape(r, -1, order="F")
+        return out
+
+    def _build_hvp(self) -> list[tuple[int, int, Compiled, str]]:
+        index = {v.name: i for i, v in enumerate(self.variables)}
+        taken = {s.name for s in self.model.smooth.free_symbols()}
+        out = []
+        for (a, b), block in self.model.hessian_blocks().items():
+            var = self.variables[index[b]]
+            name = "p"
+            while name in taken:
+                name += "_"
+            rows = mul_dims(var.dims[0], var.dims[1])
+            direction = Symbol(name, SCALAR if var.dims == SCALAR else (rows, 1))
+            out.append((index[a], index[b], Compiled(_apply(block, direction),
+                                                     (*self.variables, direction)), name))
+        return out
+
+    # -- constraints ----------------------------------------------------------------
+    def _bind_more(self, symbols: list[Symbol], text: str) -> None:
+        """Convert the data of names that only constraints use."""
+        variables = {v.name for v in self.variables}
+        missing = sorted(s.name for s in symbols
+                         if s.name not in variables and s.name not in self._raw)
+        if missing:
+            raise DataError(f"no data for {', '.join(missing)} in `{text}`",
+                            hint="bind every name of a constraint in data")
+        for s in symbols:
+            if s.name not in variables and s.name not in self.data:
+                array = _numeric(s.name, self._raw[s.name])
+                self.data_shapes[s.name] = _concrete_shape(s.name, s, array)
+                self.data[s.name] = _as_value(array, self.data_shapes[s.name])
+
+    def _evaluate_constant(self, expr: Expr, text: str) -> Any:
+        symbols = list(expr.free_symbols())
+        self._bind_more(symbols, text)
+        unify(symbols, self.data_shapes, text)
+        return Compiled(expr)(self.data)
+
+    def _check_coefficients(self) -> None:
+        for t in self.model.l1_terms:
+            c = self._evaluate_constant(t.coefficient, t.text)
+            if not np.ndim(c) == 0 or float(c) < 0:
+                raise UnsupportedError(
+                    f"the coefficient of ||{t.variable.name}||_1 in `{t.text}` is {c}: a "
+                    "negative multiple of a norm is concave and not differentiable at 0",
+                    hint="minimize makes c ||w||_1 smooth exactly only for c >= 0")
+
+    def _bounds(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        if not self.model.bounds:
+            return None, None
+        lower = np.full(self.n, -np.inf)
+        upper = np.full(self.n, np.inf)
+        index = {v.name: i for i, v in enumerate(self.variables)}
+        for b in self.model.bounds:
+            i = index[b.variable.name]
+            shape = self.shapes[b.variable.name]
+            value = np.asarray(self._evaluate_constant(b.constant, b.text), dtype=float)
+            if value.size not in (1, shape[0] * shape[1]):
+                raise ShapeError(f"the bound in `{b.text}` has {value.size} entries but "
+                                 f"{b.variable.name} has {shape[0] * shape[1]}")
+            flat = np.broadcast_to(value.reshape(-1, order="F") if value.ndim > 1
+                                   else value.reshape(-1), (self.sizes[i],))
+            lo, hi = self.offsets[i], self.offsets[i + 1]
+            if b.which == "lower":
+                lower[lo:hi] = np.maximum(lower[lo:hi], flat)
+            else:
+                upper[lo:hi] = np.minimum(upper[lo:hi], flat)
+        if np.any(lower > upper):
+            k = int(np.argmax(lower > upper))
+            raise MatcalcError(f"the bounds are infeasible: entry {k} must lie in "
+                               f"[{lower[k]}, {upper[k]}]", hint="check the lower and upper bounds")
+        return lower, upper
+
+    def _constraint(self, c) -> ConstraintFunction:
+        symbols = list(c.expr.free_symbols())
+        names = {v.name for v in self.variables}
+        self._bind_more(symbols, c.text)
+        shapes = {**self.data_shapes, **self.shapes}
+        env = unify(symbols, shapes, c.text)
+        size = int(np.prod([_evaluate_dim(d, env) or 1 for d in c.expr.shape]))
+        variables = tuple(s for s in symbols if s.name in names)
+        value = Compiled(c.expr, variables)
+        jacobians = [(self.variables.index(next(v for v in self.variables if v.name == n)),
+                      Compiled(j, variables)) for n, j in c.jacobians.items()]
+
+        def fun(x: np.ndarray) -> np.ndarray:
+            out = value(self.values(x))
+            return np.reshape(out, -1, order="F") if np.ndim(out) > 1 else np.atleast_1d(out)
+
+        def jac(x: np.ndarray) -> np.ndarray:
+            values = self.values(x)
+            out = np.zeros((size, self.n))
+            for i, fn in jacobians:
+                out[:, self.offsets[i]:self.offsets[i + 1]] = np.reshape(
+                    fn(values), (size, self.sizes[i]))
+            return out
+
+        if c.linear:
+            zero = np.zeros(self.n)
+            matrix, offset = jac(zero), fun(zero)
+            return ConstraintFunction(c.kind, lambda x: matrix @ x + offset, lambda x: matrix,
+                                      True, c.text, size)
+        return ConstraintFunction(c.kind, fun, jac, False, c.text, size)
+
+    def _start(self, starts: Mapping[str, Any]) -> np.ndarray:
+        parts = {}
+        for v in self.variables:
+            parts[v.name] = np.zeros(self.shapes[v.name])
+        for t in self.model.l1_terms:
+            if t.variable.name in starts:
+                w = np.asarray(starts[t.variable.name], dtype=float)
+                parts[t.plus.name] = np.maximum(w, 0)
+                parts[t.minus.name] = np.maximum(-w, 0)
+        for v in self.model.user_variables:
+            if v.name in starts and v.name in parts:
+                parts[v.name] = np.asarray(starts[v.name], dtype=float)
+        x = self.pack(parts)
+        if self.lower is not None:
+            x = np.clip(x, self.lower, self.upper)
+        return x
+
+
+def _apply(block: Expr, p: Expr) -> Expr:
+    """``block p`` distributed over sums, so that the generated code never forms the block."""
+    if isinstance(block, Add):
+        return Add(tuple(_apply(t, p) for t in block.terms))
+    if isinstance(block, Neg):
+        return Neg(_apply(block.arg, p))
+    if isinstance(block, Div):
+        return Div(_apply(block.num, p), block.den)
+    if isinstance(block, Mul):
+        return Mul((*block.factors, p))
+    return Mul((block, p))
+
+
+def bind(model: Model, data: Mapping[str, Any], x0: Mapping[str, Any] | None = None) -> Problem:
+    """The model with its data: checked, sized and compiled."""
+    try:
+        return Problem(model, data, x0)
+    except MatcalcError:
+        raise
+    except (np.linalg.LinAlgError, FloatingPointError, ValueError) as err:
+        raise DataError(f"the data cannot be used: {err}") from None

@@ -1,0 +1,319 @@
+"""``minimize``: matcalc's derivatives driving SciPy, with an independent KKT check.
+
+Method choice (``method="auto"``): L-BFGS-B when there are at most bounds, SLSQP when
+there are general constraints. ``Newton-CG``, ``trust-ncg`` and ``trust-krylov`` use
+Hessian-vector products generated from matcalc's Hessian (never a dense Hessian);
+``trust-constr`` handles general constraints with them.
+
+Whatever the method, the result's KKT residual is computed here, not taken from SciPy:
+the projected gradient for bounds, and for general constraints the least residual of
+stationarity and complementarity over multipliers of the right sign (a bounded linear
+least-squares problem), together with the largest constraint violation.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ..errors import InfeasibleError, MatcalcError, UnsupportedError
+from ..expr import Expr
+from .model import build_model
+from .problem import Problem, bind
+from .result import MinimizeResult
+
+METHODS = ("auto", "L-BFGS-B", "SLSQP", "trust-constr", "Newton-CG", "trust-ncg",
+           "trust-krylov")
+_HVP_METHODS = ("Newton-CG", "trust-ncg", "trust-krylov")
+_UNBOUNDED = 1e9  # a decrease by this many times the starting scale is taken as unbounded
+
+
+class _Unbounded(Exception):
+    pass
+
+
+def _scipy():
+    try:
+        import scipy.optimize
+        import scipy.sparse
+    except ImportError:  # pragma: no cover - exercised only without the extra
+        raise UnsupportedError(
+            "minimize needs SciPy", hint='pip install "matcalc-symbolic[optimize]"'
+        ) from None
+    return scipy
+
+
+class _Counter:
+    """Wraps the objective: counts evaluations, logs progress, detects unboundedness."""
+
+    def __init__(self, problem: Problem, verbose: bool, stream: Any) -> None:
+        self.problem = problem
+        self.evaluations = 0
+        self.iterations = 0
+        self.verbose = verbose
+        self.stream = stream
+        self.floor = -np.inf
+
+    def fun_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        self.evaluations += 1
+        try:
+            with np.errstate(all="ignore"):
+                f, g = self.problem.fun_and_grad(x)
+        except np.linalg.LinAlgError:  # a singular matrix: outside the domain
+            return np.inf, np.zeros_like(x)
+        if f < self.floor or f == -np.inf:
+            raise _Unbounded
+        if not np.isfinite(f) or not np.all(np.isfinite(g)):
+            return np.inf, np.zeros_like(x)  # outside the domain: the line search steps back
+        return f, g
+
+    def fun(self, x: np.ndarray) -> float:
+        return self.fun_and_grad(x)[0]
+
+    def grad(self, x: np.ndarray) -> np.ndarray:
+        return self.fun_and_grad(x)[1]
+
+    def callback(self, intermediate_result: Any) -> None:
+        self.iterations += 1
+        if self.verbose:
+            k = self.iterations
+            if k <= 10 or k % 10 == 0:
+                f = getattr(intermediate_result, "fun", float("nan"))
+                print(f"  iteration {k:5d}   objective {f: .12g}", file=self.stream)
+
+
+def kkt_residual(problem: Problem, x: np.ndarray, g: np.ndarray) -> tuple[float, float]:
+    """(KKT residual, largest constraint violation) at ``x`` with gradient ``g``."""
+    lower, upper = problem.lower, problem.upper
+    if not problem.constraints:
+        if lower is None:
+            return float(np.max(np.abs(g), initial=0.0)), 0.0
+        projected = x - np.clip(x - g, lower, upper)
+        violation = max(float(np.max(lower - x, initial=0.0)),
+                        float(np.max(x - upper, initial=0.0)), 0.0)
+        return max(float(np.max(np.abs(projected), initial=0.0)), violation), violation
+    sp = _scipy()
+    sparse = sp.sparse
+    n = problem.n
+    columns, values, signs = [], [], []
+    violation = 0.0
+    for c in problem.constraints:
+        value = c.fun(x)
+        columns.append(sparse.csr_matrix(c.jac(x)).T)
+        if c.kind == "eq":
+            violation = max(violation, float(np.max(np.abs(value), initial=0.0)))
+            values.append(np.zeros(c.size))
+            signs.append(np.full(c.size, -np.inf))
+        else:
+            violation = max(violation, float(np.max(-value, initial=0.0)))
+            values.append(value)
+            signs.append(np.zeros(c.size))
+    if lower is not None:
+        for side, sign in ((lower, 1.0), (upper, -1.0)):
+            finite = np.flatnonzero(np.isfinite(side))
+            if finite.size:
+                columns.append(sparse.csr_matrix(
+                    (np.full(finite.size, sign), (finite, np.arange(finite.size))),
+                    shape=(n, finite.size)))
+                gap = sign * (x[finite] - side[finite])
+                violation = max(violation, float(np.max(-gap, initial=0.0)))
+                values.append(gap)
+                signs.append(np.zeros(finite.size))
+    stationarity = sparse.hstack(columns).tocsr()
+    gaps = np.concatenate(values)
+    m = gaps.size
+    matrix = sparse.vstack([stationarity, sparse.diags(gaps)]).tocsr()
+    rhs = np.concatenate([g, np.zeros(m)])
+    lower_mult = np.concatenate(signs)
+    fit = sp.optimize.lsq_linear(matrix, rhs, bounds=(lower_mult, np.inf),
+                                 lsmr_tol="auto", tol=1e-14, max_iter=2000)
+    residual = matrix @ fit.x - rhs
+    return max(float(np.max(np.abs(residual), initial=0.0)), violation), violation
+
+
+def _check_linear_feasibility(problem: Problem) -> None:
+    linear = [c for c in problem.constraints if c.linear]
+    if not linear:
+        return
+    sp = _scipy()
+    zero = np.zeros(problem.n)
+    a_ub = [-c.jac(zero) for c in linear if c.kind == "ineq"]
+    b_ub = [c.fun(zero) for c in linear if c.kind == "ineq"]
+    a_eq = [c.jac(zero) for c in linear if c.kind == "eq"]
+    b_eq = [-c.fun(zero) for c in linear if c.kind == "eq"]
+    bounds = (list(zip(problem.lower, problem.upper, strict=True))
+              if problem.lower is not None else (None, None))
+    res = sp.optimize.linprog(
+        np.zeros(problem.n),
+        A_ub=np.vstack(a_ub) if a_ub else None, b_ub=np.concatenate(b_ub) if b_ub else None,
+        A_eq=np.vstack(a_eq) if a_eq else None, b_eq=np.concatenate(b_eq) if b_eq else None,
+        bounds=bounds, method="highs")
+    if res.status == 2:
+        texts = "; ".join(dict.fromkeys([b.text for b in problem.model.bounds]
+                                        + [c.text for c in linear]))
+        raise InfeasibleError(f"no point satisfies the linear constraints: {texts}",
+                              hint="check the constraints and the data they use")
+
+
+def _choose(method: str, problem: Problem) -> str:
+    if method not in METHODS:
+        raise MatcalcError(f"unknown method {method!r}", hint="one of " + ", ".join(METHODS))
+    general = bool(problem.constraints)
+    if method == "auto":
+        return "SLSQP" if general else "L-BFGS-B"
+    if method in _HVP_METHODS and (general or problem.lower is not None):
+        raise UnsupportedError(f"{method} handles no constraints",
+                               hint="use L-BFGS-B for bounds, SLSQP or trust-constr otherwise")
+    if method == "L-BFGS-B" and general:
+        raise UnsupportedError("L-BFGS-B handles bounds only",
+                               hint="use SLSQP or trust-constr for general constraints")
+    return method
+
+
+def minimize(
+    f: str | Expr,
+    wrt: str | list[str] | tuple[str, ...],
+    data: Mapping[str, Any],
+    *,
+    constraints: str | list[str] | tuple[str, ...] = (),
+    method: str = "auto",
+    x0: Mapping[str, Any] | None = None,
+    tol: float = 1e-7,
+    max_iter: int = 10_000,
+    decls: dict[str, str] | None = None,
+    verbose: bool = False,
+) -> MinimizeResult:
+    """Minimize the formula ``f`` over the variables ``wrt``; ``data`` binds every other name.
+
+    ``constraints`` are formulas with ``<=``, ``>=`` or ``=`` (``w >= 0``, ``0 <= w <= 1``,
+    ``1^T w = 1``, ``A w <= b``, ``||w||_2^2 <= 1``). The solution is ``optimal`` when its
+    KKT residual is at most ``tol`` times the one at the start (or ``tol`` if that is
+    below 1). See ``matcalc.optimize`` for the methods and the exact rewriting of
+    ``c ||w||_1`` terms.
+    """
+    start = time.perf_counter()
+    model = build_model(f, wrt, constraints, decls)
+    problem = bind(model, data, x0)
+    chosen = _choose(method, problem)
+    stream = sys.stderr
+    counter = _Counter(problem, verbose, stream)
+    try:
+        with np.errstate(all="ignore"):
+            f0, g0 = problem.fun_and_grad(problem.x0)
+    except np.linalg.LinAlgError as err:
+        f0, g0 = np.nan, None
+        reason = str(err)
+    else:
+        reason = ""
+    if not np.isfinite(f0) or not np.all(np.isfinite(g0)):
+        raise MatcalcError(
+            f"the objective or its gradient cannot be evaluated at the starting point "
+            f"({reason or f'objective {f0}'})",
+            hint="give a starting point x0 inside the domain (e.g. a positive definite matrix "
+                 "for logdet)")
+    _check_linear_feasibility(problem)
+    # tol is relative to the KKT residual at the start (at least 1): stationarity is then
+    # asked to the same number of digits whatever the scale of the data
+    threshold = tol * max(1.0, kkt_residual(problem, problem.x0, g0)[0])
+    scale = max(1.0, abs(f0), float(np.max(np.abs(g0), initial=0.0)))
+    counter.floor = f0 - _UNBOUNDED * scale
+    if chosen in _HVP_METHODS or chosen == "trust-constr":
+        try:
+            problem.hvp(problem.x0, np.zeros(problem.n))
+        except MatcalcError as err:
+            if chosen != "trust-constr":
+                raise UnsupportedError(f"{chosen} needs the Hessian, which matcalc cannot "
+                                       f"derive here: {err.message}",
+                                       hint="use method='L-BFGS-B'") from None
+    setup = time.perf_counter() - start
+    if verbose:
+        print(f"matcalc.minimize: {problem.n} unknowns, method {chosen}, objective at start "
+              f"{f0:.12g}", file=stream)
+    sp = _scipy()
+    solve_start = time.perf_counter()
+    status, message = "", ""
+    try:
+        res = _run(sp, chosen, problem, counter, threshold, max_iter)
+        x = res.x
+        message = str(res.message)
+        if getattr(res, "nit", None) is not None and not counter.iterations:
+            counter.iterations = int(res.nit)
+    except _Unbounded:
+        x = problem.x0
+        status = "unbounded"
+        message = (f"the objective fell below {counter.floor:.3g}, {_UNBOUNDED:.0e} times its "
+                   "scale at the start: it decreases without bound")
+    elapsed = time.perf_counter() - solve_start
+    with np.errstate(all="ignore"):
+        f_x, g_x = problem.fun_and_grad(x)
+    kkt, violation = kkt_residual(problem, x, g_x)
+    if not status:
+        if kkt <= threshold:
+            status = "optimal"
+        elif violation > max(threshold, 1e-6):
+            status = "infeasible"
+            message = (f"the solver ended {violation:.3g} outside the constraints; they may "
+                       f"be infeasible ({message})")
+        elif counter.iterations >= max_iter:
+            status = "max_iter"
+        else:
+            status = "stopped"
+    solution = problem.solution(x)
+    notes = []
+    if model.l1_terms:
+        notes.append("each c ||w||_1 term is minimized exactly through w = w_plus - w_minus "
+                     "with w_plus, w_minus >= 0; the KKT residual is that of this form")
+    result = MinimizeResult(
+        solution=solution,
+        fun=problem.original_value(solution) if status != "unbounded" else -np.inf,
+        kkt_residual=kkt, grad_norm=float(np.max(np.abs(g_x), initial=0.0)),
+        iterations=counter.iterations, evaluations=counter.evaluations, time=elapsed,
+        setup_time=setup, method=chosen, status=status, message=message,
+        max_violation=violation, formulas=model.formulas(), notes=notes)
+    if verbose:
+        print(f"matcalc.minimize: {status}, objective {result.fun:.12g}, KKT residual "
+              f"{kkt:.3g}, {counter.iterations} iterations, {elapsed * 1e3:.1f} ms",
+              file=stream)
+    return result
+
+
+def _run(sp, method: str, problem: Problem, counter: _Counter, tol: float, max_iter: int):
+    opt = sp.optimize
+    bounds = (opt.Bounds(problem.lower, problem.upper) if problem.lower is not None else None)
+    common = dict(x0=problem.x0, callback=counter.callback)
+    if method == "L-BFGS-B":
+        return opt.minimize(counter.fun_and_grad, jac=True, method=method, bounds=bounds,
+                            options={"maxiter": max_iter, "gtol": tol, "ftol": 0.0,
+                                     "maxcor": 20}, **common)
+    if method in _HVP_METHODS:
+        options = {"maxiter": max_iter}
+        options.update({"xtol": 1e-12} if method == "Newton-CG" else {"gtol": tol})
+        return opt.minimize(counter.fun_and_grad, jac=True, hessp=problem.hvp, method=method,
+                            options=options, **common)
+    if method == "SLSQP":
+        cons = [{"type": c.kind, "fun": c.fun, "jac": c.jac} for c in problem.constraints]
+        return opt.minimize(counter.fun_and_grad, jac=True, method=method, bounds=bounds,
+                            constraints=cons, options={"maxiter": max_iter, "ftol": 1e-16},
+                            **common)
+    cons = []
+    for c in problem.constraints:
+        lo = 0.0
+        hi = 0.0 if c.kind == "eq" else np.inf
+        if c.linear:
+            zero = np.zeros(problem.n)
+            cons.append(opt.LinearConstraint(c.jac(zero), lo - c.fun(zero), hi - c.fun(zero)))
+        else:
+            cons.append(opt.NonlinearConstraint(c.fun, lo, hi, jac=c.jac, hess=opt.BFGS()))
+    try:
+        problem.hvp(problem.x0, np.zeros(problem.n))
+        hessp = problem.hvp
+    except MatcalcError:
+        hessp = None
+    return opt.minimize(counter.fun_and_grad, jac=True, hessp=hessp, method="trust-constr",
+                        bounds=bounds, constraints=cons,
+                        options={"maxiter": max_iter, "gtol": tol, "xtol": 1e-14,
+                                 "barrier_tol": 1e-12}, **common)

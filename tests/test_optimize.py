@@ -1,0 +1,301 @@
+"""matcalc.minimize against the solvers people would otherwise use, and on bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import matcalc
+from matcalc.optimize import minimize
+
+RTOL = 1e-6
+KKT = 1e-6
+
+
+def _close(value: float, reference: float) -> bool:
+    return abs(value - reference) <= RTOL * max(1.0, abs(reference))
+
+
+# ------------------------------------------------------------------ acceptance
+
+
+def test_logistic_regression_matches_sklearn():
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    signs = 2.0 * y - 1.0
+    # sklearn's objective with C = 1: 1/2 ||w||^2 + sum_i log(1 + exp(-y_i (x_i^T w + b)))
+    clf = LogisticRegression(C=1.0, tol=1e-10, max_iter=10_000).fit(X, y)
+    w, b = clf.coef_.ravel(), clf.intercept_[0]
+    reference = 0.5 * w @ w + np.logaddexp(0.0, -signs * (X @ w + b)).sum()
+    r = minimize("1/2 w^T w + 1^T softplus(-y ⊙ (X w + beta 1))", ["w", "beta"],
+                 {"X": X, "y": signs}, tol=1e-9)
+    assert r.status == "optimal", r.message
+    assert _close(r.fun, reference)
+    assert r.kkt_residual < KKT
+    assert r["w"].shape == (30,) and isinstance(r["beta"], float)
+    np.testing.assert_allclose(r["w"], w, atol=1e-4)
+
+
+def test_lasso_matches_sklearn():
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Lasso
+
+    X, y = load_diabetes(return_X_y=True)
+    y = y - y.mean()
+    n, alpha = len(y), 0.1
+    lasso = Lasso(alpha=alpha, fit_intercept=False, tol=1e-12, max_iter=100_000).fit(X, y)
+
+    def objective(w):  # sklearn's: 1/(2n) ||y - X w||^2 + alpha ||w||_1
+        return ((X @ w - y) ** 2).sum() / (2 * n) + alpha * np.abs(w).sum()
+
+    r = minimize("||X w - y||_2^2 / (2 nu) + alpha ||w||_1", "w",
+                 {"X": X, "y": y, "nu": n, "alpha": alpha}, tol=1e-10)
+    assert r.status == "optimal", r.message
+    assert _close(r.fun, objective(lasso.coef_))
+    assert _close(objective(r["w"]), r.fun)
+    assert r.kkt_residual < KKT
+    # the same zero pattern as coordinate descent
+    assert set(np.flatnonzero(np.abs(r["w"]) > 1e-6)) == set(np.flatnonzero(lasso.coef_))
+    assert "split of w" in r.formulas
+
+
+def test_nnls_matches_scipy():
+    from scipy.optimize import nnls
+
+    rng = np.random.default_rng(0)
+    A, b = rng.standard_normal((60, 20)), rng.standard_normal(60)
+    x, norm = nnls(A, b)
+    r = minimize("||A x - b||_2^2", "x", {"A": A, "b": b}, constraints="x >= 0", tol=1e-8)
+    assert r.status == "optimal", r.message
+    assert _close(r.fun, norm**2)
+    assert r.kkt_residual < KKT
+    assert r["x"].min() >= 0
+    np.testing.assert_allclose(r["x"], x, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["L-BFGS-B", "Newton-CG", "trust-ncg", "trust-krylov"])
+def test_ridge_matches_closed_form(method):
+    rng = np.random.default_rng(1)
+    X, y, lam = rng.standard_normal((100, 15)), rng.standard_normal(100), 0.5
+    w = np.linalg.solve(X.T @ X + lam * np.eye(15), X.T @ y)
+    reference = np.sum((X @ w - y) ** 2) + lam * w @ w
+    r = minimize("||X w - y||_2^2 + lambda ||w||_2^2", "w", {"X": X, "y": y, "lambda": lam},
+                 method=method, tol=1e-10)
+    assert r.method == method
+    assert _close(r.fun, reference)
+    assert r.kkt_residual < KKT
+    np.testing.assert_allclose(r["w"], w, atol=1e-6)
+    if method != "L-BFGS-B":  # the Hessian the Newton methods used, written out
+        assert r.formulas["hessian block w, w"] == "2 X^T X + 2 lambda I"
+
+
+# ------------------------------------------------------------------ constraints
+
+
+def _project_to_simplex(v):
+    """Euclidean projection onto {x >= 0, sum x = 1} (sort-based; Duchi et al. 2008)."""
+    u = np.sort(v)[::-1]
+    css = np.cumsum(u) - 1.0
+    k = np.flatnonzero(u - css / np.arange(1, len(v) + 1) > 0)[-1]
+    return np.maximum(v - css[k] / (k + 1), 0.0)
+
+
+@pytest.mark.parametrize("method", ["auto", "trust-constr"])
+def test_simplex_projection(method):
+    v = np.random.default_rng(2).standard_normal(12)
+    x = _project_to_simplex(v)
+    r = minimize("||x - v||_2^2", "x", {"v": v}, constraints=["x >= 0", "1^T x = 1"],
+                 method=method, tol=1e-9)
+    reference = np.sum((x - v) ** 2)
+    if method == "auto":
+        assert r.method == "SLSQP"
+        assert _close(r.fun, reference)
+        assert r.kkt_residual < KKT
+        np.testing.assert_allclose(r["x"], x, atol=1e-6)
+    else:  # SciPy's interior point stops on its own gtol with the barrier still active
+        assert abs(r.fun - reference) < 1e-4 * reference
+        np.testing.assert_allclose(r["x"], x, atol=1e-3)
+
+
+def test_box_chain_constraint():
+    m = np.random.default_rng(3).standard_normal(8)
+    r = minimize("m^T x", "x", {"m": m}, constraints="0 <= x <= 1")
+    np.testing.assert_allclose(r["x"], (m < 0).astype(float))
+    assert _close(r.fun, np.minimum(m, 0).sum())
+    assert r.status == "optimal"
+
+
+def test_halfspace_projection():
+    rng = np.random.default_rng(4)
+    m, a, c = rng.standard_normal(6), rng.standard_normal(6), -1.0
+    expected = m - max(0.0, a @ m - c) / (a @ a) * a
+    r = minimize("||x - m||_2^2", "x", {"m": m, "a": a, "gamma": c},
+                 constraints="a^T x <= gamma")
+    np.testing.assert_allclose(r["x"], expected, atol=1e-6)
+    assert r.kkt_residual < KKT
+
+
+def test_linear_inequalities_with_a_matrix():
+    rng = np.random.default_rng(5)
+    G, h, m = rng.standard_normal((4, 6)), rng.random(4), rng.standard_normal(6)
+    r = minimize("||x - m||_2^2", "x", {"m": m, "G": G, "h": h}, constraints="G x <= h")
+    assert r.status == "optimal"
+    assert np.all(G @ r["x"] <= h + 1e-8)
+    assert r.kkt_residual < KKT
+
+
+def test_nonlinear_ball_constraint():
+    m = np.random.default_rng(6).standard_normal(5)
+    r = minimize("-m^T x", "x", {"m": m}, constraints="||x||_2^2 <= 1")
+    np.testing.assert_allclose(r["x"], m / np.linalg.norm(m), atol=1e-6)
+    assert _close(r.fun, -np.linalg.norm(m))
+    assert r.kkt_residual < KKT
+
+
+def test_matrix_variable_with_bounds():
+    A = np.random.default_rng(7).standard_normal((4, 3))
+    r = minimize("||W - A||_F^2", "W", {"A": A}, constraints="W >= 0")
+    assert r["W"].shape == (4, 3)
+    np.testing.assert_allclose(r["W"], np.maximum(A, 0), atol=1e-8)
+
+
+def test_l1_with_a_starting_point_and_latex_constraint():
+    rng = np.random.default_rng(8)
+    X, y = rng.standard_normal((30, 5)), rng.standard_normal(30)
+    r = minimize(r"\frac{1}{2} \|X w - y\|_2^2 + \lambda \|w\|_1", "w",
+                 {"X": X, "y": y, "λ": 1.0}, x0={"w": np.ones(5)},
+                 constraints=[r"w \leq 1"], tol=1e-10)
+    w = r["w"]
+    g = X.T @ (X @ w - y)
+    # subgradient optimality with the box: |g_i| <= 1 where 0 < ... checked through KKT
+    assert r.kkt_residual < KKT
+    assert np.all(w <= 1 + 1e-9)
+    free = (np.abs(w) > 1e-8) & (w < 1 - 1e-8)
+    np.testing.assert_allclose(g[free], -np.sign(w[free]), atol=1e-5)
+
+
+# ------------------------------------------------------------------ the result
+
+
+def test_result_reports_progress_and_formulas(capsys):
+    rng = np.random.default_rng(9)
+    A, b = rng.standard_normal((20, 4)), rng.standard_normal(20)
+    r = minimize("||A x - b||_2^2", "x", {"A": A, "b": b}, verbose=True)
+    err = capsys.readouterr().err
+    assert "iteration" in err and "optimal" in err
+    assert r.iterations > 0 and r.evaluations >= r.iterations
+    assert r.time > 0 and r.setup_time > 0
+    assert r.formulas["gradient wrt x"] == "2 A^T (A x - b)"
+    text = r.report()
+    assert "status: optimal" in text and "x = [" in text
+    assert r.to_dict()["solution"]["x"] == pytest.approx(list(r["x"]))
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def _raises(cls, *args, **kwargs):
+    with pytest.raises(cls) as info:
+        minimize(*args, **kwargs)
+    assert isinstance(info.value, matcalc.MatcalcError)
+    return info.value
+
+
+def test_missing_data_names_what_is_needed():
+    err = _raises(matcalc.DataError, "||A x - b||_2^2", "x", {"A": np.eye(3)})
+    assert "b" in err.message and "A, b" in err.hint
+
+
+def test_shapes_that_do_not_fit():
+    err = _raises(matcalc.ShapeError, "||A x - b||_2^2", "x",
+                  {"A": np.ones((5, 3)), "b": np.ones(4)})
+    assert "A has 5 rows" in err.message and "b has 4 entries" in err.message
+    _raises(matcalc.ShapeError, "||A x - b||_2^2", "x", {"A": np.ones(5), "b": np.ones(5)})
+    _raises(matcalc.ShapeError, "lambda x^T x", "x", {"lambda": np.ones(2)}, x0={"x": [1.0]})
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_data(bad):
+    b = np.ones(4)
+    b[2] = bad
+    err = _raises(matcalc.DataError, "||A x - b||_2^2", "x", {"A": np.eye(4), "b": b})
+    assert "(2,)" in err.message
+
+
+def test_non_numeric_data():
+    _raises(matcalc.DataError, "||A x - b||_2^2", "x", {"A": np.eye(2), "b": ["a", "b"]})
+
+
+def test_size_not_fixed_by_data():
+    err = _raises(matcalc.DataError, "x^T x", "x", {})
+    assert "x0" in err.hint
+
+
+def test_unknown_variable_and_method():
+    _raises(matcalc.MatcalcError, "||A x - b||_2^2", "z", {})
+    _raises(matcalc.MatcalcError, "x^T x", "x", {}, x0={"x": [1.0]}, method="bfgs")
+    _raises(matcalc.UnsupportedError, "x^T x", "x", {}, x0={"x": [1.0]},
+            constraints="x >= 0", method="Newton-CG")
+    _raises(matcalc.UnsupportedError, "x^T x", "x", {}, x0={"x": [1.0]},
+            constraints="1^T x = 1", method="L-BFGS-B")
+
+
+@pytest.mark.parametrize("formula", [
+    "||A x - b||_2^2 + 1^T relu(x)",
+    "||A x - b||_1",
+    "||A x - b||_2^2 - ||x||_1",
+    "lambda_max(diag(x))",
+    "||A x - b||_2^2 + 1^T abs(A x)",
+])
+def test_nonsmooth_terms_are_refused_not_smoothed(formula):
+    err = _raises(matcalc.UnsupportedError, formula, "x",
+                  {"A": np.eye(3), "b": np.ones(3)})
+    assert "not differentiable" in err.message
+
+
+def test_negative_l1_coefficient_is_refused():
+    err = _raises(matcalc.UnsupportedError, "||A x - b||_2^2 + lambda ||x||_1", "x",
+                  {"A": np.eye(3), "b": np.ones(3), "lambda": -1.0})
+    assert "concave" in err.message
+
+
+def test_infeasible_constraints():
+    _raises(matcalc.InfeasibleError, "x^T x", "x", {}, x0={"x": np.zeros(3)},
+            constraints=["x >= 1", "1^T x = 1"])
+    _raises(matcalc.MatcalcError, "x^T x", "x", {}, x0={"x": np.zeros(3)},
+            constraints=["x >= 1", "x <= 0"])
+
+
+def test_unbounded_objective_is_reported():
+    r = minimize("m^T x", "x", {"m": np.array([1.0, -2.0])})
+    assert r.status == "unbounded" and not r.success
+    assert r.fun == -np.inf
+
+
+def test_outside_the_domain_at_the_start():
+    with pytest.raises(matcalc.MatcalcError, match="starting point"):
+        minimize("-logdet(S) + tr(S C)", "S", {"C": np.eye(2)})
+
+
+@pytest.mark.parametrize("constraint, column, words", [
+    ("x >= ", 5, "empty"),
+    ("x < 1", 3, "strict"),
+    ("0 <= x >= 1", 8, "one way"),
+    ("x + >= 1", 5, ""),
+    ("x^T x <= ( 1", 13, ""),
+    ("x", 2, "comparison"),
+])
+def test_constraint_errors_point_into_the_constraint(constraint, column, words):
+    err = _raises(matcalc.ParseError, "x^T x", "x", {}, x0={"x": [1.0]},
+                  constraints=constraint)
+    assert err.text == constraint
+    assert err.column == column, str(err)
+    assert words in err.message
+
+
+def test_nonsmooth_constraint_is_refused():
+    _raises(matcalc.UnsupportedError, "x^T x", "x", {}, x0={"x": [1.0, 2.0]},
+            constraints="||x||_1 <= 1")
