@@ -75,7 +75,12 @@ def _add_wrt(parser: argparse.ArgumentParser) -> None:
 def formula_text(args: argparse.Namespace) -> str:
     """The formula with every ``--decl`` entry appended to its where-clause."""
     text = sys.stdin.read().strip() if args.formula == "-" else args.formula
-    entries = [entry.strip() for entry in args.decl if entry.strip()]
+    return with_declarations(text, args.decl)
+
+
+def with_declarations(text: str, entries: Sequence[str]) -> str:
+    """``text`` with the where-clause entries appended (a where-clause is started if needed)."""
+    entries = [entry.strip() for entry in entries if entry.strip()]
     if not entries:
         return text
     joiner = ", " if _WHERE.search(text) else " where "
@@ -425,6 +430,30 @@ def _run_doc(args: argparse.Namespace) -> str | tuple[str, int]:
     return f"wrote {out}"
 
 
+def _configure_serve(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default: 127.0.0.1, this machine only)")
+    parser.add_argument("--port", "-p", type=int, default=8000,
+                        help="port (default: 8000; 0 picks a free one)")
+    parser.add_argument("--open", action="store_true", help="open the page in a browser")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="derivation worker processes (default: 2)")
+    parser.add_argument("--timeout", type=float, default=15.0,
+                        help="seconds a derivation may take (default: 15)")
+
+
+def _run_serve(args: argparse.Namespace) -> str:
+    try:
+        from .web.pool import Limits
+        from .web.server import serve
+    except ImportError as err:
+        raise MatcalcError(f"the playground needs the web extra ({err.name} is missing)",
+                           hint='pip install "matcalc-symbolic[web]"') from None
+    serve(args.host, args.port, open_browser=args.open,
+          limits=Limits(workers=max(1, args.workers), timeout=args.timeout))
+    return ""
+
+
 COMMANDS: list[Command] = [
     Command(
         name="parse",
@@ -535,6 +564,13 @@ COMMANDS += [
         examples=("matcalc rules", "matcalc rules --family differentials --format json"),
         configure=_configure_rules,
         run=_run_rules,
+    ),
+    Command(
+        name="serve",
+        summary="the local web playground: type a formula, see its derivative typeset",
+        examples=("matcalc serve --open", "matcalc serve --port 8080"),
+        configure=_configure_serve,
+        run=_run_serve,
     ),
     Command(
         name="doc",

@@ -1,0 +1,41 @@
+"""`matcalc serve`: its options, its loopback default, and its message without the web extra."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from matcalc.cli import build_parser
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_serve_defaults_to_this_machine_only() -> None:
+    args = build_parser().parse_args(["serve"])
+    assert (args.host, args.port, args.open) == ("127.0.0.1", 8000, False)
+    args = build_parser().parse_args(["serve", "--host", "0.0.0.0", "--port", "0", "--open"])
+    assert (args.host, args.port, args.open) == ("0.0.0.0", 0, True)
+
+
+def test_serve_without_the_web_extra_says_what_to_install() -> None:
+    code = ("import sys; sys.modules['uvicorn'] = None; from matcalc.cli import main;"
+            " sys.exit(main(['serve', '--port', '0']))")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "needs the web extra" in proc.stderr
+    assert 'pip install "matcalc-symbolic[web]"' in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_loopback_names() -> None:
+    pytest.importorskip("uvicorn", reason="the web extra is not installed")
+    from matcalc.web.server import is_loopback
+
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.4")
