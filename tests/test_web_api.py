@@ -12,13 +12,15 @@ import pytest
 pytest.importorskip("starlette", reason="the web extra is not installed")
 pytest.importorskip("httpx", reason="Starlette's test client needs httpx")
 
+from starlette.exceptions import StarletteDeprecationWarning  # noqa: E402
+
 import matcalc  # noqa: E402
 from matcalc.web.app import STATIC, create_app  # noqa: E402
 from matcalc.web.pool import Limits  # noqa: E402
 from matcalc.web.service import MAX_REQUEST_BYTES  # noqa: E402
 
 with warnings.catch_warnings():  # Starlette 1.x prefers httpx2; httpx (the test extra) works
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from starlette.testclient import TestClient  # noqa: E402
 
 TABLE = json.loads((Path(__file__).parent / "data" / "gradients.json").read_text("utf-8"))
