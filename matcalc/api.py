@@ -28,6 +28,7 @@ class Derivative:
     mode: str = "grad"
     steps: list[Step] = field(default_factory=list, repr=False)
     gradient: Expr | None = field(default=None, repr=False)
+    _derivation: Any = field(default=None, repr=False, compare=False)
 
     def __str__(self) -> str:
         return self.text()
@@ -100,19 +101,28 @@ class Derivative:
                         key=lambda s: s.name)
         return to_source(self.expr, params, target=target, name=name)
 
-    def explain(self, format: str = "text") -> str:
-        """The derivation as numbered steps, each with its rule name and source.
+    def explain(self, format: str = "text", verbose: bool = False) -> str:
+        """The derivation as a textbook prints it, in ``text``, ``markdown`` or ``latex``.
 
-        The text form is a ``str`` that Jupyter renders as a numbered list with LaTeX.
+        One chain of differentials with each line's rules and sources, ending in the
+        identification that gives the result. ``verbose=True`` gives instead every rule
+        application of the engine, one per step. The returned ``str`` carries the
+        structured ``.derivation`` and renders as typeset mathematics in Jupyter.
         """
-        if format == "text":
-            from .display import Explanation
+        from .display import Explanation
 
-            return Explanation(self)
-        return self.explain_text(format)
+        return Explanation(self, format, verbose)
+
+    def derivation(self):
+        """The derivation as data: ``.lines``, each with its text, LaTeX, rules and sources."""
+        from .derivation import derive
+
+        if self._derivation is None:
+            self._derivation = derive(self)
+        return self._derivation
 
     def explain_text(self, format: str = "text") -> str:
-        """The derivation as plain text or as a LaTeX ``enumerate`` list."""
+        """The rule-by-rule trace as plain text or as a LaTeX ``enumerate`` list."""
         if format not in ("text", "latex"):
             raise MatcalcError(f"unknown format {format!r}", hint="text or latex")
         latex = format == "latex"

@@ -324,15 +324,13 @@ def _configure_explain(parser: argparse.ArgumentParser) -> None:
     _add_decls(parser)
     _add_of(parser)
     _add_format(parser, ("text", "latex", "markdown"))
+    parser.add_argument("--verbose", action="store_true",
+                        help="every rule application of the engine, one per step")
 
 
 def _run_explain(args: argparse.Namespace) -> str:
     result = _derive(args.of, args)
-    if args.format == "markdown":
-        from .display import explanation
-
-        return explanation(result).markdown()
-    return str(result.explain(args.format))
+    return str(result.explain(args.format, verbose=args.verbose))
 
 
 def _configure_rules(parser: argparse.ArgumentParser) -> None:

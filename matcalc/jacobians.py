@@ -132,7 +132,10 @@ class JacobianBuilder:
     def jacobian(self, y: Expr, wrt: Symbol) -> Expr:
         """J with d vec(y) = J d vec(wrt) (numerator layout; m×n for vectors)."""
         y = canonicalize(y, self.trace)
-        dy = self.forward(y, wrt)
+        return self.read_off(self.forward(y, wrt), y, wrt)
+
+    def read_off(self, dy: Expr, y: Expr, wrt: Symbol) -> Expr:
+        """J from d vec(y) = J d vec(wrt), given ``dy`` linear in d(wrt)."""
         rows = 1 if y.is_scalar else _numel(y)
         cols = 1 if wrt.is_scalar else _numel(wrt)
         if is_zero(dy):

@@ -135,17 +135,23 @@ def test_explain_text_matches_the_api() -> None:
     proc = run("explain", "||A x - b||_2^2", "--wrt", "x")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.rstrip("\n") == str(matcalc.grad("||A x - b||_2^2", "x").explain())
+    assert re.search(r"^grad f = 2 A\^T \(A x - b\) ", proc.stdout, re.M)
+    proc = run("explain", "||A x - b||_2^2", "--wrt", "x", "--verbose")
+    assert proc.returncode == 0, proc.stderr
     assert re.search(r"^\s+1\. \[", proc.stdout, re.M)
 
 
 def test_explain_latex_and_markdown() -> None:
     proc = run("explain", "x^T A x", "--wrt", "x", "--decl", "A: symmetric", "-f", "latex")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("\\begin{enumerate}")
-    assert proc.stdout.rstrip().endswith("\\end{enumerate}")
+    assert proc.stdout.startswith("\\begin{align*}")
+    assert "\\end{align*}" in proc.stdout
     proc = run("explain", "x^T A x", "--wrt", "x", "-f", "markdown")
     assert proc.returncode == 0, proc.stderr
-    assert "1. `d_product`" in proc.stdout and "$" in proc.stdout
+    assert "`d_product`" in proc.stdout and "$$" in proc.stdout
+    proc = run("explain", "x^T A x", "--wrt", "x", "-f", "markdown", "--verbose")
+    assert proc.returncode == 0, proc.stderr
+    assert "1. `d_product`" in proc.stdout
 
 
 def test_explain_error_has_caret() -> None:

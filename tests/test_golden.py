@@ -63,8 +63,10 @@ def test_explain_lists_rules_with_sources():
     text = matcalc.grad("||A x - b||_2^2", "x").explain()
     assert "d_product" in text and "Matrix Cookbook" in text
     assert "canonical_squared_norm" in text
-    assert text.strip().endswith("result: 2 A^T (A x - b)")
-    latex = matcalc.grad("||A x - b||_2^2", "x").explain(format="latex")
+    assert "grad f = 2 A^T (A x - b)" in text
+    verbose = matcalc.grad("||A x - b||_2^2", "x").explain(verbose=True)
+    assert verbose.strip().endswith("result: 2 A^T (A x - b)")
+    latex = matcalc.grad("||A x - b||_2^2", "x").explain(format="latex", verbose=True)
     assert latex.startswith(r"\begin{enumerate}") and r"\item" in latex
 
 
