@@ -555,6 +555,19 @@ if hasattr(matcalc, "grad"):
         )
     )
 
+if hasattr(matcalc, "minimize"):
+    from .optimize import command as _minimize
+
+    COMMANDS.append(
+        Command(
+            name="minimize",
+            summary="minimize a formula over some of its names, the others bound to data",
+            examples=_minimize.EXAMPLES,
+            configure=_minimize.configure,
+            run=_minimize.run,
+        )
+    )
+
 COMMANDS += [
     Command(
         name="rules",

@@ -299,3 +299,39 @@ def test_constraint_errors_point_into_the_constraint(constraint, column, words):
 def test_nonsmooth_constraint_is_refused():
     _raises(matcalc.UnsupportedError, "x^T x", "x", {}, x0={"x": [1.0, 2.0]},
             constraints="||x||_1 <= 1")
+
+
+# ------------------------------------------------------------------ matrix problems
+
+
+def test_precision_matrix_stays_in_the_domain_of_logdet():
+    Z = np.random.default_rng(10).standard_normal((40, 4))
+    C = np.cov(Z.T)
+    r = minimize("-logdet(S) + tr(S C)", "S", {"C": C}, x0={"S": np.eye(4)})
+    assert r.status == "optimal"
+    np.testing.assert_allclose(r["S"], np.linalg.inv(C), atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:graphical_lasso")  # its dual gap stalls near 1e-7
+def test_graphical_lasso_matches_sklearn():
+    from sklearn.covariance import graphical_lasso
+
+    Z = np.random.default_rng(11).standard_normal((60, 5))
+    C, lam = np.cov(Z.T), 0.1
+    mask = 1.0 - np.eye(5)  # sklearn leaves the diagonal unpenalized
+
+    def objective(S):
+        return -np.linalg.slogdet(S)[1] + np.trace(S @ C) + lam * np.abs(mask * S).sum()
+
+    _, precision = graphical_lasso(C, alpha=lam, tol=1e-10, max_iter=2000)
+    r = minimize("-logdet(S) + tr(S C) + lambda sum(abs(M ⊙ S))", "S",
+                 {"C": C, "lambda": lam, "M": mask}, x0={"S": np.eye(5)}, tol=1e-10)
+    assert r.kkt_residual < KKT
+    assert _close(r.fun, objective(precision))
+    assert r.fun <= objective(precision) + 1e-9
+
+
+def test_negative_l1_weights_are_refused():
+    err = _raises(matcalc.UnsupportedError, "||x - v||_2^2 + sum(abs(d ⊙ x))", "x",
+                  {"v": np.ones(2), "d": np.array([1.0, -1.0])})
+    assert "negative" in err.message

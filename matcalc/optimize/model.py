@@ -2,7 +2,9 @@
 
 ``build_model`` reads the objective and the constraints, rewrites ``c ||w||_1`` terms
 exactly (``w = w_plus - w_minus`` with ``w_plus, w_minus >= 0``, so that
-``||w||_1 = 1^T (w_plus + w_minus)`` at every solution when ``c >= 0``), refuses every
+``||w||_1 = 1^T (w_plus + w_minus)`` at every solution when ``c >= 0``; likewise the
+weighted ``c sum(abs(D ⊙ W))`` with ``D >= 0`` entrywise, as in the graphical lasso,
+which leaves the diagonal unpenalized), refuses every
 other non-differentiable term, and derives with matcalc: the gradient of the objective
 for each variable, the Hessian blocks for the methods that use Hessian-vector products,
 and the Jacobian of each general constraint. Nothing here depends on the data; the
@@ -17,7 +19,21 @@ from functools import lru_cache
 from ..api import grad, jacobian
 from ..calculus import replace_symbol
 from ..errors import MatcalcError, UnsupportedError
-from ..expr import ONE, ZERO, Add, Call, Div, Expr, Mul, Neg, Norm, Ones, Symbol, Transpose
+from ..expr import (
+    ONE,
+    ZERO,
+    Add,
+    Call,
+    Div,
+    Expr,
+    Hadamard,
+    Mul,
+    Neg,
+    Norm,
+    Ones,
+    Symbol,
+    Transpose,
+)
 from ..names import normalize
 from ..parse import parse
 from .constraints import Comparison, parse_constraint
@@ -36,9 +52,11 @@ _NONSMOOTH_CALLS = {
 
 @dataclass(frozen=True)
 class L1Term:
-    """``coefficient * ||variable||_1`` in the objective, rewritten through a split."""
+    """``coefficient * ||weight ⊙ variable||_1`` in the objective, rewritten through a split
+    (``weight`` is ``None`` when there is none; it must be entrywise nonnegative)."""
 
     coefficient: Expr
+    weight: Expr | None
     variable: Symbol
     plus: Symbol
     minus: Symbol
@@ -130,31 +148,48 @@ def _constant(e: Expr, names: set[str]) -> bool:
     return not any(s.name in names for s in e.free_symbols())
 
 
-def l1_term(term: Expr, names: set[str]) -> tuple[Expr, Symbol] | None:
-    """``(c, w)`` when ``term`` is ``c ||w||_1`` (also ``sum(abs(w))``, ``1^T abs(w)``)."""
-    if isinstance(term, Norm) and term.p == "1" and _is_variable(term.arg, names) \
-            and term.arg.kind == "vector":
-        return ONE, term.arg
-    if isinstance(term, Call) and term.name == "sum" and isinstance(term.args[0], Call) \
-            and term.args[0].name == "abs" and _is_variable(term.args[0].args[0], names):
-        return ONE, term.args[0].args[0]
+def _weighted(e: Expr, names: set[str]) -> tuple[Expr | None, Symbol] | None:
+    """``(None, w)`` for a variable ``w``; ``(D, w)`` for ``D ⊙ w`` with constant ``D``."""
+    if _is_variable(e, names):
+        return None, e
+    if isinstance(e, Hadamard):
+        hits = [f for f in e.factors if _is_variable(f, names)]
+        rest = [f for f in e.factors if not _is_variable(f, names)]
+        if len(hits) == 1 and all(_constant(f, names) and f.shape == e.shape for f in rest):
+            return (rest[0] if len(rest) == 1 else Hadamard(tuple(rest))), hits[0]
+    return None
+
+
+def l1_term(term: Expr, names: set[str]) -> tuple[Expr, Expr | None, Symbol] | None:
+    """``(c, D, w)`` when ``term`` is ``c ||D ⊙ w||_1`` (also ``sum(abs(D ⊙ W))`` and
+    ``1^T abs(D ⊙ w)``); ``D`` is ``None`` when there is no weight."""
+    inner = None
+    if isinstance(term, Norm) and term.p == "1" and term.arg.kind == "vector":
+        inner = term.arg
+    elif isinstance(term, Call) and term.name == "sum" and isinstance(term.args[0], Call) \
+            and term.args[0].name == "abs":
+        inner = term.args[0].args[0]
+    elif isinstance(term, Mul) and len(term.factors) == 2 \
+            and isinstance(term.factors[0], Transpose) \
+            and isinstance(term.factors[0].arg, Ones) and isinstance(term.factors[1], Call) \
+            and term.factors[1].name == "abs" and term.factors[1].shape[1] == 1:
+        inner = term.factors[1].args[0]
+    if inner is not None:
+        hit = _weighted(inner, names)
+        return None if hit is None else (ONE, hit[0], hit[1])
     if isinstance(term, Mul):
         f = term.factors
-        if len(f) == 2 and isinstance(f[0], Transpose) and isinstance(f[0].arg, Ones) \
-                and isinstance(f[1], Call) and f[1].name == "abs" \
-                and _is_variable(f[1].args[0], names):
-            return ONE, f[1].args[0]
         hits = [(i, l1_term(x, names)) for i, x in enumerate(f)]
         hits = [(i, h) for i, h in hits if h is not None]
         rest = [x for i, x in enumerate(f) if not hits or i != hits[0][0]]
         if len(hits) == 1 and all(x.is_scalar and _constant(x, names) for x in rest):
-            coef, var = hits[0][1]
+            coef, weight, var = hits[0][1]
             factors = ([] if coef == ONE else [coef]) + rest
-            return (factors[0] if len(factors) == 1 else Mul(tuple(factors))), var
+            return (factors[0] if len(factors) == 1 else Mul(tuple(factors))), weight, var
     if isinstance(term, Div) and _constant(term.den, names):
-        inner = l1_term(term.num, names)
-        if inner is not None:
-            return Div(inner[0], term.den), inner[1]
+        hit = l1_term(term.num, names)
+        if hit is not None:
+            return Div(hit[0], term.den), hit[1], hit[2]
     return None
 
 
@@ -206,14 +241,14 @@ def _build(f: str | Expr, wrt: tuple[str, ...], constraints: tuple[str, ...],
         if hit is None:
             smooth_terms.append(term)
             continue
-        coef, var = hit
+        coef, weight, var = hit
         split = next((t for t in l1_terms if t.variable.name == var.name), None)
         if split is None:
             plus = Symbol(_fresh(f"{var.name}_plus", taken), var.dims)
             minus = Symbol(_fresh(f"{var.name}_minus", taken), var.dims)
         else:
             plus, minus = split.plus, split.minus
-        l1_terms.append(L1Term(coef, var, plus, minus, str(term)))
+        l1_terms.append(L1Term(coef, weight, var, plus, minus, str(term)))
     substitution = {}
     for t in l1_terms:
         substitution[t.variable.name] = (t.plus, t.minus)
@@ -238,7 +273,10 @@ def _build(f: str | Expr, wrt: tuple[str, ...], constraints: tuple[str, ...],
                      "explicit constraint")
     pieces = [substitute(t) for t in smooth_terms]
     for t in l1_terms:
-        pieces.append(_scaled(t.coefficient, Call("sum", (Add((t.plus, t.minus)),))))
+        both = Add((t.plus, t.minus))
+        if t.weight is not None:
+            both = Hadamard((t.weight, both))
+        pieces.append(_scaled(t.coefficient, Call("sum", (both,))))
     smooth = pieces[0] if len(pieces) == 1 else Add(tuple(pieces))
 
     variables = []

@@ -315,6 +315,12 @@ class Problem:
                     f"the coefficient of ||{t.variable.name}||_1 in `{t.text}` is {c}: a "
                     "negative multiple of a norm is concave and not differentiable at 0",
                     hint="minimize makes c ||w||_1 smooth exactly only for c >= 0")
+            if t.weight is not None:
+                d = np.asarray(self._evaluate_constant(t.weight, t.text))
+                if np.any(d < 0):
+                    raise UnsupportedError(
+                        f"the weights {t.weight} in `{t.text}` have negative entries",
+                        hint="the exact rewrite of sum(abs(D ⊙ W)) needs D >= 0")
 
     def _bounds(self) -> tuple[np.ndarray | None, np.ndarray | None]:
         if not self.model.bounds:

@@ -57,6 +57,7 @@ class _Counter:
         self.verbose = verbose
         self.stream = stream
         self.floor = -np.inf
+        self.inside = (0.0, problem.x0)
 
     def fun_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         self.evaluations += 1
@@ -64,12 +65,24 @@ class _Counter:
             with np.errstate(all="ignore"):
                 f, g = self.problem.fun_and_grad(x)
         except np.linalg.LinAlgError:  # a singular matrix: outside the domain
-            return np.inf, np.zeros_like(x)
+            f, g = np.nan, x
         if f < self.floor or f == -np.inf:
             raise _Unbounded
         if not np.isfinite(f) or not np.all(np.isfinite(g)):
-            return np.inf, np.zeros_like(x)  # outside the domain: the line search steps back
+            return self._wall(x)
+        self.inside = (f, x.copy())
         return f, g
+
+    def _wall(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """Outside the domain (``logdet`` of an indefinite matrix, ``log`` of a negative
+        number): a steep quadratic wall around the last point inside, so that the line
+        search of any SciPy method steps back instead of stopping. Accepted iterates are
+        always inside, where the objective is exactly the formula."""
+        f_in, x_in = self.inside
+        d = x - x_in
+        dd = float(d @ d) or 1.0
+        height = 1e6 * (1.0 + abs(f_in))
+        return f_in + height, (2.0 * height / dd) * d
 
     def fun(self, x: np.ndarray) -> float:
         return self.fun_and_grad(x)[0]
@@ -221,6 +234,7 @@ def minimize(
     threshold = tol * max(1.0, kkt_residual(problem, problem.x0, g0)[0])
     scale = max(1.0, abs(f0), float(np.max(np.abs(g0), initial=0.0)))
     counter.floor = f0 - _UNBOUNDED * scale
+    counter.inside = (f0, problem.x0.copy())
     if chosen in _HVP_METHODS or chosen == "trust-constr":
         try:
             problem.hvp(problem.x0, np.zeros(problem.n))
