@@ -71,11 +71,31 @@ def adjoint_index():
 
 @cache
 def canonical_rules() -> tuple[Rule, ...]:
-    """The rules of rules/canonical.rules, with their patterns in canonical form."""
+    """The rules of rules/canonical.rules and rules/kronecker.rules, patterns in canonical form."""
     return tuple(
         replace(r, lhs=simplify(r.lhs), rhs=simplify(r.rhs)) if r.rhs is not None else r
-        for r in load_rules("canonical")
+        for r in load_rules("canonical") + load_rules("kronecker")
     )
+
+
+@cache
+def kronecker_index():
+    """The rules of rules/kronecker.rules (commutation matrix identities) by head."""
+    return index_rules(tuple(
+        replace(r, lhs=simplify(r.lhs), rhs=simplify(r.rhs)) if r.rhs is not None else r
+        for r in load_rules("kronecker")), lambda e: e)
+
+
+def tidy_kronecker(e: Expr, trace: Trace) -> Expr:
+    """A simplified result with the commutation matrix identities applied (K moved right,
+    K K^-1 cancelled, K^T = K_{n,m}), to a fixed point."""
+    strategy = bottom_up(exhaust(first_of(kronecker_index(), trace, "kronecker")))
+    for _ in range(8):
+        new = simplify(strategy(e))
+        if new == e:
+            break
+        e = new
+    return e
 
 
 @cache

@@ -30,14 +30,38 @@ def kind_of(shape: Shape) -> str:
 
 
 def mul_dims(a: Dim, b: Dim) -> Dim:
-    """The product of two dimensions (for Kronecker products and vec)."""
+    """The product of two dimensions (for Kronecker products and vec).
+
+    Symbolic factors are sorted, so ``n*m`` and ``m*n`` are the same size.
+    """
     if isinstance(a, int) and isinstance(b, int):
         return a * b
     if a == 1:
         return b
     if b == 1:
         return a
-    return f"{a}*{b}"
+    factors = [*dim_factors(a), *dim_factors(b)]
+    number = 1
+    for f in factors:
+        if isinstance(f, int):
+            number *= f
+    names = sorted(str(f) for f in factors if not isinstance(f, int))
+    return "*".join(([str(number)] if number != 1 else []) + names)
+
+
+def dim_factors(d: Dim) -> tuple[Dim, ...]:
+    """The factors of a dimension: ``"m*n"`` -> (``"m"``, ``"n"``), 3 -> (3,)."""
+    if isinstance(d, str) and "*" in d:
+        return tuple(int(p) if p.isdigit() else p for p in d.split("*"))
+    return (d,)
+
+
+def map_dim(d: Dim, fn: Callable[[Dim], Dim]) -> Dim:
+    """Apply a renaming of dimensions to each factor of ``d``."""
+    out: Dim = 1
+    for p in dim_factors(d):
+        out = mul_dims(out, fn(p))
+    return out
 
 
 _INTERNED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
@@ -233,6 +257,18 @@ class Identity(Expr):
 
     def _compute_shape(self) -> Shape:
         return (self.n, self.n)
+
+
+@_node
+class Commutation(Expr):
+    """The commutation matrix K_{m,n}: vec(X^T) = K_{m,n} vec(X) for an m×n matrix X."""
+
+    m: Dim
+    n: Dim
+
+    def _compute_shape(self) -> Shape:
+        size = mul_dims(self.m, self.n)
+        return (size, size)
 
 
 @_node

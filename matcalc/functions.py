@@ -104,8 +104,9 @@ ALIASES: dict[str, str] = {
 }
 """Other spellings of function names (the printers use the canonical name)."""
 
-SPECIAL_CALLS = ("inv", "kron")
-"""Spellings that are operators in the AST: ``inv(A)`` is ``A^-1``, ``kron(a, b)`` is ``a ⊗ b``."""
+SPECIAL_CALLS = ("inv", "kron", "commutation")
+"""Spellings that are operators in the AST: ``inv(A)`` is ``A^-1``, ``kron(a, b)`` is ``a ⊗ b``,
+``commutation(m, n)`` is the commutation matrix K_{m,n} (its arguments are dimensions)."""
 
 
 def canonical_function(name: str) -> str | None:

@@ -98,6 +98,16 @@ class _Converter:
     def _Identity(self, e: mc.Identity) -> Any:
         return Identity(self.dim(e.n))
 
+    def _Commutation(self, e: mc.Commutation) -> Any:
+        from .commutation import permutation
+
+        m, n = self.dim(e.m), self.dim(e.n)
+        if not (m.is_Integer and n.is_Integer):
+            raise UnsupportedError("SymPy has no symbolic commutation matrix; give sizes")
+        m, n = int(m), int(n)
+        rows = permutation(m, n)
+        return sympy.ImmutableMatrix(m * n, m * n, lambda i, j: 1 if j == rows[i] else 0)
+
     def _Ones(self, e: mc.Ones) -> Any:
         return OneMatrix(self.dim(e.n), 1)
 

@@ -4,21 +4,24 @@ from __future__ import annotations
 
 from functools import cache
 
-from .calculus import Differentiator, canonicalize
+from .calculus import Differentiator, canonicalize, tidy_kronecker
+from .commutation import commutation, kron, product
 from .errors import UnsupportedError
 from .expr import (
     Add,
     Call,
     Differential,
     Expr,
+    Hadamard,
     Identity,
     Kron,
     Mul,
     Number,
+    Ones,
     Symbol,
     Transpose,
     Zero,
-    kind_of,
+    mul_dims,
 )
 from .rewrite import Rule, Trace, apply_first, index_rules, is_constant, load_rules
 from .simplify import is_zero, simplify
@@ -77,10 +80,10 @@ def left_matrix_factor(subject: Expr) -> Expr | None:
         return None
     left, factor, right = split
     rest = _product([factor, *right])
-    if kind_of(rest.shape) != "matrix" or any(f.is_scalar for f in left):
+    if rest.is_scalar or any(f.is_scalar for f in left):
         return None
     a = _product(left)
-    return Mul((Mul((m, Kron(Identity(rest.shape[1]), a))), Call("vec", (rest,))))
+    return Mul((product(m, kron(Identity(rest.shape[1]), a)), Call("vec", (rest,))))
 
 
 def right_factor(subject: Expr) -> Expr | None:
@@ -96,7 +99,103 @@ def right_factor(subject: Expr) -> Expr | None:
     if factor.is_scalar or any(f.is_scalar for f in right):
         return None
     b = _product(right)
-    return Mul((Mul((m, Kron(Transpose(b), Identity(factor.shape[0])))), Call("vec", (factor,))))
+    return Mul((product(m, kron(Transpose(b), Identity(factor.shape[0]))),
+                Call("vec", (factor,))))
+
+
+def transpose_factor(subject: Expr) -> Expr | None:
+    """M vec(L^T) = M K_{m,n} vec(L) for L m×n (the definition of K)."""
+    parts = _vec_subject(subject)
+    if parts is None or not isinstance(parts[1], Transpose):
+        return None
+    m, lin = parts
+    rows, cols = lin.arg.shape
+    return Mul((product(m, commutation(rows, cols)), Call("vec", (lin.arg,))))
+
+
+def kronecker_factor(subject: Expr) -> Expr | None:
+    """M vec(A ⊗ B) with one side linear, by vec(A ⊗ B) = (I_n ⊗ K_{q,m} ⊗ I_p)(vec A ⊗ vec B)
+    for A m×n, B p×q (Magnus & Neudecker, Theorem 3.10; Matrix Cookbook eq. 39 for d)."""
+    parts = _vec_subject(subject)
+    if parts is None or not isinstance(parts[1], Kron):
+        return None
+    m, lin = parts
+    a, b = lin.left, lin.right
+    if a.is_scalar or b.is_scalar:  # a Kronecker product with a scalar is a scaling
+        return Mul((m, Call("vec", (Mul((a, b)),))))
+    (rows_a, cols_a), (rows_b, cols_b) = a.shape, b.shape
+    shuffle = kron(kron(Identity(cols_a), commutation(cols_b, rows_a)), Identity(rows_b))
+    if is_constant(a):
+        spread = kron(Call("vec", (a,)), Identity(mul_dims(rows_b, cols_b)))
+        return Mul((product(m, shuffle, spread), Call("vec", (b,))))
+    if is_constant(b):
+        spread = kron(Identity(mul_dims(rows_a, cols_a)), Call("vec", (b,)))
+        return Mul((product(m, shuffle, spread), Call("vec", (a,))))
+    return None
+
+
+def broadcast_sum(subject: Expr) -> Expr | None:
+    """M vec(L + s) = M vec(L) + M 1 s for a scalar s added to every entry of an array."""
+    parts = _vec_subject(subject)
+    if parts is None or not isinstance(parts[1], Add) or parts[1].is_scalar:
+        return None
+    m, lin = parts
+    scalars = [t for t in lin.terms if t.is_scalar]
+    arrays = [t for t in lin.terms if not t.is_scalar]
+    if not scalars:
+        return None
+    spread = Mul((m, Ones(_numel(lin))))
+    terms = [Mul((spread, Call("vec", (s,)))) for s in scalars]
+    if arrays:
+        rest = arrays[0] if len(arrays) == 1 else Add(tuple(arrays))
+        terms.insert(0, Mul((m, Call("vec", (rest,)))))
+    return terms[0] if len(terms) == 1 else Add(tuple(terms))
+
+
+def trace_factor(subject: Expr) -> Expr | None:
+    """M vec(tr(L)) = M vec(I)^T vec(L) (Matrix Cookbook eq. 521: tr(A^T B) = vec(A)^T vec(B))."""
+    parts = _vec_subject(subject)
+    if parts is None or not (isinstance(parts[1], Call) and parts[1].name == "tr"):
+        return None
+    m, lin = parts
+    inner = lin.args[0]
+    if inner.is_scalar:
+        return Mul((m, Call("vec", (inner,))))
+    row = Transpose(Call("vec", (Identity(inner.shape[0]),)))
+    return Mul((product(m, row), Call("vec", (inner,))))
+
+
+def sum_factor(subject: Expr) -> Expr | None:
+    """M vec(sum(L)) = M 1^T vec(L): the sum of all entries."""
+    parts = _vec_subject(subject)
+    if parts is None or not (isinstance(parts[1], Call) and parts[1].name == "sum"):
+        return None
+    m, lin = parts
+    inner = lin.args[0]
+    if inner.is_scalar:
+        return Mul((m, Call("vec", (inner,))))
+    return Mul((Mul((m, Transpose(Ones(_numel(inner))))), Call("vec", (inner,))))
+
+
+def diagonal_selector(n) -> Expr:
+    """W with vec(diag(v)) = W v for a vector v of size n: (I_n ⊗ 1_n) ⊙ (1_n ⊗ I_n)."""
+    return Hadamard((Kron(Identity(n), Ones(n)), Kron(Ones(n), Identity(n))))
+
+
+def diag_factor(subject: Expr) -> Expr | None:
+    """M vec(diag(v)) = M W vec(v), and M vec(diag(L)) = M W^T vec(L) for a square L,
+    with W = (I ⊗ 1) ⊙ (1 ⊗ I) the n²×n matrix whose column i is e_i ⊗ e_i."""
+    parts = _vec_subject(subject)
+    if parts is None or not (isinstance(parts[1], Call) and parts[1].name == "diag"):
+        return None
+    m, lin = parts
+    inner = lin.args[0]
+    if inner.is_scalar:
+        return Mul((m, Call("vec", (inner,))))
+    n = inner.shape[0]
+    w = diagonal_selector(n)
+    selector = w if inner.shape[1] == 1 else Transpose(w)
+    return Mul((Mul((m, selector)), Call("vec", (inner,))))
 
 
 class JacobianBuilder:
@@ -149,13 +248,26 @@ class JacobianBuilder:
             if lin == target:
                 found.append(m)
                 continue
+            row = self._gradient_row(lin, wrt) if lin.is_scalar else None
+            if row is not None:
+                found.append(Mul((m, row)))
+                continue
             subject = Mul((m, Call("vec", (lin,))))
             new = self._apply(subject, lin)
             for term in new.terms if isinstance(new, Add) else (new,):
                 parts = _vec_subject(term)
                 assert parts is not None
                 pending.append((parts[0], simplify(parts[1])))
-        return simplify(Add(tuple(found)) if len(found) > 1 else found[0])
+        return tidy_kronecker(Add(tuple(found)) if len(found) > 1 else found[0], self.trace)
+
+    def _gradient_row(self, lin: Expr, wrt: Symbol) -> Expr | None:
+        """g^T with l = g^T vec(dx) for a scalar linear form l, read off by the adjoint rules
+        (the gradient's textbook traces, tr(A B) rather than vec(I)^T (A ⊗ I) vec(B))."""
+        try:
+            g = self.engine.identify(Number(1), lin, wrt)
+        except UnsupportedError:
+            return None
+        return Transpose(g if g.shape[1] == 1 else Call("vec", (g,)))
 
     def _apply(self, subject: Expr, lin: Expr) -> Expr:
         new = apply_first(jacobian_index()(subject), subject, self.trace, "identification")

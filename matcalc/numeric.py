@@ -158,6 +158,12 @@ class _Evaluator:
     def _Identity(self, e: Identity) -> np.ndarray:
         return np.eye(self._dim(e.n))
 
+    def _Commutation(self, e) -> np.ndarray:
+        from .commutation import permutation
+
+        m, n = self._dim(e.m), self._dim(e.n)
+        return np.eye(m * n)[permutation(m, n)]
+
     def _Ones(self, e: Ones) -> np.ndarray:
         return np.ones((self._dim(e.n), 1))
 

@@ -19,6 +19,8 @@ from .errors import DeclarationError, MatcalcError, ParseError
 from .expr import (
     Add,
     Call,
+    Commutation,
+    Dim,
     Div,
     ElemDiv,
     ElemPow,
@@ -33,6 +35,7 @@ from .expr import (
     Pow,
     Symbol,
     Transpose,
+    mul_dims,
 )
 from .functions import FUNCTIONS, canonical_function, known_function_names
 from .shapes import Decl, Dims, Inference, make_decl
@@ -331,6 +334,10 @@ class _Builder(Transformer):
         if name == "kron":
             self._arity(tok, args, 2)
             return _make(Kron(args[0], args[1]), tok, *args, items[-1])
+        if name == "commutation":
+            self._arity(tok, args, 2)
+            m, n = (_dimension(a, tok) for a in args)
+            return _make(Commutation(m, n), tok, *args, items[-1])
         self._arity(tok, args, FUNCTIONS[name].arity)
         if name == "log" and isinstance(args[0], Call) and args[0].name == "det":
             pass  # log(det(X)) stays as written; simplification knows it is logdet(X)
@@ -482,6 +489,25 @@ class _Builder(Transformer):
             if isinstance(t, Token) and t.type in ("NAME", "NUMBER"):
                 out.append(int(t) if t.type == "NUMBER" else str(t))
         return out
+
+
+def _dimension(e: Expr, tok: Token) -> Dim:
+    """A size written as an argument of ``commutation(m, n)``: a name, a number or a product."""
+    if isinstance(e, Number) and e.value.denominator == 1 and e.value > 0:
+        return int(e.value)
+    if isinstance(e, Symbol):
+        _CONTEXT.get().symbols.pop(e.name, None)  # a size, not a variable of the formula
+        return e.name
+    if isinstance(e, Mul) and e.factors:
+        parts = [_dimension(f, tok) for f in e.factors]
+        out: Dim = parts[0]
+        for p in parts[1:]:
+            out = mul_dims(out, p)
+        return out
+    _CONTEXT.get().error("commutation(m, n) takes two sizes (names or positive integers)",
+                         tok.start_pos + _CONTEXT.get().offset,
+                         hint="for example commutation(m, n) or commutation(2, 3)")
+    raise AssertionError  # unreachable: error raises
 
 
 def _fold_negative(e: Expr) -> Expr:

@@ -19,6 +19,7 @@ FAMILY_TITLES = {
     "differentials": "Differentials (one rule per operator)",
     "adjoint": "Reading off the gradient (adjoint rules)",
     "jacobian": "Reading off the Jacobian (vec rules)",
+    "kronecker": "Kronecker products and the commutation matrix",
 }
 
 

@@ -11,6 +11,7 @@ from .expr import (
     SCALAR,
     Add,
     Call,
+    Commutation,
     Differential,
     Dim,
     Div,
@@ -30,7 +31,9 @@ from .expr import (
     Symbol,
     Transpose,
     Zero,
+    dim_factors,
     kind_of,
+    map_dim,
 )
 from .functions import FUNCTIONS, check_argument
 
@@ -196,6 +199,10 @@ class Inference:
 
     def square(self, e: Expr, what: str, at: Expr) -> None:
         rows, cols = e.shape
+        if isinstance(e, Kron) and all(
+            self.dims.unify(*side.shape) for side in (e.left, e.right)
+        ):  # tr(A ⊗ X) reads as square factors, as a reader expects
+            return
         if kind_of(self.dims.shape(e.shape)) in ("vector", "row vector") or not self.dims.unify(
             rows, cols
         ):
@@ -213,6 +220,7 @@ class Inference:
         return e
 
     _elab_Identity = _elab_Ones = _elab_Zero = _elab_Number = _elab_Differential = _elab_Symbol
+    _elab_Commutation = _elab_Symbol
 
     def _ones_here(self, e: Expr) -> bool:
         return isinstance(e, Number) and e.value == 1
@@ -401,6 +409,8 @@ def _leaf_dims(node: Expr) -> tuple[Dim, ...]:
         return node.dims
     if isinstance(node, (Identity, Ones)):
         return (node.n,)
+    if isinstance(node, Commutation):
+        return tuple(p for d in (node.m, node.n) for p in dim_factors(d))
     return ()
 
 
@@ -414,6 +424,8 @@ def substitute_dims(e: Expr, dim: Callable[[Dim], Dim]) -> Expr:
         return Identity(dim(e.n))
     if isinstance(e, Ones):
         return Ones(dim(e.n))
+    if isinstance(e, Commutation):
+        return Commutation(map_dim(e.m, dim), map_dim(e.n, dim))
     if isinstance(e, Differential):
         return Differential(substitute_dims(e.var, dim))  # type: ignore[arg-type]
     if not e.children:

@@ -436,6 +436,9 @@ class Simplifier:
             if chain and chain[0].shape[1] == 1 and len(chain) > 1:
                 # tr(u v^T ...) = v^T ... u (cyclic property, Matrix Cookbook eq. 16)
                 return Mul((*scalars, *chain[1:], chain[0]))
+            if scalars and chain:  # tr(s A) = s tr(A): a scalar is never inside tr( )
+                inner = chain[0] if len(chain) == 1 else Mul(tuple(chain))
+                return Mul((*scalars, Call("tr", (inner,))))
         if e.name == "diag" and isinstance(arg, Transpose) and e.shape[1] == 1:
             return Call("diag", (arg.arg,))
         if e.name == "diag" and isinstance(arg, Zero):

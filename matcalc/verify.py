@@ -41,6 +41,7 @@ from .expr import (
     SCALAR,
     Add,
     Call,
+    Commutation,
     Differential,
     Dim,
     Div,
@@ -59,6 +60,8 @@ from .expr import (
     Symbol,
     Transpose,
     Zero,
+    dim_factors,
+    map_dim,
     mul_dims,
 )
 from .numeric import MODES, dim_value, shape_value, symbols_of
@@ -108,6 +111,8 @@ def _leaf_dims(node: Expr) -> tuple[Dim, ...]:
         return tuple(node.dims)
     if isinstance(node, (Identity, Ones)):
         return (node.n,)
+    if isinstance(node, Commutation):
+        return tuple(p for d in (node.m, node.n) for p in dim_factors(d))
     return ()
 
 
@@ -393,6 +398,13 @@ class _SympyEvaluator:
     def _Identity(self, e: Identity) -> sympy.Matrix:
         return sympy.eye(dim_value(e.n, self.sizes))
 
+    def _Commutation(self, e) -> sympy.Matrix:
+        from .commutation import permutation
+
+        m, n = dim_value(e.m, self.sizes), dim_value(e.n, self.sizes)
+        rows = permutation(m, n)
+        return sympy.Matrix(m * n, m * n, lambda i, j: 1 if j == rows[i] else 0)
+
     def _Ones(self, e: Ones) -> sympy.Matrix:
         return sympy.ones(dim_value(e.n, self.sizes), 1)
 
@@ -647,6 +659,8 @@ def rename_dims(e: Expr, fn: Callable[[Dim], Dim]) -> Expr:
         return Zero((fn(e.dims[0]), fn(e.dims[1])))
     if isinstance(e, (Identity, Ones)):
         return type(e)(fn(e.n))
+    if isinstance(e, Commutation):
+        return Commutation(map_dim(e.m, fn), map_dim(e.n, fn))
     if isinstance(e, Differential):
         return Differential(rename_dims(e.var, fn))  # type: ignore[arg-type]
     return e.map_children(lambda c: rename_dims(c, fn))

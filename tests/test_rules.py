@@ -21,7 +21,7 @@ from matcalc.verify import concrete_sizes, rational_point, to_sympy
 
 FAMILIES = ("canonical", "differentials", "adjoint", "jacobian")
 PATTERN_RULES = [r for fam in FAMILIES for r in load_rules(fam) if r.rhs is not None]
-SPECTRAL = {"d_lambda_max", "d_lambda_min", "d_spectral_norm"}
+SPECTRAL = {"d_lambda_max", "d_lambda_min", "d_spectral_norm", "d_eigvec_max", "d_eigvec_min"}
 DIGITS = 30
 
 

@@ -6,6 +6,7 @@ from collections import Counter
 
 from ..expr import (
     Call,
+    Commutation,
     Differential,
     Expr,
     Identity,
@@ -27,7 +28,7 @@ MIN_SAVING_OTHER = 12
 """Other repeated sub-expressions (sums, inverses, products) are named only when large:
 (x - a) / ||x - a||_2 reads better inline."""
 
-_TRIVIAL = (Symbol, Number, Identity, Ones, Zero, Differential)
+_TRIVIAL = (Symbol, Number, Identity, Ones, Zero, Differential, Commutation)
 
 
 def _trivial(e: Expr) -> bool:

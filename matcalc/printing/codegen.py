@@ -181,6 +181,13 @@ class _Generator:
     def _Identity(self, e: Identity) -> _Val:
         return _Val("identity", self.dim(e.n))
 
+    def _Commutation(self, e) -> _Val:
+        # K_{m,n}: row a n + b is the unit row e_{a + m b} (vec(X^T) = K vec(X), X m×n)
+        m, n = self.dim(e.m), self.dim(e.n)
+        eye = self.op("eye", f"({m}) * ({n})")
+        return _Val("dense", self.emit(
+            f"{eye}.reshape({n}, {m}, -1).swapaxes(0, 1).reshape(({m}) * ({n}), -1)"))
+
     def _Ones(self, e: Ones) -> _Val:
         return _Val("dense", self.emit(self.op("ones", self.dim(e.n))))
 

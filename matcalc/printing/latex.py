@@ -60,6 +60,9 @@ class LatexPrinter(TextPrinter):
     def _Ones(self, e) -> str:
         return r"\mathbf{1}"
 
+    def _Commutation(self, e) -> str:
+        return f"K_{{{_dim_latex(e.m)},{_dim_latex(e.n)}}}"
+
     def divide(self, top: str, numerator, denominator) -> str:
         if len(denominator) == 1:
             return rf"\frac{{{top}}}{{{self.print(denominator[0])}}}"
@@ -127,3 +130,7 @@ def to_latex(e: Expr) -> str:
 
 
 __all__ = ["to_latex", "LatexPrinter", "PROD"]
+
+
+def _dim_latex(d) -> str:
+    return str(d).replace("*", " ")

@@ -147,6 +147,9 @@ class TextPrinter:
     def _Ones(self, e: Ones) -> str:
         return "1"
 
+    def _Commutation(self, e) -> str:
+        return f"commutation({e.m}, {e.n})"
+
     def _Zero(self, e: Zero) -> str:
         return "0"
 

@@ -1,0 +1,84 @@
+"""The commutation matrix K_{m,n} (vec(X^T) = K_{m,n} vec(X)) and its identities."""
+
+from __future__ import annotations
+
+from .expr import Commutation, Dim, Expr, Identity, Kron, Mul, Transpose, mul_dims
+
+
+def commutation(m: Dim, n: Dim) -> Expr:
+    """K_{m,n}, or the identity when one size is 1 (K_{1,n} = K_{n,1} = I_n)."""
+    if m == 1 or n == 1:
+        return Identity(mul_dims(m, n))
+    return Commutation(m, n)
+
+
+def permutation(m: int, n: int) -> list[int]:
+    """Row i of K_{m,n} is the unit row e_p(i)^T: (K vec(X))[i] = vec(X)[p(i)].
+
+    vec(X^T)[j + n i] = X[i, j] = vec(X)[i + m j] for X m×n (column-major vec).
+    """
+    return [i + m * j for i in range(m) for j in range(n)]
+
+
+def kron(a: Expr, b: Expr) -> Expr:
+    """a ⊗ b, leaving out a 1×1 identity factor (I_1 ⊗ B = B)."""
+    if isinstance(a, Identity) and a.n == 1:
+        return b
+    if isinstance(b, Identity) and b.n == 1:
+        return a
+    return Kron(a, b)
+
+
+def product(*factors: Expr) -> Expr:
+    """The product of the factors, leaving out identities."""
+    kept = [f for f in factors if not isinstance(f, Identity)]
+    if not kept:
+        return factors[0]
+    return kept[0] if len(kept) == 1 else Mul(tuple(kept))
+
+
+# ---------------------------------------------------------------------------- rules
+
+
+def transpose_of_commutation(e: Expr) -> Expr | None:
+    """K_{m,n}^T = K_{n,m} (Magnus & Neudecker, Theorem 3.9; K is a permutation matrix)."""
+    if isinstance(e, Transpose) and isinstance(e.arg, Commutation):
+        return Commutation(e.arg.n, e.arg.m)
+    return None
+
+
+def trivial_commutation(e: Expr) -> Expr | None:
+    """K_{1,n} = K_{n,1} = I_n."""
+    if isinstance(e, Commutation) and (e.m == 1 or e.n == 1):
+        return Identity(mul_dims(e.m, e.n))
+    return None
+
+
+def _kron_shapes(k: Kron):
+    (m, n), (p, q) = k.left.shape, k.right.shape
+    return m, n, p, q
+
+
+def commutation_products(e: Expr) -> Expr | None:
+    """In a product: K_{m,n} K_{n,m} = I, and K_{p,m} (A ⊗ B) = (B ⊗ A) K_{q,n} for A m×n,
+    B p×q (Magnus & Neudecker, Theorem 3.9), which moves every K to the right end."""
+    if not isinstance(e, Mul):
+        return None
+    factors = list(e.factors)
+    for i in range(len(factors) - 1):
+        left, right = factors[i], factors[i + 1]
+        if not isinstance(left, Commutation):
+            continue
+        if isinstance(right, Commutation) and (right.m, right.n) == (left.n, left.m):
+            new = factors[:i] + factors[i + 2:]
+            if not new:
+                return Identity(e.shape[0])
+            return new[0] if len(new) == 1 else Mul(tuple(new))
+        if isinstance(right, Kron):
+            m, n, p, q = _kron_shapes(right)
+            if (left.m, left.n) == (p, m):
+                swapped = [Kron(right.right, right.left), commutation(q, n)]
+                new = factors[:i] + swapped + factors[i + 2:]
+                return Mul(tuple(new))
+    return None
+

@@ -1,0 +1,184 @@
+"""Issue 11: the commutation matrix, vec-derivatives of matrix-valued expressions, Jacobians
+and Hessians that used to stop with UnsupportedError. Each result is checked by `.check()`
+(SymPy / finite differences) and compared with a closed form written from the textbook."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import matcalc
+from matcalc.parse import parse
+
+RNG = np.random.default_rng(11)
+
+
+def commutation_matrix(m: int, n: int) -> np.ndarray:
+    """K with K vec(X) = vec(X^T), built entry by entry from the definition."""
+    k = np.zeros((m * n, m * n))
+    for i in range(m):
+        for j in range(n):
+            # vec(X)[i + m j] = X[i, j] = X^T[j, i] = vec(X^T)[j + n i]
+            k[j + n * i, i + m * j] = 1.0
+    return k
+
+
+def vec(a: np.ndarray) -> np.ndarray:
+    return a.reshape(-1, 1, order="F")
+
+
+def value(d: matcalc.Derivative, **arrays: np.ndarray) -> np.ndarray:
+    """The result evaluated by its generated NumPy code."""
+    return np.asarray(d.to_numpy()(**arrays), float)
+
+
+# -- the table of issue 11: every row succeeds and checks -------------------------------
+
+TABLE = [
+    ("derivative", "X^T X", "X"),
+    ("derivative", "X^T", "X"),
+    ("derivative", "X A X^T", "X"),
+    ("hessian", "logdet(X)", "X"),
+    ("hessian", "tr(X^-1)", "X"),
+    ("derivative", "X ⊗ Y", "X"),
+    ("derivative", "X ⊗ Y", "Y"),
+    ("grad", "tr(A ⊗ X)", "X"),
+    ("jacobian", "diag(x) y", "x"),
+    ("jacobian", "kron(a, x)", "x"),
+    ("jacobian", "log(softmax(x))", "x"),
+    ("jacobian", "exp(a x^T) b", "x"),
+    ("derivative", "eigvec_max(A) where A: symmetric", "A"),
+    ("hessian", "det(A + (b^T x) B)", "x"),
+    ("grad", "||x^T x||_2", "x"),
+]
+
+
+@pytest.mark.parametrize(("mode", "formula", "wrt"), TABLE, ids=[f"{m}:{f}" for m, f, _ in TABLE])
+def test_issue_table_row_succeeds_and_checks(mode, formula, wrt):
+    d = getattr(matcalc, mode)(formula, wrt)
+    report = d.check()
+    assert report, str(report)
+
+
+# -- closed forms from the textbook -----------------------------------------------------
+
+
+def test_commutation_matrix_prints_parses_and_evaluates():
+    e = parse("commutation(m, n) vec(X) where X: matrix(m, n)")
+    assert str(e) == "commutation(m, n) vec(X)"
+    back = parse(str(e) + " where X: matrix(m, n)")
+    assert back == e
+    assert "K_{m,n}" in e.latex()
+    # a user's matrix K stays the user's matrix
+    user = parse("K vec(X)")
+    assert str(user) == "K vec(X)"
+    assert "Commutation" not in repr(user)
+    x = RNG.standard_normal((2, 3))
+    got = matcalc.derivative("X^T", "X", X="matrix(2, 3)")
+    np.testing.assert_allclose(value(got, X=x), commutation_matrix(2, 3))
+    np.testing.assert_allclose(commutation_matrix(2, 3) @ vec(x), vec(x.T))
+
+
+def test_derivative_of_transpose_is_commutation():
+    d = matcalc.derivative("X^T", "X")
+    assert "commutation" in str(d)
+    assert "K_{" in d.latex()
+
+
+def test_derivative_of_gram_matrix():
+    # d(X^T X) = dX^T X + X^T dX, vec: (X^T ⊗ I) K + (I ⊗ X^T)  (Magnus & Neudecker)
+    x = RNG.standard_normal((4, 3))
+    d = matcalc.derivative("X^T X", "X", X="matrix(4, 3)")
+    expected = np.kron(x.T, np.eye(3)) @ commutation_matrix(4, 3) + np.kron(np.eye(3), x.T)
+    np.testing.assert_allclose(value(d, X=x), expected, atol=1e-12)
+
+
+def test_hessian_of_logdet_wrt_matrix():
+    # grad = X^-T; d(X^-T) = -X^-T dX^T X^-T, so H = -(X^-1 ⊗ X^-T) K: entry
+    # d2/dX_ij dX_kl = -(X^-1)_jk (X^-1)_li
+    x = RNG.standard_normal((3, 3)) + 3 * np.eye(3)
+    d = matcalc.hessian("logdet(X)", "X", X="matrix(3, 3)")
+    inv = np.linalg.inv(x)
+    expected = -np.kron(inv, inv.T) @ commutation_matrix(3, 3)
+    np.testing.assert_allclose(value(d, X=x), expected, atol=1e-12)
+    assert np.allclose(expected, expected.T)  # a Hessian is symmetric
+
+
+def test_kronecker_derivative_cookbook_39():
+    # vec(dX ⊗ Y) = (I_n ⊗ K_{q,m} ⊗ I_p)(I_mn ⊗ vec Y) vec(dX) for X m×n, Y p×q
+    x, y = RNG.standard_normal((2, 3)), RNG.standard_normal((4, 2))
+    d = matcalc.derivative("X ⊗ Y", "X", X="matrix(2, 3)", Y="matrix(4, 2)")
+    shuffle = np.kron(np.kron(np.eye(3), commutation_matrix(2, 2)), np.eye(4))
+    expected = shuffle @ np.kron(np.eye(6), vec(y))
+    np.testing.assert_allclose(value(d, X=x, Y=y), expected, atol=1e-12)
+
+
+def test_trace_of_kronecker_product():
+    d = matcalc.grad("tr(A ⊗ X)", "X")
+    assert str(d) == "tr(A) I"
+
+
+def test_diag_times_vector_jacobian():
+    assert str(matcalc.jacobian("diag(x) y", "x")) == "diag(y)"
+
+
+def test_log_softmax_jacobian():
+    assert str(matcalc.jacobian("log(softmax(x))", "x")) == "I - 1 softmax(x)^T"
+
+
+def test_kronecker_of_vectors():
+    assert str(matcalc.jacobian("kron(a, x)", "x")) == "a ⊗ I"
+    assert str(matcalc.jacobian("kron(x, a)", "x")) == "I ⊗ a"
+
+
+def test_matrix_valued_function_of_a_vector():
+    # d(exp(a x^T) b) = (a dx^T ⊙ E) b = diag(a) E diag(b) dx with E = exp(a x^T)
+    a, x, b = (RNG.standard_normal((3, 1)) for _ in range(3))
+    d = matcalc.jacobian("exp(a x^T) b", "x")
+    e = np.exp(a @ x.T)
+    expected = np.diag(a[:, 0]) @ e @ np.diag(b[:, 0])
+    np.testing.assert_allclose(value(d, a=a, x=x, b=b), expected, atol=1e-12)
+
+
+def test_determinant_inside_hessian_cookbook_48():
+    # f = det(M), M = A + (b^T x) B: H = det(M) (tr(M^-1 B)^2 - tr(M^-1 B M^-1 B)) b b^T
+    a, bm = RNG.standard_normal((3, 3)) + 3 * np.eye(3), RNG.standard_normal((3, 3))
+    b, x = RNG.standard_normal((3, 1)), RNG.standard_normal((3, 1))
+    d = matcalc.hessian("det(A + (b^T x) B)", "x")
+    m = a + (b.T @ x).item() * bm
+    inv = np.linalg.inv(m)
+    scale = np.linalg.det(m) * (np.trace(inv @ bm) ** 2 - np.trace(inv @ bm @ inv @ bm))
+    np.testing.assert_allclose(value(d, A=a, B=bm, b=b, x=x), scale * b @ b.T, rtol=1e-9)
+
+
+def test_norm_of_a_scalar_is_its_absolute_value():
+    x = RNG.standard_normal((3, 1))
+    d = matcalc.grad("||x^T x||_2", "x")
+    np.testing.assert_allclose(value(d, x=x).ravel(), 2 * x.ravel())
+
+
+def test_eigenvector_derivative_cookbook_68():
+    # dv = (lambda I - A)^+ dA v for symmetric A and a simple eigenvalue
+    a = RNG.standard_normal((4, 4))
+    a = a + a.T
+    d = matcalc.derivative("eigvec_max(A) where A: symmetric", "A")
+    w, vecs = np.linalg.eigh(a)
+    v = vecs[:, -1:]
+    v = v * np.sign(v[np.argmax(np.abs(v))])
+    pinv = np.linalg.pinv(w[-1] * np.eye(4) - a)
+    direction = RNG.standard_normal((4, 4))
+    direction = direction + direction.T
+    got = value(d, A=a) @ vec(direction)
+    np.testing.assert_allclose(got, pinv @ direction @ v, atol=1e-9)
+
+
+def test_commutation_rules_move_k_right_and_cancel():
+    from matcalc.calculus import tidy_kronecker
+    from matcalc.rewrite import Trace
+
+    e = parse("commutation(p, m) (A ⊗ B) where A: matrix(m, n), B: matrix(p, q)")
+    assert str(tidy_kronecker(e, Trace())) == "B ⊗ A commutation(q, n)"
+    e = parse("commutation(m, n) commutation(n, m) vec(X) where X: matrix(n, m)")
+    assert str(tidy_kronecker(e, Trace())) == "vec(X)"
+    e = parse("commutation(m, n)^T")
+    assert str(tidy_kronecker(e, Trace())) == "commutation(n, m)"
