@@ -177,7 +177,7 @@ def test_commutation_rules_move_k_right_and_cancel():
     from matcalc.rewrite import Trace
 
     e = parse("commutation(p, m) (A ⊗ B) where A: matrix(m, n), B: matrix(p, q)")
-    assert str(tidy_kronecker(e, Trace())) == "B ⊗ A commutation(q, n)"
+    assert str(tidy_kronecker(e, Trace())) == "(B ⊗ A) commutation(q, n)"
     e = parse("commutation(m, n) commutation(n, m) vec(X) where X: matrix(n, m)")
     assert str(tidy_kronecker(e, Trace())) == "vec(X)"
     e = parse("commutation(m, n)^T")
