@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import sys
 import warnings
 from pathlib import Path
 
@@ -267,6 +269,24 @@ def test_workers_run_under_a_memory_cap(client: TestClient) -> None:
         limits = Path(f"/proc/{pid}/limits").read_text()
         line = next(ln for ln in limits.splitlines() if ln.startswith("Max address space"))
         assert int(line.split()[3]) == pool.limits.memory_mb * 1024 * 1024
+
+
+def test_worker_out_of_memory_answers_and_retires(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A MemoryError under the cap becomes a 422 answer, and the worker asks to be replaced."""
+    from matcalc.web import service, worker
+
+    def exhausted(job: str, request: dict) -> tuple[int, dict]:
+        raise MemoryError
+
+    monkeypatch.setattr(service, "run", exhausted)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(
+        b'{"job": "derive", "request": {}}\n{"job": "derive", "request": {}}\n')))
+    channel = io.BytesIO()
+    assert worker.serve_forever(channel) == 1
+    ready, answer = (json.loads(line) for line in channel.getvalue().splitlines())
+    assert ready["ready"] is True
+    assert answer["status"] == 422 and answer["retire"] is True
+    assert answer["body"]["error"]["type"] == "MemoryLimitExceeded"
 
 
 # ------------------------------------------------------------------ the page and its assets

@@ -142,11 +142,16 @@ class WorkerPool:
         if self._idle.qsize() == 0:
             raise WorkerFailed("no derivation worker could be started")
 
-    def _add_worker(self) -> None:
-        try:
-            worker = Worker(self.limits)
-        except (OSError, WorkerFailed):
-            return
+    def _add_worker(self, attempts: int = 3) -> None:
+        for attempt in range(attempts):
+            try:
+                worker = Worker(self.limits)
+                break
+            except (OSError, WorkerFailed) as err:
+                if attempt == attempts - 1:
+                    print(f"matcalc serve: a derivation worker could not start ({err})",
+                          file=sys.stderr, flush=True)
+                    return
         with self._lock:
             if self._closed:
                 worker.close()

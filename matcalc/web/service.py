@@ -29,7 +29,7 @@ OPERATIONS: dict[str, str] = {
 
 CODE_TARGETS = ("numpy", "jax", "torch")
 MAX_DERIVATION_LINES = 200
-"""Longer derivations (deep networks) are cut, and the answer says so."""
+"""The rule-by-rule trace (engines without the textbook chain) is cut after this many."""
 
 _FIELDS = {"formula", "op", "wrt", "where", "decls", "options"}
 _OPTIONS = {"layout", "check", "claim", "derivation", "code"}
@@ -173,25 +173,57 @@ def formula_error(err: MatcalcError) -> dict[str, Any]:
 
 
 def derivation(result: matcalc.Derivative) -> dict[str, Any]:
-    """The derivation as lines of LaTeX, each with the rule that justifies it and its source."""
+    """The derivation as lines of LaTeX, each with what justifies it (rules and sources)."""
+    chain = getattr(result, "derivation", None)
+    if not callable(chain):  # an engine without the textbook chain: its rule-by-rule trace
+        return _trace(result)
+    chain = chain()
+    return {
+        "title": chain.title,
+        "title_latex": chain.title_latex,
+        "lines": [
+            {
+                "role": line.role,
+                "latex": f"{line.lhs_latex} = {line.rhs_latex}" if line.lhs_latex
+                else f"{{}} = {line.rhs_latex}",
+                "text": line.text,
+                "note": line.note,
+                "note_latex": line.note_latex,
+                "rules": [
+                    {"name": use.name, "identity": use.identity,
+                     "identity_latex": use.identity_latex(), "source": use.source}
+                    for use in line.rules
+                ],
+            }
+            for line in chain.lines
+        ],
+        "latex": chain.align(),
+        "text": chain.text(),
+    }
+
+
+def _trace(result: matcalc.Derivative) -> dict[str, Any]:
     from ..rewrite import step_lhs
 
     steps = result.steps[:MAX_DERIVATION_LINES]
     lines = [
         {
+            "role": step.phase,
             "latex": f"{step_lhs(step).latex()} = {step.after.latex()}",
             "text": f"{step_lhs(step)} = {step.after}",
-            "rule": step.rule,
-            "source": step.source,
-            "phase": step.phase,
+            "note": "",
+            "note_latex": "",
+            "rules": [{"name": step.rule, "identity": step.rule, "identity_latex": "",
+                       "source": step.source}],
         }
         for step in steps
     ]
     return {
+        "title": f"{result.mode} with respect to {result.wrt}",
+        "title_latex": "",
         "lines": lines,
-        "truncated": len(result.steps) > len(steps),
-        "total": len(result.steps),
-        "text": str(result.explain_text()) if len(result.steps) <= MAX_DERIVATION_LINES else None,
+        "latex": "",
+        "text": str(result.explain_text()),
     }
 
 

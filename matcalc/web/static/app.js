@@ -185,19 +185,34 @@
       const eq = document.createElement("div");
       eq.className = "eq";
       typeset(eq, line.latex, false);
-      const why = document.createElement("div");
-      why.className = "why";
-      const rule = document.createElement("code");
-      rule.textContent = line.rule;
-      why.append(rule, ` (${line.phase}): ${line.source}`);
-      item.append(eq, why);
+      item.appendChild(eq);
+      if (line.note_latex) {
+        const note = document.createElement("div");
+        note.className = "note";
+        typeset(note, line.note_latex, false);
+        item.appendChild(note);
+      }
+      for (const rule of line.rules) {
+        const why = document.createElement("div");
+        why.className = "why";
+        const name = document.createElement("code");
+        name.textContent = rule.name;
+        why.appendChild(name);
+        if (rule.identity_latex) {
+          const identity = document.createElement("span");
+          identity.className = "identity";
+          typeset(identity, rule.identity_latex, false);
+          why.append(": ", identity);
+        }
+        why.append(` (${rule.source})`);
+        item.appendChild(why);
+      }
       steps.appendChild(item);
     }
-    $("derivation-count").textContent = `(${derivation.total} step${derivation.total === 1 ? "" : "s"})`;
-    const note = $("steps-note");
-    note.hidden = !derivation.truncated;
-    note.textContent = derivation.truncated
-      ? `showing the first ${derivation.lines.length} of ${derivation.total} steps` : "";
+    const count = derivation.lines.length;
+    $("derivation-count").textContent = `(${count} line${count === 1 ? "" : "s"})`;
+    $("copy-derivation").hidden = !derivation.latex;
+    $("copy-derivation").textContent = "Copy the derivation's LaTeX";
   }
 
   function codeFor(target) {
@@ -349,9 +364,7 @@
     else verdict(el, "bad", `✗ ${result.report}`);
   }
 
-  async function copyCode() {
-    const text = codeEl.textContent;
-    const button = $("copy");
+  async function copyText(text, button, what) {
     let copied = false;
     try {
       await navigator.clipboard.writeText(text);
@@ -368,7 +381,16 @@
       scratch.remove();
     }
     button.textContent = copied ? "Copied" : "Copy failed";
-    say(copied ? `${TAB_NAMES[currentTab]} code copied to the clipboard.` : "Could not copy; select the code instead.");
+    say(copied ? `${what} copied to the clipboard.` : "Could not copy; select the text instead.");
+  }
+
+  function copyCode() {
+    return copyText(codeEl.textContent, $("copy"), `${TAB_NAMES[currentTab]} code`);
+  }
+
+  function copyDerivation() {
+    const latex = lastAnswer && lastAnswer.derivation ? lastAnswer.derivation.latex : "";
+    return copyText(latex, $("copy-derivation"), "The derivation's LaTeX");
   }
 
   // ------------------------------------------------------------------ gallery
@@ -445,6 +467,7 @@
   $("check").addEventListener("click", check);
   $("claim-form").addEventListener("submit", checkClaim);
   $("copy").addEventListener("click", copyCode);
+  $("copy-derivation").addEventListener("click", copyDerivation);
   for (const tab of tabs) {
     tab.addEventListener("click", () => selectTab(tab.dataset.target, false));
     tab.addEventListener("keydown", (event) => {
