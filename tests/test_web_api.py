@@ -98,6 +98,9 @@ def test_least_squares_answer_has_every_part(client: TestClient) -> None:
     assert lines and all(line["latex"] for line in lines)
     rules = [rule for line in lines for rule in line["rules"]]
     assert rules and all(rule["name"] and rule["source"] for rule in rules)
+    assert lines[0]["latex"].startswith("f = ")  # the chain starts from the function...
+    assert lines[-1]["latex"].endswith(" = " + data["result"]["latex"])  # ...ends in the result
+    assert data["derivation"]["latex"].startswith("\\begin{align*}")
     assert set(data["code"]) >= {"latex", "numpy", "jax", "torch"}
     assert "import jax" in data["code"]["jax"] and "import torch" in data["code"]["torch"]
 

@@ -28,8 +28,6 @@ OPERATIONS: dict[str, str] = {
 """The operations of ``POST /api/derive``, with the names the page shows."""
 
 CODE_TARGETS = ("numpy", "jax", "torch")
-MAX_DERIVATION_LINES = 200
-"""The rule-by-rule trace (engines without the textbook chain) is cut after this many."""
 
 _FIELDS = {"formula", "op", "wrt", "where", "decls", "options"}
 _OPTIONS = {"layout", "check", "claim", "derivation", "code"}
@@ -174,10 +172,7 @@ def formula_error(err: MatcalcError) -> dict[str, Any]:
 
 def derivation(result: matcalc.Derivative) -> dict[str, Any]:
     """The derivation as lines of LaTeX, each with what justifies it (rules and sources)."""
-    chain = getattr(result, "derivation", None)
-    if not callable(chain):  # an engine without the textbook chain: its rule-by-rule trace
-        return _trace(result)
-    chain = chain()
+    chain = result.derivation()
     return {
         "title": chain.title,
         "title_latex": chain.title_latex,
@@ -199,31 +194,6 @@ def derivation(result: matcalc.Derivative) -> dict[str, Any]:
         ],
         "latex": chain.align(),
         "text": chain.text(),
-    }
-
-
-def _trace(result: matcalc.Derivative) -> dict[str, Any]:
-    from ..rewrite import step_lhs
-
-    steps = result.steps[:MAX_DERIVATION_LINES]
-    lines = [
-        {
-            "role": step.phase,
-            "latex": f"{step_lhs(step).latex()} = {step.after.latex()}",
-            "text": f"{step_lhs(step)} = {step.after}",
-            "note": "",
-            "note_latex": "",
-            "rules": [{"name": step.rule, "identity": step.rule, "identity_latex": "",
-                       "source": step.source}],
-        }
-        for step in steps
-    ]
-    return {
-        "title": f"{result.mode} with respect to {result.wrt}",
-        "title_latex": "",
-        "lines": lines,
-        "latex": "",
-        "text": str(result.explain_text()),
     }
 
 
