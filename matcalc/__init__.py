@@ -1,6 +1,7 @@
 """matcalc: symbolic matrix calculus with textbook results, proved right."""
 
 from .api import Derivative, derivative, differential, grad, hessian, jacobian
+from .claims import ClaimReport, check_claim
 from .errors import (
     DataError,
     DeclarationError,
@@ -19,6 +20,7 @@ from .parse import parse
 __version__ = "0.1.0"
 
 __all__ = [
+    "ClaimReport",
     "DataError",
     "DeclarationError",
     "Derivative",
@@ -31,6 +33,7 @@ __all__ = [
     "RuleError",
     "ShapeError",
     "UnsupportedError",
+    "check_claim",
     "derivative",
     "differential",
     "grad",

@@ -304,9 +304,24 @@ def _configure_check(parser: argparse.ArgumentParser) -> None:
     _add_decls(parser)
     _add_of(parser)
     _add_format(parser, ("text", "json"))
+    parser.add_argument("--claim", metavar="ANSWER",
+                        help="check this answer instead: is it the derivative? if not, a "
+                        "counterexample and the mistake it makes")
+
+
+def _run_claim(args: argparse.Namespace) -> str | tuple[str, int]:
+    report = matcalc.check_claim(formula_text(args), args.wrt, args.claim, of=args.of,
+                                 layout=getattr(args, "layout", "numerator"))
+    if args.format == "json":
+        text = json.dumps(report.as_dict(), indent=2, ensure_ascii=False)
+    else:
+        text = str(report)
+    return text if report else (text, 1)
 
 
 def _run_check(args: argparse.Namespace) -> str | tuple[str, int]:
+    if args.claim is not None:
+        return _run_claim(args)
     result = _derive(args.of, args)
     report = result.check()
     if args.format == "json":
@@ -528,10 +543,11 @@ if hasattr(matcalc, "grad") and _can_check():
     COMMANDS.append(
         Command(
             name="check",
-            summary="compute a derivative and verify it entry by entry with SymPy; exit 1 if"
-            " it fails",
+            summary="verify a derivative entry by entry with SymPy, or check your own answer"
+            " (--claim); exit 1 if it fails",
             examples=(
                 'matcalc check "||A x - b||_2^2" --wrt x',
+                'matcalc check "x^T A x" --wrt x --claim "2 A x"',
                 'matcalc check "-y^T log(softmax(W^T x))" --wrt W --decl "y: probability vector"',
             )
             + (('matcalc check "softmax(x)" --wrt x --of jacobian',)

@@ -132,6 +132,21 @@ class Derivation:
 
         return derivation_align(self)
 
+    def as_dict(self) -> dict[str, Any]:
+        """The derivation as JSON-ready data (for the web page and ``--format json``)."""
+        return {
+            "title": self.title,
+            "lines": [{
+                "role": line.role, "lhs": line.lhs, "lhs_latex": line.lhs_latex,
+                "rhs": line.rhs, "rhs_latex": line.rhs_latex, "note": line.note,
+                "note_latex": line.note_latex,
+                "rules": [{"name": r.name, "identity": r.identity,
+                           "identity_latex": r.identity_latex(), "source": r.source}
+                          for r in line.rules],
+            } for line in self.lines],
+            "latex": self.align(),
+        }
+
     def __str__(self) -> str:
         return self.text()
 
@@ -506,7 +521,7 @@ class ChainBuilder:
                 return e
             terms.append(self.gradient_form(g, d.var))
         collected = terms[0] if len(terms) == 1 else self.clean(Add(tuple(terms)))
-        if len(str(collected)) > len(str(e)):
+        if len(str(collected)) > len(str(e)) or collected == e:
             return e
         trace.steps.extend(attempt.steps)
         return collected

@@ -87,3 +87,10 @@ def test_verbose_keeps_the_rule_by_rule_trace():
     verbose = result.explain(verbose=True)
     assert "[identification] adj_left_factor" in verbose
     assert verbose.strip().endswith("result: 2 A^T (A x - b)")
+
+
+def test_derivation_as_data_for_the_web_page():
+    data = matcalc.grad("x^T A x", "x").derivation().as_dict()
+    assert data["lines"][-1]["rhs"] == "(A + A^T) x"
+    assert all(rule["source"] for line in data["lines"] for rule in line["rules"])
+    assert data["latex"].startswith(r"\begin{align*}")
