@@ -117,10 +117,19 @@ def derivation_align(derivation: Derivation) -> str:
     return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"
 
 
+_UNICODE = {"⊙": r"\ensuremath{\odot}", "⊗": r"\ensuremath{\otimes}",
+            "×": r"\ensuremath{\times}", "σ": r"\ensuremath{\sigma}",
+            "λ": r"\ensuremath{\lambda}", "≥": r"\ensuremath{\geq}",
+            "≤": r"\ensuremath{\leq}", "–": "--", "—": "---"}
+
+
 def _escape(text: str) -> str:
+    """Plain text (a rule's name or source) for LaTeX text mode, pdflatex-safe."""
     for ch in "\\&%$#_{}":
         text = text.replace(ch, "\\" + ch)
-    return text.replace("^", r"\^{}").replace("~", r"\~{}")
+    text = text.replace("^", r"\^{}").replace("~", r"\~{}")
+    text = text.replace("<", r"\textless{}").replace(">", r"\textgreater{}")
+    return "".join(_UNICODE.get(ch, "?") if ord(ch) > 127 else ch for ch in text)
 
 
 def derivation_latex(derivation: Derivation) -> str:
