@@ -133,6 +133,12 @@ def test_every_operation(client: TestClient, op: str, formula: str, wrt: str,
     assert reply.json()["result"]["text"] == expected
 
 
+def test_latex_input_gives_the_same_answer(client: TestClient) -> None:
+    text = derive(client, formula="||A x - b||_2^2", wrt="x").json()["result"]
+    latex = derive(client, formula=r"\left\| A x - b \right\|_2^2", wrt="x").json()["result"]
+    assert latex == text
+
+
 def test_denominator_layout_is_the_transpose(client: TestClient) -> None:
     reply = derive(client, formula="A x", op="jacobian", wrt="x",
                    options={"layout": "denominator"})

@@ -24,7 +24,8 @@ from .service import MAX_REQUEST_BYTES, OPERATIONS, RequestError, error_payload,
 
 STATIC = Path(__file__).resolve().parent / "static"
 GALLERY = Path(__file__).resolve().parent / "gallery.json"
-LOOPBACK_NAMES = ["127.0.0.1", "localhost", "[::1]", "::1", "testserver"]
+LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1"]
+"""The Host names a loopback server answers to (others are refused: DNS rebinding)."""
 
 
 class _TooLarge(Exception):

@@ -395,11 +395,16 @@
 
   // ------------------------------------------------------------------ gallery
 
+  function choose(select, value, fallback) {
+    const known = Array.from(select.options).some((option) => option.value === value);
+    select.value = known ? value : fallback;
+  }
+
   function fill(example) {
     formula.value = example.formula;
     where.value = example.where || "";
-    op.value = example.op || "grad";
-    layout.value = example.layout || "numerator";
+    choose(op, example.op, "grad");
+    choose(layout, example.layout, "numerator");
     wantedWrt = example.wrt || null;
     parsedFor = null;
     syncLayout();
