@@ -6,7 +6,8 @@ exactly (``w = w_plus - w_minus`` with ``w_plus, w_minus >= 0``, so that
 weighted ``c sum(abs(D ⊙ W))`` with ``D >= 0`` entrywise, as in the graphical lasso,
 which leaves the diagonal unpenalized), refuses every
 other non-differentiable term, and derives with matcalc: the gradient of the objective
-for each variable, the Hessian blocks for the methods that use Hessian-vector products,
+for each variable, Hessian-vector products (the forward differential of the gradient in a
+direction, so the Hessian is never formed) for the Newton-type methods,
 and the Jacobian of each general constraint. Nothing here depends on the data; the
 numeric side is ``problem.py``.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from ..api import grad, jacobian
+from ..api import differential, grad, jacobian
 from ..calculus import replace_symbol
 from ..errors import MatcalcError, UnsupportedError
 from ..expr import (
@@ -24,6 +25,7 @@ from ..expr import (
     ZERO,
     Add,
     Call,
+    Differential,
     Div,
     Expr,
     Hadamard,
@@ -33,9 +35,11 @@ from ..expr import (
     Ones,
     Symbol,
     Transpose,
+    Zero,
 )
 from ..names import normalize
 from ..parse import parse
+from ..simplify import simplify
 from .constraints import Comparison, parse_constraint
 
 _NONSMOOTH_CALLS = {
@@ -97,18 +101,30 @@ class Model:
     bounds: list[Bound] = field(default_factory=list)
     general: list[GeneralConstraint] = field(default_factory=list)
     decls: dict[str, str] = field(default_factory=dict)
-    _hessians: dict[tuple[str, str], Expr] | None = None
+    _hvp: tuple[dict[str, Symbol], dict[str, Expr]] | None = None
 
-    def hessian_blocks(self) -> dict[tuple[str, str], Expr]:
-        """d grad_a / d b^T for every pair of variables (built on first use)."""
-        if self._hessians is None:
-            blocks = {}
+    def hessian_vector_products(self) -> tuple[dict[str, Symbol], dict[str, Expr]]:
+        """Directions ``P_b`` (one per variable, shaped like it) and, per variable ``a``, the
+        Hessian applied to them: ``sum_b d(grad_a)[P_b]``, the forward differential of the
+        gradient with ``d b`` replaced by ``P_b``. The Hessian itself is never formed."""
+        if self._hvp is None:
+            taken = {s.name for s in self.smooth.free_symbols()}
+            directions = {v.name: Symbol(_fresh(f"P_{v.name}", taken), v.dims)
+                          for v in self.variables}
+            products = {}
             for a in self.variables:
+                g = self.gradients[a.name]
+                terms = []
                 for b in self.variables:
-                    if any(s.name == b.name for s in self.gradients[a.name].free_symbols()):
-                        blocks[a.name, b.name] = jacobian(self.gradients[a.name], b).expr
-            self._hessians = blocks
-        return self._hessians
+                    here = next((s for s in g.free_symbols() if s.name == b.name), None)
+                    if here is None:
+                        continue
+                    d = differential(g, here)
+                    terms.append(replace_symbol(d, Differential(here), directions[b.name]))
+                products[a.name] = simplify(Add(tuple(terms)) if len(terms) > 1
+                                            else terms[0]) if terms else Zero(a.dims)
+            self._hvp = (directions, products)
+        return self._hvp
 
     def formulas(self) -> dict[str, str]:
         """The derived formulas, as text: what the solver evaluates."""
@@ -126,9 +142,11 @@ class Model:
             out[f"constraint {c.text}"] = f"{c.expr} {rel}"
             for name, j in c.jacobians.items():
                 out[f"jacobian of {c.text} wrt {name}"] = str(j)
-        if self._hessians:
-            for (a, b), h in self._hessians.items():
-                out[f"hessian block {a}, {b}"] = str(h)
+        if self._hvp:
+            directions, products = self._hvp
+            for name, h in products.items():
+                out[f"hessian of {name} applied to {', '.join(p.name for p in directions.values())}"
+                    ] = str(h)
         return out
 
 

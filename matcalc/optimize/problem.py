@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from ..errors import DataError, MatcalcError, ShapeError, UnsupportedError
-from ..expr import SCALAR, Add, Div, Expr, Mul, Neg, Symbol, kind_of, mul_dims
+from ..expr import Expr, Symbol, kind_of
 from ..names import normalize
 from ..printing.codegen import compile_source, python_name
 from .model import Model
@@ -26,19 +27,40 @@ _AXES = {"vector": ("entries", "columns"), "row vector": ("rows", "entries"),
 
 
 class Compiled:
-    """A formula compiled to NumPy, called with values looked up by variable name."""
+    """Formulas compiled to NumPy, called with values looked up by variable name.
 
-    def __init__(self, expr: Expr, extra: tuple[Symbol, ...] = ()) -> None:
-        params = {s.name: s for s in expr.free_symbols()}
+    Given several formulas (a value and its gradients), one function computes them all
+    and returns a tuple, sharing their common sub-expressions when the code generator
+    supports several outputs.
+    """
+
+    def __init__(self, exprs: Expr | tuple[Expr, ...], extra: tuple[Symbol, ...] = ()) -> None:
+        roots = (exprs,) if isinstance(exprs, Expr) else tuple(exprs)
+        params: dict[str, Symbol] = {}
+        for root in roots:
+            for s in root.free_symbols():
+                params.setdefault(s.name, s)
         for s in extra:
             params.setdefault(s.name, s)
         self.params = sorted(params.values(), key=lambda s: s.name)
         self.keys = [(p.name, python_name(p.name)) for p in self.params]
-        self.expr = expr
-        self.fn = compile_source(expr, self.params, "numpy", "f")
+        self.fn = _compile(roots, tuple(self.params), not isinstance(exprs, Expr))
 
     def __call__(self, values: Mapping[str, Any]) -> Any:
         return self.fn(**{py: values[name] for name, py in self.keys})
+
+
+@lru_cache(maxsize=512)
+def _compile(roots: tuple[Expr, ...], params: tuple[Symbol, ...], many: bool
+             ) -> Callable[..., Any]:
+    """Generated code depends on the formulas only (sizes are read at run time): cached."""
+    if not many:
+        return compile_source(roots[0], params, "numpy", "f")
+    try:
+        return compile_source(list(roots), params, "numpy", "f")
+    except (TypeError, AttributeError):  # a generator with one output per function
+        parts = [compile_source(r, params, "numpy", "f") for r in roots]
+        return lambda **values: tuple(fn(**values) for fn in parts)
 
 
 def _concrete_shape(name: str, symbol: Symbol, value: np.ndarray) -> tuple[int, int]:
@@ -194,9 +216,10 @@ class Problem:
 
         self._objective = Compiled(model.smooth, tuple(self.variables))
         self._original = Compiled(model.objective)
-        self._gradients = [Compiled(model.gradients[v.name], tuple(self.variables))
-                           for v in self.variables]
-        self._hvp: list[tuple[int, int, Compiled, str]] | None = None
+        self._value_and_gradients = Compiled(
+            (model.smooth, *(model.gradients[v.name] for v in self.variables)),
+            tuple(self.variables))
+        self._hvp: tuple[Compiled, list[str]] | None = None
         self._check_coefficients()
         self.lower, self.upper = self._bounds()
         self.constraints = [self._constraint(c) for c in model.general]
@@ -241,50 +264,33 @@ class Problem:
         return float(self._objective(self.values(x)))
 
     def grad(self, x: np.ndarray) -> np.ndarray:
-        return self.fun_and_grad(x, value=False)[1]
+        return self.fun_and_grad(x)[1]
 
-    def fun_and_grad(self, x: np.ndarray, value: bool = True) -> tuple[float, np.ndarray]:
-        values = self.values(x)
-        parts = []
-        for g in self._gradients:
-            out = g(values)
-            parts.append(np.reshape(out, -1, order="F") if np.ndim(out) > 1
-                         else np.atleast_1d(out))
-        f = float(self._objective(values)) if value else float("nan")
-        return f, np.concatenate(parts)
+    def fun_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """The objective and its gradient (flat), from one generated function."""
+        value, *gradients = self._value_and_gradients(self.values(x))
+        return float(value), self._flat(gradients)
+
+    def _flat(self, parts: list[Any]) -> np.ndarray:
+        return np.concatenate([np.reshape(p, -1, order="F") if np.ndim(p) > 1
+                               else np.atleast_1d(p) for p in parts])
 
     def original_value(self, solution: Mapping[str, Any]) -> float:
         """The objective as written (with ``||w||_1``) at the user's variables."""
         return float(self._original({**self.data, **solution}))
 
     def hvp(self, x: np.ndarray, p: np.ndarray) -> np.ndarray:
-        """The Hessian of the objective at ``x`` applied to ``p``."""
+        """The Hessian of the objective at ``x`` applied to ``p`` (never formed)."""
         if self._hvp is None:
-            self._hvp = self._build_hvp()
+            directions, products = self.model.hessian_vector_products()
+            names = [directions[v.name].name for v in self.variables]
+            fn = Compiled(tuple(products[v.name] for v in self.variables),
+                          (*self.variables, *directions.values()))
+            self._hvp = (fn, names)
+        fn, names = self._hvp
         values = self.values(x)
-        out = np.zeros(self.n)
-        for a, b, fn, pname in self._hvp:
-            shape = self.shapes[self.variables[b].name]
-            lo, hi = self.offsets[b], self.offsets[b + 1]
-            piece = p[lo:hi] if shape != (1, 1) else float(p[lo])
-            r = fn({**values, pname: piece})
-            out[self.offsets[a]:self.offsets[a + 1]] += np.reshape(r, -1, order="F")
-        return out
-
-    def _build_hvp(self) -> list[tuple[int, int, Compiled, str]]:
-        index = {v.name: i for i, v in enumerate(self.variables)}
-        taken = {s.name for s in self.model.smooth.free_symbols()}
-        out = []
-        for (a, b), block in self.model.hessian_blocks().items():
-            var = self.variables[index[b]]
-            name = "p"
-            while name in taken:
-                name += "_"
-            rows = mul_dims(var.dims[0], var.dims[1])
-            direction = Symbol(name, SCALAR if var.dims == SCALAR else (rows, 1))
-            out.append((index[a], index[b], Compiled(_apply(block, direction),
-                                                     (*self.variables, direction)), name))
-        return out
+        values.update(zip(names, self.unpack(p).values(), strict=True))
+        return self._flat(list(fn(values)))
 
     # -- constraints ----------------------------------------------------------------
     def _bind_more(self, symbols: list[Symbol], text: str) -> None:
@@ -395,19 +401,6 @@ class Problem:
         if self.lower is not None:
             x = np.clip(x, self.lower, self.upper)
         return x
-
-
-def _apply(block: Expr, p: Expr) -> Expr:
-    """``block p`` distributed over sums, so that the generated code never forms the block."""
-    if isinstance(block, Add):
-        return Add(tuple(_apply(t, p) for t in block.terms))
-    if isinstance(block, Neg):
-        return Neg(_apply(block.arg, p))
-    if isinstance(block, Div):
-        return Div(_apply(block.num, p), block.den)
-    if isinstance(block, Mul):
-        return Mul((*block.factors, p))
-    return Mul((block, p))
 
 
 def bind(model: Model, data: Mapping[str, Any], x0: Mapping[str, Any] | None = None) -> Problem:

@@ -2,7 +2,8 @@
 
 Method choice (``method="auto"``): L-BFGS-B when there are at most bounds, SLSQP when
 there are general constraints. ``Newton-CG``, ``trust-ncg`` and ``trust-krylov`` use
-Hessian-vector products generated from matcalc's Hessian (never a dense Hessian);
+Hessian-vector products, the forward differential of matcalc's gradient in a direction
+(the Hessian is never formed);
 ``trust-constr`` handles general constraints with them.
 
 Whatever the method, the result's KKT residual is computed here, not taken from SciPy:
@@ -142,8 +143,12 @@ def kkt_residual(problem: Problem, x: np.ndarray, g: np.ndarray) -> tuple[float,
     matrix = sparse.vstack([stationarity, sparse.diags(gaps)]).tocsr()
     rhs = np.concatenate([g, np.zeros(m)])
     lower_mult = np.concatenate(signs)
-    fit = sp.optimize.lsq_linear(matrix, rhs, bounds=(lower_mult, np.inf),
-                                 lsmr_tol="auto", tol=1e-14, max_iter=2000)
+    if matrix.shape[0] * matrix.shape[1] <= 4_000_000:  # exact active-set solve when small
+        fit = sp.optimize.lsq_linear(matrix.toarray(), rhs, bounds=(lower_mult, np.inf),
+                                     method="bvls", tol=1e-14)
+    else:
+        fit = sp.optimize.lsq_linear(matrix, rhs, bounds=(lower_mult, np.inf),
+                                     lsmr_tol="auto", tol=1e-14, max_iter=2000)
     residual = matrix @ fit.x - rhs
     return max(float(np.max(np.abs(residual), initial=0.0)), violation), violation
 
@@ -251,7 +256,8 @@ def minimize(
     solve_start = time.perf_counter()
     status, message = "", ""
     try:
-        res = _run(sp, chosen, problem, counter, threshold, max_iter)
+        with np.errstate(all="ignore"):  # trial points outside the domain are expected
+            res = _run(sp, chosen, problem, counter, threshold, max_iter)
         x = res.x
         message = str(res.message)
         if getattr(res, "nit", None) is not None and not counter.iterations:
