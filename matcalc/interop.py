@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import sympy
 from sympy.matrices.expressions import (
-    DiagMatrix,
-    DiagonalOf,
     HadamardPower,
     HadamardProduct,
     Identity,
@@ -26,23 +24,9 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from . import expr as mc
 from .errors import UnsupportedError
 from .expr import SCALAR, Dim, Expr
+from .functions import FUNCTIONS, RECORDS
 
 _z = sympy.Dummy("z", real=True)
-
-_ELEMENTWISE: dict[str, Callable[[Any], Any]] = {
-    "exp": sympy.exp,
-    "log": sympy.log,
-    "sqrt": sympy.sqrt,
-    "sin": sympy.sin,
-    "cos": sympy.cos,
-    "tanh": sympy.tanh,
-    "sigma": sympy.Lambda(_z, 1 / (1 + sympy.exp(-_z))),
-    "relu": sympy.Lambda(_z, sympy.Max(_z, 0)),
-    "softplus": sympy.Lambda(_z, sympy.log(1 + sympy.exp(_z))),
-    "abs": sympy.Abs,
-    "sign": sympy.sign,
-    "step": sympy.Lambda(_z, sympy.Heaviside(_z, 0)),
-}
 
 
 class _Converter:
@@ -196,33 +180,19 @@ class _Converter:
                                hint="spectral norms have no MatrixSymbol closed form")
 
     def _Call(self, e: mc.Call) -> Any:
-        name = e.name
+        fn = FUNCTIONS[e.name]
         arg = self.convert(e.args[0])
-        if name in _ELEMENTWISE:
-            fn = _ELEMENTWISE[name]
+        if fn.elementwise:
+            body = fn.sympy(sympy, _z)
+            scalar = body.func if body.args == (_z,) else sympy.Lambda(_z, body)
             if e.args[0].shape == SCALAR:
-                return fn(self.scalar(arg))
-            return ElementwiseApplyFunction(fn, arg)
-        if name == "tr":
-            return Trace(arg) if isinstance(arg, MatrixExpr) else arg
-        if name == "det":
-            return sympy.det(arg) if isinstance(arg, MatrixExpr) else arg
-        if name == "logdet":
-            return sympy.log(sympy.det(arg) if isinstance(arg, MatrixExpr) else arg)
-        if name == "diag":
-            return DiagMatrix(arg) if e.args[0].shape[1] == 1 else DiagonalOf(arg)
-        if name == "sum":
-            if not isinstance(arg, MatrixExpr):
-                return arg
-            rows, cols = arg.shape
-            return self.scalar(OneMatrix(1, rows) * arg * OneMatrix(cols, 1))
-        if name in ("softmax", "logsumexp"):
-            exps = ElementwiseApplyFunction(sympy.exp, arg)
-            total = self.scalar(OneMatrix(1, arg.shape[0]) * exps)
-            return exps / total if name == "softmax" else sympy.log(total)
-        raise UnsupportedError(f"no SymPy matrix-expression form for `{name}`",
-                               hint="supported: elementwise functions, tr, det, logdet, diag,"
-                               " sum, softmax, logsumexp")
+                return scalar(self.scalar(arg))
+            return ElementwiseApplyFunction(scalar, arg)
+        if fn.sympy_expr is None:
+            supported = ", ".join(f.name for f in RECORDS if f.sympy_expr is not None)
+            raise UnsupportedError(f"no SymPy matrix-expression form for `{e.name}`",
+                                   hint=f"supported: elementwise functions, {supported}")
+        return fn.sympy_expr(sympy, arg)
 
 
 def to_sympy_matrix_expr(

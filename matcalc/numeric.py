@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,7 @@ from .expr import (
     Transpose,
     Zero,
 )
+from .functions import FUNCTIONS
 
 Value = np.ndarray | float
 Sizes = dict[Dim, int]
@@ -233,89 +234,8 @@ class _Evaluator:
         return np.full((1, 1), np.sqrt((x * x).sum()))
 
     def _Call(self, e: Call) -> np.ndarray:
-        fn = NUMPY_FUNCTIONS.get(e.name)
-        if fn is None:
-            raise UnsupportedError(f"cannot evaluate {e.name} numerically")
-        return fn(self.run(e.args[0]))
+        return FUNCTIONS[e.name].numpy(np, *(self.run(a) for a in e.args))
 
-
-# ---------------------------------------------------------------------------- functions
-
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    """The logistic function, written to avoid overflow."""
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    w = np.exp(x - x.max())
-    return w / w.sum()
-
-
-def _logsumexp(x: np.ndarray) -> np.ndarray:
-    m = x.max()
-    return np.full((1, 1), m + np.log(np.exp(x - m).sum()))
-
-
-def _logdet(a: np.ndarray) -> np.ndarray:
-    sign, logabs = np.linalg.slogdet(a)
-    return np.full((1, 1), logabs if sign > 0 else np.nan)
-
-
-def _diag(a: np.ndarray) -> np.ndarray:
-    if a.shape[1] == 1:
-        return np.diagflat(a)
-    return np.diagonal(a).reshape(-1, 1)
-
-
-def fix_sign(v: np.ndarray) -> np.ndarray:
-    """The sign convention of unit vectors: the entry of largest magnitude is positive."""
-    flat = v.reshape(-1)
-    return v * (1.0 if flat[np.argmax(np.abs(flat))] >= 0 else -1.0)
-
-
-def _eig(a: np.ndarray, which: int) -> tuple[float, np.ndarray]:
-    # Symmetrising keeps first derivatives right when entries are perturbed independently.
-    w, vecs = np.linalg.eigh(0.5 * (a + a.T))
-    return w[which], fix_sign(vecs[:, which:which + 1] if which >= 0 else vecs[:, which:])
-
-
-def _svec(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    u, _, vt = np.linalg.svd(a)
-    left = u[:, :1]
-    sign = 1.0 if left[np.argmax(np.abs(left[:, 0])), 0] >= 0 else -1.0
-    return sign * left, sign * vt[:1].T
-
-
-NUMPY_FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "exp": np.exp,
-    "log": np.log,
-    "sqrt": np.sqrt,
-    "sin": np.sin,
-    "cos": np.cos,
-    "tanh": np.tanh,
-    "sigma": sigmoid,
-    "relu": lambda z: np.maximum(z, 0.0),
-    "softplus": lambda z: np.logaddexp(0.0, z),
-    "abs": np.abs,
-    "sign": np.sign,
-    "step": lambda z: np.heaviside(z, 0.0),
-    "tr": lambda a: np.full((1, 1), np.trace(a)),
-    "det": lambda a: np.full((1, 1), np.linalg.det(a)),
-    "logdet": _logdet,
-    "diag": _diag,
-    "sum": lambda a: np.full((1, 1), a.sum()),
-    "vec": lambda a: a.reshape(-1, 1, order="F"),
-    "softmax": _softmax,
-    "logsumexp": _logsumexp,
-    "lambda_max": lambda a: np.full((1, 1), _eig(a, -1)[0]),
-    "lambda_min": lambda a: np.full((1, 1), _eig(a, 0)[0]),
-    "eigvec_max": lambda a: _eig(a, -1)[1],
-    "eigvec_min": lambda a: _eig(a, 0)[1],
-    "svec_left": lambda a: _svec(a)[0],
-    "svec_right": lambda a: _svec(a)[1],
-}
-"""NumPy implementation of every function in ``functions.FUNCTIONS`` (on 2-D arrays)."""
 
 # ---------------------------------------------------------------------------- random points
 

@@ -64,10 +64,10 @@ from .expr import (
     map_dim,
     mul_dims,
 )
+from .functions import FUNCTIONS
+from .functions.matrix import sympy_det, vec_entries
 from .numeric import MODES, dim_value, shape_value, symbols_of
 
-SPECTRAL = ("lambda_max", "lambda_min", "eigvec_max", "eigvec_min", "svec_left", "svec_right")
-_SQUARE_CALLS = ("tr", "det", "logdet", *SPECTRAL[:4])
 _DIGITS = 30
 _RTOL = 1e-12
 
@@ -128,7 +128,7 @@ def _structural_pairs(e: Expr) -> Iterator[tuple[Dim, Dim]]:
             yield items[0].shape[0], other.shape[0]
             yield items[0].shape[1], other.shape[1]
     elif (isinstance(e, Pow) and e.base.shape != SCALAR) or (
-        isinstance(e, Call) and e.name in _SQUARE_CALLS
+        isinstance(e, Call) and FUNCTIONS[e.name].accepts == "square"
     ):
         yield e.children[0].shape[0], e.children[0].shape[1]
 
@@ -147,7 +147,7 @@ def _square_dims(exprs: Sequence[Expr]) -> list[Dim]:
     for e in exprs:
         for node in e.walk():
             if (isinstance(node, Pow) and node.base.shape != SCALAR) or (
-                isinstance(node, Call) and node.name in ("det", "logdet")
+                isinstance(node, Call) and FUNCTIONS[node.name].small_sizes
             ):
                 out.append(node.children[0].shape[0])
     return out
@@ -299,64 +299,18 @@ def to_sympy(expr: Expr, env: Mapping[str, sympy.Matrix], sizes: Mapping[Dim, in
     return _SympyEvaluator(env, sizes).run(expr)
 
 
-def _elementwise(fn):
-    return lambda m: m.applyfunc(fn)
-
-
-def _diag(m: sympy.Matrix) -> sympy.Matrix:
-    if m.cols == 1:
-        return sympy.diag(*m)
-    return sympy.Matrix([m[i, i] for i in range(m.rows)])
-
-
-def _det(m: sympy.Matrix) -> sympy.Expr:
-    if m.rows == 1:
-        return m[0, 0]
-    return m.det(method="berkowitz")
-
-
 def _inverse(m: sympy.Matrix) -> sympy.Matrix:
     """Inverse by adjugate and Berkowitz determinants (fast on small symbolic matrices)."""
     if not m.free_symbols:
         return m.inv()
     n = m.rows
-    det = _det(m)
-    adj = sympy.Matrix(n, n, lambda i, j: (-1) ** (i + j) * _det(m.minor_submatrix(j, i)))
-    return adj / det
-
-
-def _softmax(m: sympy.Matrix) -> sympy.Matrix:
-    e = m.applyfunc(sympy.exp)
-    return e / sum(e)
+    adj = sympy.Matrix(n, n, lambda i, j: (-1) ** (i + j)
+                       * sympy_det(sympy, m.minor_submatrix(j, i)))
+    return adj / sympy_det(sympy, m)
 
 
 def _scalar(value: sympy.Expr) -> sympy.Matrix:
     return sympy.Matrix([[value]])
-
-
-SYMPY_FUNCTIONS = {
-    "exp": _elementwise(sympy.exp),
-    "log": _elementwise(sympy.log),
-    "sqrt": _elementwise(sympy.sqrt),
-    "sin": _elementwise(sympy.sin),
-    "cos": _elementwise(sympy.cos),
-    "tanh": _elementwise(sympy.tanh),
-    "sigma": _elementwise(lambda z: 1 / (1 + sympy.exp(-z))),
-    "relu": _elementwise(lambda z: sympy.Max(z, 0)),
-    "softplus": _elementwise(lambda z: sympy.log(1 + sympy.exp(z))),
-    "abs": _elementwise(sympy.Abs),
-    "sign": _elementwise(sympy.sign),
-    "step": _elementwise(lambda z: sympy.Heaviside(z, 0)),
-    "tr": lambda m: _scalar(m.trace()),
-    "det": lambda m: _scalar(_det(m)),
-    "logdet": lambda m: _scalar(sympy.log(_det(m))),
-    "diag": _diag,
-    "sum": lambda m: _scalar(sum(m)),
-    "vec": lambda m: sympy.Matrix(_vec(m)),
-    "softmax": _softmax,
-    "logsumexp": lambda m: _scalar(sympy.log(sum(m.applyfunc(sympy.exp)))),
-}
-"""SymPy implementation of the functions (spectral ones have none)."""
 
 
 def _kron(a: sympy.Matrix, b: sympy.Matrix) -> sympy.Matrix:
@@ -494,10 +448,10 @@ class _SympyEvaluator:
         return _scalar(sympy.sqrt(sum(v**2 for v in x)))
 
     def _Call(self, e: Call) -> sympy.Matrix:
-        fn = SYMPY_FUNCTIONS.get(e.name)
-        if fn is None:
+        fn = FUNCTIONS[e.name]
+        if fn.sympy is None:
             raise UnsupportedError(f"{e.name} has no SymPy form; it is checked numerically")
-        return fn(self.run(e.args[0]))
+        return fn.sympy_matrix(sympy, *(self.run(a) for a in e.args))
 
 
 # ---------------------------------------------------------------------------- reports
@@ -541,17 +495,13 @@ class CheckReport:
 # ---------------------------------------------------------------------------- derivatives
 
 
-def _vec(m: sympy.Matrix) -> list[sympy.Expr]:
-    return [m[i, j] for j in range(m.cols) for i in range(m.rows)]
-
-
 def derivative_matrix(value: sympy.Matrix, wrt: sympy.Matrix, mode: str) -> sympy.Matrix:
     """Entrywise sympy.diff of ``value`` by the entries of ``wrt``, laid out per ``mode``."""
-    xs = _vec(wrt)
+    xs = vec_entries(wrt)
     if mode == "hessian":
         grad = [sympy.diff(value[0, 0], x) for x in xs]
         return sympy.Matrix(len(xs), len(xs), lambda i, j: sympy.diff(grad[i], xs[j]))
-    ys = _vec(value)
+    ys = vec_entries(value)
     d = sympy.Matrix(len(ys), len(xs), lambda i, j: sympy.diff(ys[i], xs[j]))
     if mode == "grad":
         return sympy.Matrix(wrt.rows, wrt.cols, lambda i, j: d[0, i + j * wrt.rows])
@@ -762,7 +712,7 @@ def _evaluate_at(case: _Case, point: dict[str, sympy.Matrix]
     floats = {name: m.evalf(_DIGITS) for name, m in point.items()}
     wrt = symbolic_matrix(case.wrt, case.sizes, independent=True)
     value = to_sympy(case.f, {**floats, case.wrt.name: wrt}, case.sizes)
-    values = dict(zip(_vec(wrt), _vec(floats[case.wrt.name]), strict=True))
+    values = dict(zip(vec_entries(wrt), vec_entries(floats[case.wrt.name]), strict=True))
     deriv = derivative_matrix(value, wrt, case.mode).xreplace(values)
     got = to_sympy(case.result, floats, case.sizes)
     return value.xreplace(values), deriv, got

@@ -16,10 +16,7 @@ from ..expr import (
     Transpose,
     Zero,
 )
-
-_LETTERS = {"softmax": "s", "sigma": "s", "tanh": "h", "relu": "h", "softplus": "h",
-            "exp": "e", "log": "l", "sqrt": "r"}
-"""Conventional names for cached function values (s = softmax(z), h = tanh(W x), ...)."""
+from ..functions import FUNCTIONS
 
 MIN_SAVING = 4
 """Name a repeated function value when that saves at least this many printed nodes
@@ -101,7 +98,7 @@ def bind_common(expr: Expr) -> tuple[Expr, list[tuple[Symbol, Expr]]]:
 
 def _letter(e: Expr) -> str:
     if isinstance(e, Call):
-        return _LETTERS.get(e.name, "u")
+        return FUNCTIONS[e.name].letter  # s = softmax(z), h = tanh(W x), ...
     return "z" if e.is_scalar else "u"
 
 

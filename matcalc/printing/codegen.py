@@ -51,6 +51,7 @@ from ..expr import (
     Transpose,
     Zero,
 )
+from ..functions import FUNCTIONS
 from .targets import Target, get_target
 
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -59,8 +60,6 @@ _RESERVED = {"np", "jnp", "jax", "torch"}  # module aliases of the targets
 _SAMPLE_SIZES = (4, 64, 1024)  # sizes tried for each symbolic dimension of a chain
 _MAX_CANDIDATES = 4
 
-_ELEMENTWISE = ("exp", "log", "sqrt", "sin", "cos", "tanh", "sigma", "relu", "softplus", "abs",
-                "sign", "step", "tr", "det", "sum", "vec")
 
 
 @dataclass(frozen=True)
@@ -112,8 +111,14 @@ class _Generator:
     def op(self, key: str, *args: object) -> str:
         return self.t.op(key, *args)
 
+    def call(self, name: str, *args: object) -> str:
+        return self.t.call(FUNCTIONS[name], *args)
+
     def fresh(self) -> str:
         return f"{self.prefix}{next(self.counter)}"
+
+    def line(self, code: str) -> None:
+        self.lines.append(code)
 
     def emit(self, code: str) -> str:
         name = self.fresh()
@@ -258,7 +263,7 @@ class _Generator:
     def _Norm(self, e: Norm) -> _Val:
         x = self.code(e.arg)
         if e.arg.shape == SCALAR:
-            return _Val("dense", self.emit(self.op("abs", x)))
+            return _Val("dense", self.emit(self.call("abs", x)))
         if e.arg.kind == "matrix" and e.p == "2":
             return _Val("dense", self.emit(self.op("norm_spectral", x)))
         if e.arg.kind == "matrix" and e.p != "F":
@@ -269,16 +274,13 @@ class _Generator:
 
     def _Call(self, e: Call) -> _Val:
         arg = e.args[0]
-        if e.name == "diag":
-            if arg.kind == "vector":
-                return _Val("diag", self.code(arg))
-            return _Val("dense", self.emit(self.op("diagonal", self.code(arg))))
-        special = _SPECIAL.get(e.name)
-        if special is not None:
-            return _Val("dense", special(self, self.code(arg)))
-        if e.name not in _ELEMENTWISE:
-            raise UnsupportedError(f"{e.name} has no translation to {self.t.name}")
-        return _Val("dense", self.emit(self.op(e.name, self.code(arg))))
+        if e.name == "diag" and arg.kind == "vector":
+            return _Val("diag", self.code(arg))  # lazy: row or column scaling in products
+        fn = FUNCTIONS[e.name]
+        generate = fn.code_template(self.t.name)
+        if isinstance(generate, str):
+            return _Val("dense", self.emit(self.t.call(fn, self.code(arg))))
+        return _Val("dense", generate(self, self.code(arg)))
 
     # -- products ----------------------------------------------------------------
     def _flatten(self, e: Mul) -> list[Expr]:
@@ -523,61 +525,6 @@ def _cost_terms(order: Any, n: int, diag: list[bool]) -> list[list[int]]:
     walk(order)
     return terms
 
-
-# ---------------------------------------------------------------------------- multi-line calls
-
-
-def _logdet(g: _Generator, x: str) -> str:
-    sign, logabs = g.fresh(), g.fresh()
-    g.lines.append(f"{sign}, {logabs} = {g.op('slogdet', x)}")
-    return g.emit(g.op("logdet_value", sign, logabs))
-
-
-def _softmax(g: _Generator, x: str) -> str:
-    w = g.emit(g.op("exp", f"{x} - {g.op('max', x)}"))
-    return g.emit(f"{w} / {g.op('sum', w)}")
-
-
-def _logsumexp(g: _Generator, x: str) -> str:
-    top = g.emit(g.op("max", x))
-    return g.emit(f"{top} + {g.op('log', g.op('sum', g.op('exp', f'{x} - {top}')))}")
-
-
-def _eig(which: int, vector: bool) -> Callable[[_Generator, str], str]:
-    def gen(g: _Generator, x: str) -> str:
-        values, vectors = g.fresh(), g.fresh()
-        g.lines.append(f"{values}, {vectors} = {g.op('eigh', x)}")
-        if not vector:
-            return g.emit(f"{values}[{which}]")
-        v = g.emit(f"{vectors}[:, [{which}]]")
-        entry = f"{v}[{g.op('argmax_abs', v)}, 0]"
-        return g.emit(f"{v} * {g.op('sign', entry)}")
-
-    return gen
-
-
-def _svec(left: bool) -> Callable[[_Generator, str], str]:
-    def gen(g: _Generator, x: str) -> str:
-        u, s, vt = g.fresh(), g.fresh(), g.fresh()
-        g.lines.append(f"{u}, {s}, {vt} = {g.op('svd', x)}")
-        column = f"{u}[:, 0]"
-        sign = g.emit(g.op("sign", f"{u}[{g.op('argmax_abs', column)}, 0]"))
-        return g.emit(f"{sign} * {u}[:, :1]" if left else f"{sign} * {vt}[:1].T")
-
-    return gen
-
-
-_SPECIAL: dict[str, Callable[[_Generator, str], str]] = {
-    "logdet": _logdet,
-    "softmax": _softmax,
-    "logsumexp": _logsumexp,
-    "lambda_max": _eig(-1, False),
-    "lambda_min": _eig(0, False),
-    "eigvec_max": _eig(-1, True),
-    "eigvec_min": _eig(0, True),
-    "svec_left": _svec(True),
-    "svec_right": _svec(False),
-}
 
 # ---------------------------------------------------------------------------- public API
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 import re
 
 from ..expr import Call, ElemPow, Expr, Norm, Number, Pow, Symbol, Transpose
-from ..functions import FUNCTIONS, canonical_function
+from ..functions import FUNCTIONS, RECORDS, canonical_function
 from ..names import ACCENTS, is_greek, normalize, split_subscript
 from .text import ATOM, PROD, TextPrinter, inverse_transposed, precedence
 
-_SPECIAL_LATEX = {"logdet": r"\operatorname{logdet}"}
-BARE_FUNCTIONS = ("det", "log", "exp", "sin", "cos", "tanh")
-"""Functions typeset without parentheses around a name: ``\\det X``, ``\\log x``."""
 _TALL = re.compile(r"\\(frac|left|sqrt|sum)")
-_BARE_TAIL = re.compile(r"\\(" + "|".join(BARE_FUNCTIONS) + r") [^ ]+$")
+_BARE_TAIL = re.compile(
+    "(" + "|".join(re.escape(f.latex) for f in RECORDS if f.latex_bare) + r") [^ ]+$")
 _TRAILING_COMMAND = re.compile(r"(\\[A-Za-z]+|\\(operatorname|mathrm|text)\{[A-Za-z_]+\})$")
 
 
@@ -105,13 +103,12 @@ class LatexPrinter(TextPrinter):
     def _call(self, e: Call, bare: bool) -> str:
         """``\\det X`` for a name (when ``bare``), ``\\operatorname{tr}(A X)``, and
         ``\\left( \\right)`` only around tall arguments."""
+        fn = FUNCTIONS[e.name]
         args = ", ".join(self.print(a) for a in e.args)
-        if e.name == "abs":
-            return rf"\left|{args}\right|"
-        if e.name == "sqrt":
-            return rf"\sqrt{{{args}}}"
-        name = _SPECIAL_LATEX.get(e.name, FUNCTIONS[e.name].latex)
-        if bare and e.name in BARE_FUNCTIONS and isinstance(e.args[0], Symbol):
+        if fn.latex_around is not None:
+            return fn.latex_around[0] + args + fn.latex_around[1]
+        name = fn.latex
+        if bare and fn.latex_bare and isinstance(e.args[0], Symbol):
             return f"{name} {args}"
         if _TALL.search(args):
             return rf"{name}\left({args}\right)"

@@ -1,9 +1,11 @@
 """Code-generation targets: how NumPy, JAX and PyTorch spell each operation the generator uses.
 
 A target is a module alias, the import lines of the generated source, and the templates
-that differ from the NumPy-like defaults in ``BASE``. Templates are ``str.format`` strings:
-``{xp}`` is the module alias, ``{0}``, ``{1}``, ... the operands. Nothing here imports
-JAX or PyTorch: they are named only inside the generated text.
+that differ from the NumPy-like defaults in ``BASE``. The functions of the language are
+spelled in their records (``matcalc/functions/``, with per-target ``code_overrides``).
+Templates are ``str.format`` strings: ``{xp}`` is the module alias, ``{0}``, ``{1}``, ...
+the operands. Nothing here imports JAX or PyTorch: they are named only inside the
+generated text.
 """
 
 from __future__ import annotations
@@ -11,32 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import MatcalcError
+from ..functions import Function
 
 BASE: dict[str, str] = {
-    # elementwise and reductions
-    "exp": "{xp}.exp({0})",
-    "log": "{xp}.log({0})",
-    "sqrt": "{xp}.sqrt({0})",
-    "sin": "{xp}.sin({0})",
-    "cos": "{xp}.cos({0})",
-    "tanh": "{xp}.tanh({0})",
-    "sigma": "0.5 * (1.0 + {xp}.tanh(0.5 * {0}))",
-    "relu": "{xp}.maximum({0}, 0.0)",
-    "softplus": "{xp}.logaddexp(0.0, {0})",
-    "abs": "{xp}.abs({0})",
-    "sign": "{xp}.sign({0})",
-    "step": "{xp}.heaviside({0}, {xp}.zeros_like({0}))",
-    "tr": "{xp}.trace({0})",
-    "det": "{xp}.linalg.det({0})",
-    "sum": "{xp}.sum({0})",
+    # primitives the generator and the functions' multi-line code use (the functions
+    # themselves are spelled in their records, matcalc/functions/)
     "max": "{xp}.max({0})",
-    "vec": "{0}.T.reshape(-1, 1)",  # column-major vec without an order= argument
     # constructors
     "eye": "{xp}.eye({0})",
     "ones": "{xp}.ones(({0}, 1))",
     "zeros": "{xp}.zeros(({0}, {1}))",
     "diag_dense": "{0} * {xp}.eye({0}.shape[0])",  # only where a lazy diag must be an array
-    "diagonal": "{xp}.diagonal({0}).reshape(-1, 1)",
     # linear algebra
     "inv": "{xp}.linalg.inv({0})",
     "solve": "{xp}.linalg.solve({0}, {1})",
@@ -72,6 +59,13 @@ class Target:
         template = self.overrides.get(key, BASE[key])
         return template.format(*args, xp=self.xp)
 
+    def call(self, fn: Function, *args: object) -> str:
+        """The one-line code of a function (its record's template for this target)."""
+        template = fn.code_template(self.name)
+        if not isinstance(template, str):
+            raise TypeError(f"{fn.name} is generated over several lines, not by a template")
+        return template.format(*args, xp=self.xp)
+
 
 TARGETS: dict[str, Target] = {
     "numpy": Target(
@@ -95,8 +89,6 @@ TARGETS: dict[str, Target] = {
         "torch",
         ("import torch",),
         {
-            "relu": "torch.clamp({0}, min=0.0)",
-            "softplus": "torch.logaddexp(torch.zeros_like({0}), {0})",
             "eye": "torch.eye({0}, dtype=torch.float64)",
             "ones": "torch.ones(({0}, 1), dtype=torch.float64)",
             "zeros": "torch.zeros(({0}, {1}), dtype=torch.float64)",

@@ -1,0 +1,115 @@
+"""Matrix functions: trace, determinant, log-determinant, diag, sum of entries, vec."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .record import (
+    CodeEmitter,
+    Function,
+    as_scalar,
+    diag_shape,
+    scalar_matrix,
+    to_scalar,
+    vec_shape,
+)
+
+
+def sympy_det(sp: Any, m: Any) -> Any:
+    """Determinant of an explicit SymPy matrix by Berkowitz (fast on small symbolic ones)."""
+    if m.rows == 1:
+        return m[0, 0]
+    return m.det(method="berkowitz")
+
+
+def _logdet_numpy(np: Any, a: Any) -> Any:
+    sign, logabs = np.linalg.slogdet(a)
+    return np.full((1, 1), logabs if sign > 0 else np.nan)
+
+
+def _logdet_code(g: CodeEmitter, x: str) -> str:
+    sign, logabs = g.fresh(), g.fresh()
+    g.line(f"{sign}, {logabs} = {g.op('slogdet', x)}")
+    return g.emit(g.op("logdet_value", sign, logabs))
+
+
+def _diag_numpy(np: Any, a: Any) -> Any:
+    return np.diagflat(a) if a.shape[1] == 1 else np.diagonal(a).reshape(-1, 1)
+
+
+def _diag_sympy(sp: Any, m: Any) -> Any:
+    if m.cols == 1:
+        return sp.diag(*m)
+    return sp.Matrix([m[i, i] for i in range(m.rows)])
+
+
+def vec_entries(m: Any) -> list[Any]:
+    """The entries of a SymPy matrix, columns stacked (column-major)."""
+    return [m[i, j] for j in range(m.cols) for i in range(m.rows)]
+
+
+def _sum_expr(sp: Any, a: Any) -> Any:
+    if not isinstance(a, sp.MatrixExpr):
+        return a
+    rows, cols = a.shape
+    return as_scalar(sp, sp.OneMatrix(1, rows) * a * sp.OneMatrix(cols, 1))
+
+
+def _det_expr(sp: Any, a: Any) -> Any:
+    return sp.det(a) if isinstance(a, sp.MatrixExpr) else a
+
+
+RECORDS = (
+    Function(
+        name="tr", description="trace", family="matrix", accepts="square", shape=to_scalar,
+        latex=r"\operatorname{tr}", spellings=("trace", "Tr"),
+        numpy=lambda np, a: np.full((1, 1), np.trace(a)),
+        sympy=lambda sp, m: scalar_matrix(sp, m.trace()),
+        sympy_expr=lambda sp, a: sp.Trace(a) if isinstance(a, sp.MatrixExpr) else a,
+        code="{xp}.trace({0})", differential="d_trace", adjoint="adj_trace",
+    ),
+    Function(
+        name="det", description="determinant", family="matrix", accepts="square",
+        shape=to_scalar, latex=r"\det", latex_bare=True,
+        numpy=lambda np, a: np.full((1, 1), np.linalg.det(a)),
+        sympy=lambda sp, m: scalar_matrix(sp, sympy_det(sp, m)),
+        sympy_expr=_det_expr,
+        code="{xp}.linalg.det({0})", differential="d_determinant", small_sizes=True,
+    ),
+    Function(
+        name="logdet", description="log of the determinant (NaN where it is not positive)",
+        family="matrix", accepts="square", shape=to_scalar, latex=r"\operatorname{logdet}",
+        numpy=_logdet_numpy,
+        sympy=lambda sp, m: scalar_matrix(sp, sp.log(sympy_det(sp, m))),
+        sympy_expr=lambda sp, a: sp.log(_det_expr(sp, a)),
+        code=_logdet_code, differential="d_log_determinant", small_sizes=True,
+    ),
+    Function(
+        name="diag", description="vector to diagonal matrix, or matrix to its diagonal",
+        family="matrix", accepts="vector or square", shape=diag_shape,
+        latex=r"\operatorname{diag}",
+        numpy=_diag_numpy, sympy=_diag_sympy,
+        sympy_expr=lambda sp, a: sp.DiagMatrix(a) if a.shape[1] == 1 else sp.DiagonalOf(a),
+        # diag of a vector never reaches this template: the generator keeps it lazy (row and
+        # column scaling) and makes it an array with targets' ``diag_dense`` only if it must.
+        code="{xp}.diagonal({0}).reshape(-1, 1)", differential="d_diag", adjoint="adj_diag",
+    ),
+    Function(
+        # No adjoint rule: canonical.rules rewrites sum(U) to 1^T U 1 before differentiating.
+        name="sum", description="sum of all entries", family="matrix", accepts="any",
+        shape=to_scalar, latex=r"\operatorname{sum}",
+        numpy=lambda np, a: np.full((1, 1), a.sum()),
+        sympy=lambda sp, m: scalar_matrix(sp, sum(m)),
+        sympy_expr=_sum_expr,
+        code="{xp}.sum({0})", differential="d_sum_entries",
+    ),
+    Function(
+        # No adjoint rule yet: a gradient through vec needs the inverse reshape (a known gap).
+        name="vec", description="columns stacked into one vector (column-major)",
+        family="matrix", accepts="any", shape=vec_shape, latex=r"\operatorname{vec}",
+        numpy=lambda np, a: a.reshape(-1, 1, order="F"),
+        sympy=lambda sp, m: sp.Matrix(vec_entries(m)),
+        code="{0}.T.reshape(-1, 1)",  # column-major without an order= argument (JAX, torch)
+        differential="d_vec",
+    ),
+)
