@@ -77,6 +77,9 @@ class Function:
     argument is a scalar when 1x1. Elementwise functions derive it from ``sympy``."""
     letter: str = "u"
     """The letter for a where-binding of its value (``h = tanh(W x)``)."""
+    nonsmooth: str | None = None
+    """Where it is not differentiable (``"|x| has a kink at 0"``); None: smooth wherever it
+    is defined. The solver refuses non-smooth objectives with this reason."""
     small_sizes: bool = False
     """Its SymPy form grows fast with the size (determinants): the checker gives its argument
     the smallest sizes."""

@@ -54,25 +54,29 @@ def _svd_code(left: bool):
 
 
 def _spectral(name: str, description: str, shape, latex: str, numpy, code, accepts="square",
-              differential: str | None = None) -> Function:
+              differential: str | None = None, nonsmooth: str | None = None) -> Function:
     return Function(name=name, description=description, family="spectral", accepts=accepts,
                     shape=shape, latex=latex, numpy=numpy, sympy=None, code=code,
-                    differential=differential)
+                    differential=differential, nonsmooth=nonsmooth)
 
 
 RECORDS = (
     _spectral("lambda_max", "largest eigenvalue of a symmetric matrix", to_scalar,
               r"\lambda_{\max}", lambda np, a: np.full((1, 1), _eigh(np, a, -1)[0]),
-              _eigh_code(-1, False), differential="d_lambda_max"),
+              _eigh_code(-1, False), differential="d_lambda_max",
+              nonsmooth="lambda_max(A) has a kink where the top eigenvalue is repeated"),
     _spectral("lambda_min", "smallest eigenvalue of a symmetric matrix", to_scalar,
               r"\lambda_{\min}", lambda np, a: np.full((1, 1), _eigh(np, a, 0)[0]),
-              _eigh_code(0, False), differential="d_lambda_min"),
-    # The eigenvectors and singular vectors have no differential rule yet: they appear in
-    # derivatives (d lambda_max, d ||U||_2) but cannot be differentiated themselves.
+              _eigh_code(0, False), differential="d_lambda_min",
+              nonsmooth="lambda_min(A) has a kink where the bottom eigenvalue is repeated"),
     _spectral("eigvec_max", "unit eigenvector of the largest eigenvalue", rows_vector,
-              r"v_{\max}", lambda np, a: _eigh(np, a, -1)[1], _eigh_code(-1, True)),
+              r"v_{\max}", lambda np, a: _eigh(np, a, -1)[1], _eigh_code(-1, True),
+              differential="d_eigvec_max"),
     _spectral("eigvec_min", "unit eigenvector of the smallest eigenvalue", rows_vector,
-              r"v_{\min}", lambda np, a: _eigh(np, a, 0)[1], _eigh_code(0, True)),
+              r"v_{\min}", lambda np, a: _eigh(np, a, 0)[1], _eigh_code(0, True),
+              differential="d_eigvec_min"),
+    # The singular vectors have no differential rule yet: they appear in d ||U||_2 but
+    # cannot be differentiated themselves.
     _spectral("svec_left", "left singular vector of the largest singular value", rows_vector,
               r"u_{1}", lambda np, a: _svd(np, a, True), _svd_code(True), accepts="matrix"),
     _spectral("svec_right", "right singular vector of the largest singular value", cols_vector,

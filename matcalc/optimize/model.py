@@ -37,21 +37,11 @@ from ..expr import (
     Transpose,
     Zero,
 )
+from ..functions import FUNCTIONS
 from ..names import normalize
 from ..parse import parse
 from ..simplify import simplify
 from .constraints import Comparison, parse_constraint
-
-_NONSMOOTH_CALLS = {
-    "abs": "|x| has a kink at 0",
-    "sign": "sign(x) jumps at 0",
-    "relu": "relu(x) has a kink at 0",
-    "max": "max(x) has a kink where two entries tie",
-    "min": "min(x) has a kink where two entries tie",
-    "step": "step(x) jumps at 0",
-    "lambda_max": "lambda_max(A) has a kink where the top eigenvalue is repeated",
-    "lambda_min": "lambda_min(A) has a kink where the bottom eigenvalue is repeated",
-}
 
 
 @dataclass(frozen=True)
@@ -216,8 +206,8 @@ def nonsmooth_node(e: Expr, names: set[str]) -> tuple[Expr, str] | None:
     for node in e.walk():
         if _constant(node, names):
             continue
-        if isinstance(node, Call) and node.name in _NONSMOOTH_CALLS:
-            return node, _NONSMOOTH_CALLS[node.name]
+        if isinstance(node, Call) and FUNCTIONS[node.name].nonsmooth is not None:
+            return node, FUNCTIONS[node.name].nonsmooth
         if isinstance(node, Norm):
             matrix = node.arg.kind == "matrix"
             if node.p not in (None, "2", "F") or (matrix and node.p in (None, "2")):
