@@ -36,7 +36,8 @@ from .expr import (
     Zero,
     kind_of,
 )
-from .printing.bindings import _LETTERS, _topological, bind_common
+from .functions import FUNCTIONS
+from .printing.bindings import _topological, bind_common
 from .rewrite import Rule, Trace, has_differential, load_rules
 from .simplify import Simplifier, prune_differentials, simplify, split_coefficient
 
@@ -282,7 +283,7 @@ class Names:
 
 def _letter(e: Expr) -> str:
     if isinstance(e, Call):
-        letter = _LETTERS.get(e.name, "u")
+        letter = FUNCTIONS[e.name].letter
     elif isinstance(e, Add):
         letter = "r"
     elif isinstance(e, Mul):
