@@ -14,18 +14,26 @@ within ``TARGET`` (relative) of ``f*`` is timed: the median of ``REPEATS`` warm 
 
 from __future__ import annotations
 
-import argparse
-import platform
-import re
-import statistics
-import sys
-import time
-import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
+import os
 
-import numpy as np
+# One BLAS / OpenMP thread for every solver, set before NumPy loads OpenBLAS: on a shared,
+# loaded machine, threads waiting for a busy core turn the many small BLAS calls of
+# L-BFGS-B (in SciPy's C code) from microseconds into milliseconds, at random.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import platform  # noqa: E402
+import re  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -103,7 +111,7 @@ def _matcalc(formula, wrt, data, evaluate, **kwargs) -> Solver:
 
     def setup() -> float:
         matcalc.optimize.model._build.cache_clear()
-        matcalc.optimize.problem._compile.cache_clear()
+        matcalc.optimize.problem._compiled.cache_clear()
         start = time.perf_counter()
         matcalc.minimize(formula, wrt, data, tol=1e-3, **kwargs)
         first = time.perf_counter() - start
@@ -320,7 +328,8 @@ def render(results: list[tuple[Problem, list[dict]]], total: float) -> str:
         "Produced by one run of `python benchmarks/solvers.py` "
         f"(total {total:.0f} s) on a shared 2-core machine that other jobs were loading at "
         "the same time: read the ratios, not the absolute times, and expect noise of tens "
-        "of percent. BLAS runs on one thread for every solver (threadpoolctl).",
+        "of percent. BLAS and OpenMP run on one thread for every solver "
+        "(`OPENBLAS_NUM_THREADS=1`, `OMP_NUM_THREADS=1`, set by the script).",
         "",
         f"Python {platform.python_version()}, NumPy {np.__version__}, SciPy "
         f"{scipy.__version__}, scikit-learn {sklearn.__version__}, JAX {jax.__version__}.",
@@ -372,11 +381,6 @@ def main() -> None:
     args = parser.parse_args()
     from sklearn.datasets import load_breast_cancer
 
-    from threadpoolctl import threadpool_limits
-
-    # one BLAS thread for every solver: on a shared, loaded machine OpenBLAS threads that
-    # wait for a busy core turn microsecond calls into milliseconds, at random
-    threadpool_limits(1)
     start = time.perf_counter()
     X, labels = load_breast_cancer(return_X_y=True)
     X = (X - X.mean(axis=0)) / X.std(axis=0)

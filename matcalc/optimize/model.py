@@ -92,6 +92,7 @@ class Model:
     general: list[GeneralConstraint] = field(default_factory=list)
     decls: dict[str, str] = field(default_factory=dict)
     _hvp: tuple[dict[str, Symbol], dict[str, Expr]] | None = None
+    _formulas: tuple[bool, dict[str, str]] | None = None
 
     def hessian_vector_products(self) -> tuple[dict[str, Symbol], dict[str, Expr]]:
         """Directions ``P_b`` (one per variable, shaped like it) and, per variable ``a``, the
@@ -117,7 +118,13 @@ class Model:
         return self._hvp
 
     def formulas(self) -> dict[str, str]:
-        """The derived formulas, as text: what the solver evaluates."""
+        """The derived formulas, as text: what the solver evaluates (printed once)."""
+        key = self._hvp is not None
+        if self._formulas is None or self._formulas[0] != key:
+            self._formulas = (key, self._print_formulas())
+        return dict(self._formulas[1])
+
+    def _print_formulas(self) -> dict[str, str]:
         out = {"objective": str(self.objective)}
         if self.smooth != self.objective:
             out["smooth objective"] = str(self.smooth)

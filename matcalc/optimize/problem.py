@@ -26,6 +26,12 @@ _AXES = {"vector": ("entries", "columns"), "row vector": ("rows", "entries"),
          "matrix": ("rows", "columns"), "scalar": ("rows", "columns")}
 
 
+def compiled(exprs: Expr | tuple[Expr, ...], extra: tuple[Symbol, ...] = ()) -> Compiled:
+    """The compiled formulas (cached: generated code depends on the formulas only, the
+    sizes being read off the arrays at run time)."""
+    return _compiled(exprs, extra)
+
+
 class Compiled:
     """Formulas compiled to NumPy, called with values looked up by variable name.
 
@@ -51,9 +57,13 @@ class Compiled:
 
 
 @lru_cache(maxsize=512)
+def _compiled(exprs: Expr | tuple[Expr, ...], extra: tuple[Symbol, ...]) -> Compiled:
+    return Compiled(exprs, extra)
+
+
 def _compile(roots: tuple[Expr, ...], params: tuple[Symbol, ...], many: bool
              ) -> Callable[..., Any]:
-    """Generated code depends on the formulas only (sizes are read at run time): cached."""
+    """One function for ``roots``: a tuple of results when ``many``."""
     if not many:
         return compile_source(roots[0], params, "numpy", "f")
     try:
@@ -106,8 +116,8 @@ def _as_value(array: np.ndarray, shape: tuple[int, int]) -> Any:
     return array.reshape(shape)
 
 
-def unify(symbols: list[Symbol], shapes: Mapping[str, tuple[int, int]], formula: str,
-          env: dict | None = None) -> dict:
+def unify(symbols: list[Symbol], shapes: Mapping[str, tuple[int, int]],
+          formula: str | Expr, env: dict | None = None) -> dict:
     """Sizes of the dimensions of ``symbols`` given the concrete shapes; a ShapeError on a
     mismatch names both sides."""
     env = {} if env is None else env
@@ -193,7 +203,7 @@ class Problem:
             if v.name in starts:
                 array = _numeric(v.name, starts[v.name])
                 shapes[v.name] = _concrete_shape(v.name, v, array)
-        env = unify(list(symbols.values()), shapes, str(objective))
+        env = unify(list(symbols.values()), shapes, objective)
         self.shapes: dict[str, tuple[int, int]] = {}
         for v in model.user_variables:
             shape = tuple(_evaluate_dim(d, env) for d in v.dims)
@@ -214,9 +224,9 @@ class Problem:
         self.offsets = np.cumsum([0] + self.sizes)
         self.n = int(self.offsets[-1])
 
-        self._objective = Compiled(model.smooth, tuple(self.variables))
-        self._original = Compiled(model.objective)
-        self._value_and_gradients = Compiled(
+        self._objective = compiled(model.smooth, tuple(self.variables))
+        self._original = compiled(model.objective)
+        self._value_and_gradients = compiled(
             (model.smooth, *(model.gradients[v.name] for v in self.variables)),
             tuple(self.variables))
         self._hvp: tuple[Compiled, list[str]] | None = None
@@ -284,7 +294,7 @@ class Problem:
         if self._hvp is None:
             directions, products = self.model.hessian_vector_products()
             names = [directions[v.name].name for v in self.variables]
-            fn = Compiled(tuple(products[v.name] for v in self.variables),
+            fn = compiled(tuple(products[v.name] for v in self.variables),
                           (*self.variables, *directions.values()))
             self._hvp = (fn, names)
         fn, names = self._hvp
@@ -311,7 +321,7 @@ class Problem:
         symbols = list(expr.free_symbols())
         self._bind_more(symbols, text)
         unify(symbols, self.data_shapes, text)
-        return Compiled(expr)(self.data)
+        return compiled(expr)(self.data)
 
     def _check_coefficients(self) -> None:
         for t in self.model.l1_terms:
@@ -362,9 +372,9 @@ class Problem:
         env = unify(symbols, shapes, c.text)
         size = int(np.prod([_evaluate_dim(d, env) or 1 for d in c.expr.shape]))
         variables = tuple(s for s in symbols if s.name in names)
-        value = Compiled(c.expr, variables)
+        value = compiled(c.expr, variables)
         jacobians = [(self.variables.index(next(v for v in self.variables if v.name == n)),
-                      Compiled(j, variables)) for n, j in c.jacobians.items()]
+                      compiled(j, variables)) for n, j in c.jacobians.items()]
 
         def fun(x: np.ndarray) -> np.ndarray:
             out = value(self.values(x))
