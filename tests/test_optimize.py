@@ -269,6 +269,13 @@ def test_infeasible_constraints():
             constraints=["x >= 1", "x <= 0"])
 
 
+def test_infeasible_nonlinear_constraints_are_reported():
+    r = minimize("||x - m||_2^2", "x", {"m": np.array([1.0, 2.0])},
+                 constraints=["||x||_2^2 <= 1", "1^T x = 10"])
+    assert r.status == "infeasible" and not r.success
+    assert r.max_violation > 1
+
+
 def test_unbounded_objective_is_reported():
     r = minimize("m^T x", "x", {"m": np.array([1.0, -2.0])})
     assert r.status == "unbounded" and not r.success
