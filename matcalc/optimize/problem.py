@@ -298,6 +298,8 @@ class Problem:
                           (*self.variables, *directions.values()))
             self._hvp = (fn, names)
         fn, names = self._hvp
+        if not np.all(np.isfinite(p)):  # a Krylov solver that broke down: pass it on
+            return np.full(self.n, np.nan)
         values = self.values(x)
         values.update(zip(names, self.unpack(p).values(), strict=True))
         return self._flat(list(fn(values)))

@@ -30,6 +30,9 @@ from .result import MinimizeResult
 METHODS = ("auto", "L-BFGS-B", "SLSQP", "trust-constr", "Newton-CG", "trust-ncg",
            "trust-krylov")
 _HVP_METHODS = ("Newton-CG", "trust-ncg", "trust-krylov")
+_OUTSIDE = (np.linalg.LinAlgError, ValueError, ZeroDivisionError, FloatingPointError)
+"""What evaluating at a point outside the domain raises (a singular matrix, SciPy's
+factorisations refusing NaN)."""
 _UNBOUNDED = 1e9  # a decrease by this many times the starting scale is taken as unbounded
 
 
@@ -65,7 +68,7 @@ class _Counter:
         try:
             with np.errstate(all="ignore"):
                 f, g = self.problem.fun_and_grad(x)
-        except np.linalg.LinAlgError:  # a singular matrix: outside the domain
+        except _OUTSIDE:
             f, g = np.nan, x
         if f < self.floor or f == -np.inf:
             raise _Unbounded
@@ -222,7 +225,7 @@ def minimize(
     try:
         with np.errstate(all="ignore"):
             f0, g0 = problem.fun_and_grad(problem.x0)
-    except np.linalg.LinAlgError as err:
+    except _OUTSIDE as err:
         f0, g0 = np.nan, None
         reason = str(err)
     else:
