@@ -12,7 +12,11 @@ from pathlib import Path
 import matcalc
 
 from .errors import MatcalcError
+from .printing.derivation import source_latex
 from .ruletable import FAMILY_TITLES, families, rule_table
+
+WIDTH = 100
+"""No line of the LaTeX source is wider than this, where a space allows a break."""
 
 
 @dataclass(frozen=True)
@@ -151,7 +155,7 @@ def _rules_section() -> list[str]:
         lines.append(rf"\subsection{{{tex_text(title)}}}")
         for entry in (e for e in table if e.family == family):
             lines.append(rf"{tex_name(entry.name)}\hfill{{\footnotesize "
-                         rf"{tex_text(entry.source)}}}\nopagebreak")
+                         rf"{source_latex(entry.source)}}}\nopagebreak")
             if entry.latex is None:
                 lines.append(r"\begin{equation}\text{(Python rule: "
                              + tex_name(entry.identity.removeprefix("python ").strip())
@@ -178,10 +182,19 @@ def _gradient_table(examples: tuple[Example, ...]) -> list[str]:
             lhs = rf"\frac{{\partial^2}}{{\partial {x}\,\partial {x}^{{\top}}}} \left({f}\right)"
         else:
             lhs = rf"\frac{{\partial}}{{\partial {x}}} \left({f}\right)"
-        rows.append(rf"{lhs} &= {d.latex()}")
+        rows.append(rf"{lhs} &= {d.latex()}" + _assumptions(ex))
     lines.append(" \\\\\n".join(rows))
     lines.append(r"\end{align}")
     return lines
+
+
+def _assumptions(example: Example) -> str:
+    """The declarations a row of the table depends on (``2 A x`` only for a symmetric A)."""
+    if not example.decls:
+        return ""
+    said = ", ".join(rf"${matcalc.parse(name).latex()}$ {tex_text(kind)}"
+                     for name, kind in example.decls.items())
+    return rf" && \text{{({said})}}"
 
 
 def _examples_section(examples: tuple[Example, ...]) -> list[str]:
@@ -199,7 +212,7 @@ def _examples_section(examples: tuple[Example, ...]) -> list[str]:
         lines.append(
             rf"The {what} of ${d.function.latex()}$ with respect to ${d.wrt.latex()}$"
             + (rf" (where {tex_text(decls)})" if decls else "")
-            + (rf". {tex_text(ex.note)}" if ex.note else ".")
+            + (rf". {source_latex(ex.note)}" if ex.note else ".")
         )
         lines.append(r"\[" + d.latex() + r"\]")
         explanation = _tex_unicode(_tt_underscores(d.explain(format="latex")))
@@ -214,7 +227,26 @@ def build_document(examples: tuple[Example, ...] = WORKED_EXAMPLES) -> str:
     parts += _rules_section()
     parts += _examples_section(examples)
     parts.append(r"\end{document}")
-    return "\n".join(parts) + "\n"
+    return wrap_source("\n".join(parts)) + "\n"
+
+
+def wrap_source(latex: str, width: int = WIDTH) -> str:
+    """LaTeX source with no line wider than ``width`` where a space allows a break (a line
+    break is a space to TeX); never right after ``\\``, where ``[`` or ``*`` would change
+    its meaning, nor in a comment."""
+    out = []
+    for line in latex.split("\n"):
+        while len(line) > width and "%" not in line:
+            cut = line.rfind(" ", 0, width)
+            while cut > 0 and (line[:cut].rstrip().endswith("\\\\")
+                               or line[cut + 1:cut + 2] in "[*"):
+                cut = line.rfind(" ", 0, cut)
+            if cut <= 0:
+                break
+            out.append(line[:cut])
+            line = line[cut + 1:]
+        out.append(line)
+    return "\n".join(out)
 
 
 def tex_engine() -> str | None:

@@ -190,3 +190,21 @@ def test_textbook_derivations_compile_with_pdflatex(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert (tmp_path / "d.pdf").exists()
+
+
+KATEX = Path(__file__).resolve().parent.parent / "matcalc/web/static/katex/katex.min.js"
+
+
+@pytest.mark.skipif(shutil.which("node") is None or not KATEX.exists(),
+                    reason="needs node and the vendored KaTeX of the web page")
+def test_textbook_derivations_render_in_katex():
+    blocks = [make().derivation().align() for make, _ in TEXTBOOK.values()]
+    script = ("const katex = require(process.argv[1]);"
+              "const blocks = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
+              "for (const b of blocks) katex.renderToString(b, "
+              "{displayMode: true, throwOnError: true});"
+              "console.log('ok ' + blocks.length);")
+    proc = subprocess.run(["node", "-e", script, str(KATEX)], input=json.dumps(blocks),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == f"ok {len(blocks)}"
