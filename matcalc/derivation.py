@@ -194,6 +194,10 @@ THEOREMS = {
                    r"\operatorname{vec}(\mathrm{d}F) = J \operatorname{vec}(\mathrm{d}X)"
                    r" \ \Rightarrow\ \mathsf{D}F = J",
                    f"{_MN}, ch. 9 (first identification theorem)"),
+    "hessian_vec": Theorem("d vec(grad f) = H d vec(X) gives the Hessian H",
+                           r"\operatorname{vec}(\mathrm{d}\nabla f) = H \operatorname{vec}"
+                           r"(\mathrm{d}X) \ \Rightarrow\ \nabla^2 f = H",
+                           f"{_MN}, ch. 10 (second identification theorem)"),
     "hessian": Theorem("d(grad f) = H dx gives the Hessian H",
                        r"\mathrm{d}(\nabla f) = H\,\mathrm{d}x \ \Rightarrow\ \nabla^2 f = H",
                        f"{_MN}, ch. 10 (second identification theorem)"),
@@ -299,6 +303,8 @@ def choose_names(f: Expr, wrt: Symbol, result: Expr | None, taken: set[str]) -> 
     if result is not None:
         _, named = bind_common(result)
         for name, definition in named:
+            if name.name in taken:  # a name of the function's own: keep the value unnamed
+                continue
             value = names.expand(definition)
             names.add(name, value)
             taken.add(name.name)
@@ -391,12 +397,13 @@ def differential_last(e: Expr) -> Expr:
         terms = inner.terms if isinstance(inner, Add) else (inner,)
         turned = [Call("tr", (_transposed_if_first(t),)) for t in terms]
         return turned[0] if len(turned) == 1 else Add(tuple(turned))
-    if not (e.is_scalar and isinstance(e, Mul) and has_differential(e)):
+    if not (isinstance(e, Mul) and has_differential(e)):
         return e
     factors = list(e.factors)
     scalars = [f for f in factors if f.is_scalar]
     arrays = [f for f in factors if not f.is_scalar]
-    arrays = _chain_transposed_if_first(arrays)
+    if e.is_scalar:
+        arrays = _chain_transposed_if_first(arrays)
     moved = [f for f in scalars if isinstance(f, Differential)]
     kept = [f for f in scalars if not isinstance(f, Differential)]
     result = kept + arrays + moved
@@ -603,8 +610,10 @@ class ChainBuilder:
                 j = self.clean(JacobianBuilder(trace).read_off(current, self.function, wrt))
                 factors = j.factors if isinstance(j, Mul) else (j,)
                 form = Mul((*factors, Call("vec", (dx,)) if vec else dx))
-            theorem = THEOREMS["hessian" if spec.kind == "hessian" else
-                               "vec" if vec else "jacobian"]
+            if spec.kind == "hessian":
+                theorem = THEOREMS["hessian_vec" if vec else "hessian"]
+            else:
+                theorem = THEOREMS["vec" if vec else "jacobian"]
             if spec.kind == "hessian":
                 lhs, lhs_latex = "H", "H"
             else:

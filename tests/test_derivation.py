@@ -208,3 +208,38 @@ def test_textbook_derivations_render_in_katex():
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == f"ok {len(blocks)}"
+
+
+def test_jacobian_chain_reads_off_j_from_dy():
+    # dy = ds with s = softmax(x): ds = s ⊙ dx - s s^T dx = (diag(s) - s s^T) dx
+    result = matcalc.jacobian("softmax(x)", "x")
+    lines = result.derivation().lines
+    assert lines[0].text == "y = s,  s = softmax(x)"
+    assert lines[-2].text == "= (diag(s) - s s^T) dx"
+    assert lines[-1].text == "J = diag(s) - s s^T where s = softmax(x)"
+    assert lines[-1].theorem.text == "dy = J dx gives the Jacobian J"
+
+
+def test_vec_derivative_chain():
+    # dF = A dX B, and vec(A dX B) = (B^T ⊗ A) vec(dX) (Magnus & Neudecker, Theorem 2.2)
+    result = matcalc.derivative("A X B", "X")
+    texts = [line.text for line in result.derivation().lines]
+    assert texts == ["F = A X B", "dF = A dX B", "vec(dF) = (B^T ⊗ A) vec(dX)", "J = B^T ⊗ A"]
+
+
+@pytest.mark.parametrize("make", [
+    lambda: matcalc.hessian("x^T A x", "x"),
+    lambda: matcalc.hessian("||X w - y||_2^2 + lambda ||w||_2^2", "w"),
+    lambda: matcalc.hessian("tr(X^T X)", "X"),
+    lambda: matcalc.jacobian("A x", "x", layout="denominator"),
+    lambda: matcalc.jacobian("tanh(W x)", "x"),
+    lambda: matcalc.derivative("X^-1", "X"),
+])
+def test_every_kind_of_derivative_ends_in_its_result(make):
+    result = make()
+    lines = result.derivation().lines
+    assert lines[-1].rhs == str(result) and lines[-1].rhs_latex == result.latex()
+    assert lines[-1].role == "identification"
+    if result.mode == "hessian":  # the gradient first, then d(grad f) = H dx
+        roles = [line.lhs for line in lines]
+        assert roles.index("grad f") < roles.index("d(grad f)")
