@@ -56,6 +56,23 @@ def total_rss_mib(server_pid: int) -> tuple[float, float, int]:
     return (server + sum(rss_kib(w) for w in workers)) / 1024, server / 1024, len(workers)
 
 
+def cpu_seconds(server_pid: int) -> tuple[float, float]:
+    """CPU time (user + system) of the server process alone, and of the server with its
+    workers, the live ones and the reaped (replaced) ones."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def fields(pid: int) -> list[int]:
+        try:
+            text = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return [0, 0, 0, 0]
+        return [int(v) for v in text.rsplit(")", 1)[1].split()[11:15]]
+
+    utime, stime, cutime, cstime = fields(server_pid)
+    live = sum(sum(fields(w)[:2]) for w in children(server_pid))
+    return (utime + stime) / tick, (utime + stime + cutime + cstime + live) / tick
+
+
 def start_server(workers: int) -> tuple[subprocess.Popen, str, int]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
@@ -124,6 +141,7 @@ def main() -> int:
     try:
         total, server, count = total_rss_mib(proc.pid)
         memory.append((0.0, 0, round(total, 1), round(server, 1), count))
+        cpu_before = cpu_seconds(proc.pid)
         begin = time.monotonic()
         stop_at = begin + args.duration
         clients = [Client(port, k * len(TABLE) // args.clients, stop_at, record)
@@ -140,6 +158,7 @@ def main() -> int:
         for c in clients:
             c.join()
         elapsed = time.monotonic() - begin
+        cpu_after = cpu_seconds(proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -160,6 +179,12 @@ def main() -> int:
         "latency_ms": {"p50": round(pct(0.50), 1), "p95": round(pct(0.95), 1),
                        "p99": round(pct(0.99), 1), "max": round(ordered[-1] * 1000, 1),
                        "mean": round(statistics.fmean(ordered) * 1000, 1)},
+        "cpu_ms_per_request": {
+            "server": round((cpu_after[0] - cpu_before[0]) / len(latencies) * 1000, 2),
+            "server_and_workers": round((cpu_after[1] - cpu_before[1]) / len(latencies) * 1000,
+                                        2),
+        },
+        "load_average_1min_at_end": os.getloadavg()[0],
         "errors": len(failures),
         "first_errors": failures[:5],
         "memory_mib": memory,
