@@ -6,6 +6,8 @@ import io
 import json
 import re
 import sys
+import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -272,6 +274,24 @@ def test_slow_derivation_times_out_and_the_server_keeps_serving(strict: TestClie
     assert error["type"] == "TimeLimitExceeded" and "1 s" in error["message"]
     assert pool.replaced == 1
     assert_still_serving(strict)  # the killed worker was replaced
+
+
+def test_busy_server_answers_503_then_recovers() -> None:
+    """With every worker held by a slow derivation, a request waits queue_wait, then 503."""
+    with TestClient(create_app(Limits(workers=1, timeout=2.0, queue_wait=0.3))) as busy:
+        slow = threading.Thread(target=busy.post, args=("/api/derive",),
+                                kwargs={"json": SLOW_CHECK})
+        slow.start()
+        time.sleep(0.5)
+        reply = derive(busy, formula="x^T x", wrt="x")
+        slow.join()
+        assert reply.status_code == 503
+        assert reply.json()["error"]["type"] == "ServerBusy"
+        pool = busy.app.state.pool
+        deadline = time.monotonic() + 60
+        while pool.idle() < 1 and time.monotonic() < deadline:  # the timed-out worker's heir
+            time.sleep(0.1)
+        assert_still_serving(busy)
 
 
 def test_workers_run_under_a_memory_cap(client: TestClient) -> None:

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -19,7 +20,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .. import __version__
-from .pool import Limits, WorkerPool
+from .pool import Limits, WorkerPool, busy
 from .service import MAX_REQUEST_BYTES, OPERATIONS, RequestError, error_payload, validate
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -77,7 +78,18 @@ def _job_endpoint(job: str, *, need_wrt: bool):
         except RequestError as err:
             return JSONResponse(err.payload(), status_code=err.status)
         pool: WorkerPool = request.app.state.pool
-        status, body = await run_in_threadpool(pool.run, job, clean)
+        slots: anyio.Semaphore = request.app.state.slots
+        # Wait here, not in a thread: only as many threads as workers ever block on the pool.
+        try:
+            with anyio.fail_after(pool.limits.queue_wait):
+                await slots.acquire()
+        except TimeoutError:
+            status, body = busy()
+            return JSONResponse(body, status_code=status)
+        try:
+            status, body = await run_in_threadpool(pool.run, job, clean)
+        finally:
+            slots.release()
         return JSONResponse(body, status_code=status)
 
     return endpoint
@@ -122,6 +134,7 @@ def create_app(limits: Limits | None = None, *, allowed_hosts: list[str] | None 
         pool = WorkerPool(limits)
         await run_in_threadpool(pool.start)
         app.state.pool = pool
+        app.state.slots = anyio.Semaphore(pool.limits.workers)
         if on_ready is not None:
             on_ready()
         try:

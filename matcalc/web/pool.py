@@ -44,6 +44,12 @@ class Limits:
     start_timeout: float = 60.0
 
 
+def busy() -> tuple[int, dict[str, Any]]:
+    """The answer when no worker frees up within ``Limits.queue_wait``."""
+    return 503, error_payload("ServerBusy",
+                              "every derivation worker is busy; try again in a moment")
+
+
 class WorkerFailed(Exception):
     """The worker died, overran its time, or could not start."""
 
@@ -167,6 +173,10 @@ class WorkerPool:
         threading.Thread(target=worker.kill, daemon=True).start()
         threading.Thread(target=self._add_worker, daemon=True).start()
 
+    def idle(self) -> int:
+        """How many workers are ready for a request now."""
+        return self._idle.qsize()
+
     def pids(self) -> list[int]:
         """Process ids of the live workers (for the load test's memory figures)."""
         with self._lock:
@@ -177,8 +187,7 @@ class WorkerPool:
         try:
             worker = self._idle.get(timeout=self.limits.queue_wait)
         except queue.Empty:
-            return 503, error_payload(
-                "ServerBusy", "every derivation worker is busy; try again in a moment")
+            return busy()
         try:
             answer = worker.ask(job, request, self.limits.timeout)
         except WorkerFailed as err:
