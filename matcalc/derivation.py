@@ -24,6 +24,7 @@ from .expr import (
     Add,
     Call,
     Differential,
+    Div,
     Expr,
     Identity,
     Mul,
@@ -39,7 +40,7 @@ from .expr import (
 from .functions import FUNCTIONS
 from .printing.bindings import _topological, bind_common
 from .rewrite import Rule, Trace, has_differential, load_rules
-from .simplify import Simplifier, prune_differentials, simplify, split_coefficient
+from .simplify import Simplifier, prune_differentials, simplify
 
 MAX_LINES = 5
 """A chain longer than this inlines the differentials of its innermost named values."""
@@ -506,10 +507,17 @@ class ChainBuilder:
             return self.clean(Mul((g, dv)))
         if shape == "vector":
             return self.clean(Mul((Transpose(g), dv)))
-        c, m = split_coefficient(self.clean(Transpose(g)))
+        m = self.clean(Transpose(g))
+        denominator = None
+        if isinstance(m, Div) and m.den.is_scalar:  # tr(M dX) / alpha
+            m, denominator = m.num, m.den
         factors = m.factors if isinstance(m, Mul) else (m,)
-        trace = Call("tr", (Mul((*factors, dv)),))
-        return trace if c == 1 else Mul((Number(c), trace))
+        scalars = [f for f in factors if f.is_scalar]  # a scalar factor stays outside
+        arrays = [f for f in factors if not f.is_scalar]
+        form: Expr = Call("tr", (Mul((*arrays, dv)),))
+        if scalars:
+            form = Mul((*scalars, form))
+        return form if denominator is None else Div(form, denominator)
 
     def collect(self, e: Expr, trace: Trace) -> Expr:
         """A scalar differential in vector differentials, written ``g^T dv`` per ``dv`` when
