@@ -64,6 +64,7 @@ class ClaimReport:
     method: str
     claim: Expr
     derivative: Any
+    claim_text: str = ""
     counterexample: Counterexample | None = None
     diagnoses: list[Diagnosis] = field(default_factory=list)
     detail: str = ""
@@ -73,8 +74,8 @@ class ClaimReport:
 
     @property
     def mode(self) -> str:
-        return {"grad": "gradient", "jacobian_denominator": "Jacobian"}.get(
-            self.derivative.mode, self.derivative.mode)
+        """What was asked for: gradient, Jacobian, Hessian or derivative."""
+        return _mode(self.derivative)
 
     def as_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data."""
@@ -82,7 +83,7 @@ class ClaimReport:
         return {
             "correct": self.correct,
             "method": self.method,
-            "claim": str(self.claim),
+            "claim": self.claim_text or str(self.claim),
             "derivative": str(self.derivative),
             "detail": self.detail,
             "counterexample": None if c is None else {
@@ -95,9 +96,10 @@ class ClaimReport:
     def __str__(self) -> str:
         what = f"the {self.mode} of {self.derivative.function} with respect to " \
                f"{self.derivative.wrt}"
+        claim = self.claim_text or str(self.claim)
         if self.correct:
-            return f"correct: {self.claim} is {what} (proved by {self.method})"
-        lines = [f"incorrect: {self.claim} is not {what}, which is {self.derivative}"]
+            return f"correct: {claim} is {what} (proved by {self.method})"
+        lines = [f"incorrect: {claim} is not {what}, which is {self.derivative}"]
         if self.detail:
             lines.append(f"  {self.detail}")
         if self.counterexample is not None:
@@ -177,6 +179,7 @@ def check_claim(f: str | Expr, wrt: str | Symbol, claim: str | Expr, /, of: str 
     ``f`` with respect to ``wrt``; when not, a counterexample and the mistakes it makes."""
     derivative = _derive(f, wrt, of, layout, decls)
     claim_expr = parse_claim(claim, derivative, decls)
+    text = claim.strip() if isinstance(claim, str) else str(claim)
     known = {s.name for s in derivative.function.free_symbols()} | {derivative.wrt.name}
     strangers = sorted(s.name for s in claim_expr.free_symbols() if s.name not in known)
     if strangers:
@@ -186,17 +189,17 @@ def check_claim(f: str | Expr, wrt: str | Symbol, claim: str | Expr, /, of: str 
     truth = derivative.expr
     if claim_expr.shape == truth.shape:
         if is_zero(simplify(Add((claim_expr, Neg(truth))))):
-            return ClaimReport(True, "the normal form", claim_expr, derivative)
+            return ClaimReport(True, "the normal form", claim_expr, derivative, text)
         report = derivative_check(derivative, claim_expr)
         if report:
             return ClaimReport(True, f"SymPy, {report.method} on small sizes", claim_expr,
-                               derivative)
+                               derivative, text)
         detail = ""
     else:
         detail = (f"the claim has shape {_shape(claim_expr)}; the {_mode(derivative)} has "
                   f"shape {_shape(truth)}")
     problem = _Problem(derivative, claim_expr)
-    return ClaimReport(False, "", claim_expr, derivative, problem.counterexample(),
+    return ClaimReport(False, "", claim_expr, derivative, text, problem.counterexample(),
                        problem.diagnoses(), detail)
 
 
@@ -329,7 +332,7 @@ class _Problem:
             if self._agree(claim, truth, symmetric=m):
                 out.append(Diagnosis("symmetric only", (
                     f"the claim holds only when {m} is symmetric; for a general {m} the "
-                    f"{_mode(d)} is {d} (a term with {m}^T is missing)")))
+                    f"{_mode(d)} is {d} (declare {m}: symmetric if it is)")))
         for term in _terms(truth):
             rest = simplify(Add((truth, Neg(term))))
             if self._agree(claim, rest):
@@ -354,13 +357,14 @@ class _Problem:
             f"{d.wrt}^T, not as {d.wrt})"))
 
     def _square_matrices(self) -> list[Symbol]:
-        return [s for s in self.derivative.function.free_symbols()
-                if kind_of(s.shape) == "matrix" and s.shape[0] == s.shape[1]
-                and "symmetric" not in s.props and s != self.derivative.wrt]
+        return sorted((s for s in self.derivative.function.free_symbols()
+                       if kind_of(s.shape) == "matrix" and s.shape[0] == s.shape[1]
+                       and "symmetric" not in s.props), key=lambda s: s.name)
 
 
 def _mode(d: Any) -> str:
-    return {"grad": "gradient", "jacobian_denominator": "Jacobian"}.get(d.mode, d.mode)
+    return {"grad": "gradient", "jacobian": "Jacobian", "jacobian_denominator": "Jacobian",
+            "hessian": "Hessian"}.get(d.mode, d.mode)
 
 
 def _factor_diagnosis(c: Fraction, d: Any) -> Diagnosis:

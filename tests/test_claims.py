@@ -100,3 +100,18 @@ def test_cli_check_claim():
                "diag(s) where s = softmax(x)", "--format", "json")
     data = json.loads(proc.stdout)
     assert proc.returncode == 1 and data["diagnoses"][0]["name"] == "missing term"
+
+
+def test_logdet_inverse_only_for_symmetric_x():
+    report = matcalc.check_claim("logdet(X)", "X", "X^-1")
+    names = [d.name for d in report.diagnoses]
+    assert not report and "symmetric only" in names and "transpose" in names
+    assert matcalc.check_claim("logdet(X)", "X", "X^-1", X="symmetric matrix")
+
+
+def test_hessian_claim_with_a_where_clause():
+    f = "1^T softplus(X w) - y^T X w"
+    assert matcalc.check_claim(f, "w", "X^T diag(s ⊙ (1 - s)) X where s = sigma(X w)",
+                               of="hessian")
+    wrong = matcalc.check_claim(f, "w", "X^T diag(s) X where s = sigma(X w)", of="hessian")
+    assert not wrong and wrong.counterexample is not None
