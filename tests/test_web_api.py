@@ -11,6 +11,7 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("starlette", reason="the web extra is not installed")
@@ -109,7 +110,6 @@ def test_least_squares_answer_has_every_part(client: TestClient) -> None:
 
 def test_generated_numpy_code_computes_the_gradient(client: TestClient) -> None:
     """The code the page offers is runnable and agrees with a finite difference."""
-    np = pytest.importorskip("numpy")
     data = derive(client, formula="||A x - b||_2^2", wrt="x").json()
     namespace: dict = {}
     exec(compile(data["code"]["numpy"], "<generated>", "exec"), namespace)  # noqa: S102
@@ -162,15 +162,40 @@ def test_parse_lists_variables_with_kinds_and_shapes(client: TestClient) -> None
     assert variables[0]["declaration"] == "symmetric matrix(n, n)"
 
 
-def test_claim_check_answers(client: TestClient) -> None:
+def test_claim_check_accepts_the_textbook_answer(client: TestClient) -> None:
     reply = derive(client, formula="||A x - b||_2^2", wrt="x",
                    options={"claim": "2 A^T (A x - b)"})
     assert reply.status_code == 200
     claim = reply.json()["claim"]
-    if not hasattr(matcalc, "check_claim"):
-        assert claim["available"] is False and "check_claim" in claim["message"]
-    else:
-        assert claim["available"] is True and claim["ok"] is True
+    assert claim["ok"] is True and claim["report"].startswith("correct")
+
+
+def test_claim_check_names_the_mistake(client: TestClient) -> None:
+    """2 A x is the gradient of x^T A x only for a symmetric A."""
+    claim = derive(client, formula="x^T A x", wrt="x", options={"claim": "2 A x"}).json()["claim"]
+    assert claim["ok"] is False
+    assert [d["name"] for d in claim["diagnoses"]] == ["symmetric only"]
+    example = claim["counterexample"]
+    A, x = (np.array(example["values"][k]) for k in ("A", "x"))
+    i, j = example["entry"]
+    assert (2 * A @ x)[i - 1] == example["claimed"]  # the counterexample reproduces
+    assert ((A + A.T) @ x)[i - 1] == example["expected"] != example["claimed"]
+
+
+def test_unreadable_claim_is_reported_beside_the_result(client: TestClient) -> None:
+    reply = derive(client, formula="||A x - b||_2^2", wrt="x",
+                   options={"claim": "2 A^T (A x - b"})
+    assert reply.status_code == 200
+    data = reply.json()
+    assert data["result"]["text"] == "2 A^T (A x - b)"
+    assert data["claim"]["error"]["type"] == "ParseError"
+    assert data["claim"]["error"]["source_line"] == "2 A^T (A x - b"
+
+
+def test_claim_about_a_differential_is_a_400(client: TestClient) -> None:
+    reply = derive(client, formula="X^-1", op="differential", wrt="X",
+                   options={"claim": "-X^-1 dX X^-1"})
+    assert reply.status_code == 400
 
 
 @pytest.mark.parametrize("section", GALLERY["sections"], ids=lambda s: s["title"])

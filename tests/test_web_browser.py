@@ -176,6 +176,19 @@ def test_error_has_a_caret_under_the_position(page) -> None:
     assert page.get_attribute("#formula", "aria-invalid") == "true"
 
 
+def test_claim_check_names_the_mistake(page) -> None:
+    _derive(page, "x^T A x", "x")
+    page.wait_for_selector("#result .katex")
+    page.fill("#claim", "2 A x")
+    page.press("#claim", "Enter")
+    page.wait_for_selector("#claim-verdict.bad")
+    assert "symmetric only" in page.text_content("#claim-verdict")
+    page.fill("#claim", "(A + A^T) x")
+    page.click("#claim-form button")
+    page.wait_for_selector("#claim-verdict.good")
+    assert page.text_content("#claim-verdict").startswith("✓ correct")
+
+
 def test_permalink_restores_the_result(page, server) -> None:
     page.fill("#where", "A: symmetric")
     _derive(page, "x^T A x", "x")

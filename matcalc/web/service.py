@@ -110,6 +110,9 @@ def validate(payload: Any, *, need_wrt: bool = True) -> dict[str, Any]:
     claim = options.get("claim")
     if claim is not None and not isinstance(claim, str):
         raise RequestError(400, "the option 'claim' must be a string")
+    if claim is not None and op == "differential":
+        raise RequestError(400, "a claim is checked against a derivative, not a differential",
+                           hint="op: grad, jacobian, hessian or derivative")
     return {
         "formula": formula,
         "op": op,
@@ -208,17 +211,16 @@ def _code(result: matcalc.Derivative) -> dict[str, Any]:
     return code
 
 
-def _claim(request: dict[str, Any], function: str) -> dict[str, Any]:
-    check_claim: Callable[..., Any] | None = getattr(matcalc, "check_claim", None)
-    if check_claim is None:
-        return {
-            "available": False,
-            "message": "checking your own answer needs matcalc.check_claim, which this "
-            "version of matcalc does not have yet",
-        }
-    verdict = check_claim(function, request["wrt"], request["options"]["claim"],
-                          **request["decls"])
-    return {"available": True, "ok": bool(verdict), "report": str(verdict)}
+def _claim(request: dict[str, Any], function: Expr) -> dict[str, Any]:
+    """``check_claim``'s verdict on the user's own answer, or why the answer was not read."""
+    options = request["options"]
+    try:
+        verdict = matcalc.check_claim(function, request["wrt"], options["claim"],
+                                      of=request["op"], layout=options["layout"],
+                                      **request["decls"])
+    except MatcalcError as err:
+        return formula_error(err)
+    return {"ok": bool(verdict), "report": str(verdict)} | verdict.as_dict()
 
 
 _DERIVE: dict[str, Callable[..., Any]] = {
@@ -256,7 +258,7 @@ def derive(request: dict[str, Any]) -> dict[str, Any]:
         report = result.check()
         answer["check"] = {"ok": bool(report), "report": str(report)}
     if options["claim"] is not None:
-        answer["claim"] = _claim(request, text)
+        answer["claim"] = _claim(request, function)
     return answer
 
 

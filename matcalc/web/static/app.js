@@ -359,9 +359,17 @@
       return;
     }
     const result = reply.data.claim;
-    if (!result.available) verdict(el, "info", result.message);
-    else if (result.ok) verdict(el, "good", `✓ your answer is right: ${result.report}`);
-    else verdict(el, "bad", `✗ ${result.report}`);
+    if (result.error) {
+      const e = result.error;
+      const caret = typeof e.column === "number" && typeof e.source_line === "string"
+        ? `\n${e.source_line}\n${" ".repeat(Math.max(0, e.column - 1))}^` : "";
+      verdict(el, "bad", `Your answer could not be read: ${e.message}${caret}` +
+        (e.hint ? `\nhint: ${e.hint}` : ""));
+    } else if (result.ok) {
+      verdict(el, "good", `✓ ${result.report}`);
+    } else {
+      verdict(el, "bad", `✗ ${result.report}`);
+    }
   }
 
   async function copyText(text, button, what) {
