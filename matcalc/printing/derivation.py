@@ -29,6 +29,21 @@ def _mark(numbers: list[int]) -> str:
     return "[" + ", ".join(map(str, numbers)) + "]" if numbers else ""
 
 
+def _note(line: Line, latex: bool = False) -> str:
+    """What stands beside a line: the substituted differential or the theorem, else the
+    identity of the first rule the line applies (``d(U V) = d(U) V + U d(V)``)."""
+    if line.note:
+        return line.note_latex if latex else line.note
+    for use in line.rules:
+        if latex:
+            math = use.identity_latex()
+            if math:
+                return math
+        elif use.identity != use.name and not use.identity.startswith("python "):
+            return use.identity
+    return ""
+
+
 def derivation_text(derivation: Derivation) -> str:
     """Two columns: the chain on the left, what justifies each line on the right."""
     numbered, marks = _notes(derivation)
@@ -40,7 +55,7 @@ def derivation_text(derivation: Derivation) -> str:
     column = min(max(len(t) for t in left) + 4, 60)
     out = [derivation.title]
     for text, line, mine in zip(left, derivation.lines, marks, strict=True):
-        right = " ".join(part for part in (line.note, _mark(mine)) if part)
+        right = " ".join(part for part in (_note(line), _mark(mine)) if part)
         if not right:
             out.append(text)
         elif len(text) < column - 2:
@@ -58,7 +73,7 @@ def derivation_text(derivation: Derivation) -> str:
 def _rows(line: Line, mark: str) -> list[str]:
     """The ``align*`` rows of one line: ``lhs &= rhs && note``, broken when long."""
     pieces = break_latex(line, LATEX_WIDTH)
-    note = line.note_latex
+    note = _note(line, latex=True)
     side = rf"&& {note}" if note else "&&"
     if mark:
         side += rf"\quad\text{{{mark}}}"
