@@ -651,7 +651,9 @@ def chain(spec: ChainSpec, fname: str, dlhs: tuple[str, str], header: bool = Tru
     """The shortest readable chain: as many named values stepped as fit in MAX_LINES."""
     builder = ChainBuilder(spec, fname, dlhs, header)
     best: list[Line] = []
-    for steps in range(len(builder.varying()), -1, -1):
+    # a chain has at least a header, df, one line per stepped name and the identification
+    most = min(len(builder.varying()), MAX_LINES - 2 - int(header))
+    for steps in range(most, -1, -1):
         best = builder.build(steps)
         if len(best) <= MAX_LINES:
             break

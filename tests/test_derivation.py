@@ -243,3 +243,25 @@ def test_every_kind_of_derivative_ends_in_its_result(make):
     if result.mode == "hessian":  # the gradient first, then d(grad f) = H dx
         roles = [line.lhs for line in lines]
         assert roles.index("grad f") < roles.index("d(grad f)")
+
+
+def test_jupyter_shows_the_derivation_as_mathematics():
+    shown = matcalc.grad("x^T A x", "x").explain()._repr_markdown_()
+    assert "$$\n\\begin{aligned}" in shown and "\\end{aligned}\n$$" in shown
+
+
+def test_long_latex_lines_are_broken_into_rows():
+    result = matcalc.grad("||W3 tanh(W2 tanh(W1 x)) - y||^2", "W1")
+    align = result.derivation().align()
+    rows = align.split(" \\\\\n")
+    assert len(rows) > len(result.derivation().lines)  # the header and the result are split
+    assert r"&\qquad \text{where}\quad" in align
+
+
+def test_deep_networks_keep_five_lines():
+    f = "x"
+    for i in range(1, 17):
+        f = f"tanh(W{i} {f})"
+    result = matcalc.grad(f"||{f} - y||^2", "W1")
+    lines = result.derivation().lines
+    assert len(lines) <= 5 and lines[-1].rhs == str(result)
