@@ -338,13 +338,15 @@ def _configure_explain(parser: argparse.ArgumentParser) -> None:
     _add_wrt(parser)
     _add_decls(parser)
     _add_of(parser)
-    _add_format(parser, ("text", "latex", "markdown"))
+    _add_format(parser, ("text", "latex", "markdown", "json"))
     parser.add_argument("--verbose", action="store_true",
                         help="every rule application of the engine, one per step")
 
 
 def _run_explain(args: argparse.Namespace) -> str:
     result = _derive(args.of, args)
+    if args.format == "json":
+        return json.dumps(result.derivation().as_dict(), indent=2, ensure_ascii=False)
     return str(result.explain(args.format, verbose=args.verbose))
 
 

@@ -115,3 +115,10 @@ def test_hessian_claim_with_a_where_clause():
                                of="hessian")
     wrong = matcalc.check_claim(f, "w", "X^T diag(s) X where s = sigma(X w)", of="hessian")
     assert not wrong and wrong.counterexample is not None
+
+
+def test_cli_explain_json_is_the_derivation_as_data():
+    proc = run("explain", "||A x - b||_2^2", "--wrt", "x", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert [line["lhs"] for line in data["lines"]] == ["f", "df", "", "grad f"]
