@@ -68,16 +68,13 @@ class Derivative:
         """Verify the result entry by entry with SymPy on small concrete sizes."""
         from .verify import check_derivative
 
-        if self.mode == "hessian" and kind_of(self.wrt.shape) == "matrix":
-            # vec layout: the Hessian is the derivative of the (checked) gradient
-            first = check_derivative(self.function, self.wrt, self.gradient, "grad", **options)
-            if not first:
-                return first
-            return check_derivative(self.gradient, self.wrt, self.expr, "derivative", **options)
+        mode = self.mode
+        if mode.startswith("jacobian") and (self.function.shape[1] != 1 or self.wrt.shape[1] != 1):
+            mode = "derivative"  # a matrix argument or value: d vec(y) / d vec(x)^T
         if self.mode == "jacobian_denominator":
             return check_derivative(self.function, self.wrt, simplify(Transpose(self.expr)),
-                                    "jacobian", **options)
-        return check_derivative(self.function, self.wrt, self.expr, self.mode, **options)
+                                    mode.replace("jacobian_denominator", "jacobian"), **options)
+        return check_derivative(self.function, self.wrt, self.expr, mode, **options)
 
     def to_sympy(self) -> Any:
         """The result as a SymPy matrix expression built on ``MatrixSymbol``."""
@@ -199,7 +196,22 @@ def _prepare(f: str | Expr, wrt: str | Symbol, decls: dict[str, str]) -> tuple[E
     variable = parse(wrt, **decls)
     if not isinstance(variable, Symbol):
         raise MatcalcError(f"wrt must be a single variable name, got {wrt!r}")
+    if wrt not in decls:  # its sizes are its own, not the formula's (LANGUAGE.md section 6)
+        variable = _own_dimensions(variable, expr)
     return expr, variable
+
+
+def _own_dimensions(variable: Symbol, expr: Expr) -> Symbol:
+    """A variable absent from ``expr`` with symbolic sizes that ``expr`` does not use."""
+    from .shapes import DIM_NAMES
+
+    used = {d for n in expr.walk() for d in getattr(n, "shape", ()) if isinstance(d, str)}
+    used |= {p for d in used for p in d.split("*")}
+    fresh = iter([n for n in DIM_NAMES if n not in used] + [f"n{i}" for i in range(1, 99)])
+    mapping: dict = {}
+    dims = tuple(d if not isinstance(d, str) else mapping.setdefault(d, next(fresh))
+                 for d in variable.dims)
+    return Symbol(variable.name, dims, variable.props)
 
 
 def grad(f: str | Expr, wrt: str | Symbol, /, **decls: str) -> Derivative:
@@ -246,7 +258,7 @@ def hessian(f: str | Expr, wrt: str | Symbol, /, **decls: str) -> Derivative:
     g = grad(f, wrt, **decls)
     trace = Trace()
     with deep_recursion():
-        result = JacobianBuilder(trace).jacobian(g.expr, g.wrt)
+        result = JacobianBuilder(trace).hessian(g.function, g.wrt)
     return Derivative(g.function, g.wrt, result, "hessian", g.steps + trace.steps, g.expr)
 
 

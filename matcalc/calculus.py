@@ -14,6 +14,8 @@ from .expr import (
     Call,
     Differential,
     Expr,
+    Identity,
+    Kron,
     Mul,
     Number,
     Ones,
@@ -31,9 +33,11 @@ from .rewrite import (
     exhaust,
     first_of,
     index_rules,
+    is_constant,
     load_rules,
 )
 from .simplify import Simplifier, is_zero, prune_differentials, simplify
+from .structured import project_gradient, unconstrained
 
 ONE = Number(Fraction(1))
 
@@ -151,6 +155,30 @@ def adjoint_of_broadcast(subject: Expr) -> Expr | None:
     return Call("tr", (Mul((Transpose(total), lin)),))
 
 
+def adjoint_of_kronecker(subject: Expr) -> Expr | None:
+    """tr(G^T (a ⊗ l)) = tr(((a^T ⊗ I) G)^T l) and tr(G^T (l ⊗ b)) = tr(((I ⊗ b^T) G)^T l)
+    for a constant vector a (b) and a linear vector l: a ⊗ l = (a ⊗ I) l, l ⊗ b = (I ⊗ b) l."""
+    if not (isinstance(subject, Call) and subject.name == "tr"):
+        return None
+    inner = subject.args[0]
+    if not (isinstance(inner, Mul) and len(inner.factors) == 2):
+        return None
+    head, lin = inner.factors
+    if not (isinstance(head, Transpose) and isinstance(lin, Kron)):
+        return None
+    left, right = lin.left, lin.right
+    if left.shape[1] != 1 or right.shape[1] != 1:
+        return None
+    g = head.arg
+    if is_constant(left) and not is_constant(right):
+        spread, target = Kron(Transpose(left), Identity(right.shape[0])), right
+    elif is_constant(right) and not is_constant(left):
+        spread, target = Kron(Identity(left.shape[0]), Transpose(right)), left
+    else:
+        return None
+    return Call("tr", (Mul((Transpose(Mul((spread, g))), target)),))
+
+
 # ---------------------------------------------------------------------------- the engine
 
 
@@ -181,12 +209,12 @@ class Differentiator:
     def gradient(self, f: Expr, wrt: Symbol) -> Expr:
         """The gradient of scalar ``f`` with respect to ``wrt`` (shape of ``wrt``)."""
         if wrt.props:
-            # Entries are independent (LANGUAGE.md section 6): differentiate with respect to
-            # an unconstrained twin, so that S^T = S or 1^T q = 1 cannot change the result,
-            # and evaluate the result where wrt satisfies its declaration.
-            plain = Symbol(wrt.name, wrt.dims)
+            # LANGUAGE.md section 6: differentiate with respect to an unconstrained twin, so
+            # that S^T = S or 1^T q = 1 cannot change the result, evaluate the result where
+            # wrt satisfies its declaration, and project it on the declared structure.
+            plain = unconstrained(wrt)
             result = self.gradient(replace_symbol(f, wrt, plain), plain)
-            return self.simplifier(replace_symbol(result, plain, wrt))
+            return self.simplifier(project_gradient(replace_symbol(result, plain, wrt), wrt))
         f = canonicalize(f, self.trace)
         self._depends.clear()
         if not self.depends(f, wrt):

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from .expr import Commutation, Dim, Expr, Identity, Kron, Mul, Transpose, mul_dims
+from .expr import (
+    Add,
+    Call,
+    Commutation,
+    Dim,
+    Expr,
+    Identity,
+    Kron,
+    Mul,
+    Number,
+    Pow,
+    Transpose,
+    mul_dims,
+)
 
 
 def commutation(m: Dim, n: Dim) -> Expr:
@@ -57,6 +70,60 @@ def trivial_commutation(e: Expr) -> Expr | None:
 def _kron_shapes(k: Kron):
     (m, n), (p, q) = k.left.shape, k.right.shape
     return m, n, p, q
+
+
+def vec_inner_product(e: Expr) -> Expr | None:
+    """vec(A)^T vec(B) = tr(A^T B) for A and B of the same shape (adjacent factors)."""
+    if not isinstance(e, Mul):
+        return None
+    factors = list(e.factors)
+    for i in range(len(factors) - 1):
+        row, col = factors[i], factors[i + 1]
+        if not (isinstance(row, Transpose) and _is_vec(row.arg) and _is_vec(col)):
+            continue
+        a, b = row.arg.args[0], col.args[0]  # type: ignore[attr-defined]
+        if a.shape != b.shape:
+            continue
+        inner = Call("tr", (Mul((Transpose(a), b)),))
+        rest = factors[:i] + [inner] + factors[i + 2:]
+        return rest[0] if len(rest) == 1 else Mul(tuple(rest))
+    return None
+
+
+def _is_vec(e: Expr) -> bool:
+    return isinstance(e, Call) and e.name == "vec"
+
+
+def is_twice_symmetriser(e: Expr) -> bool:
+    """``I + K_{n,n}`` (twice the symmetriser N = (I + K)/2)."""
+    if not (isinstance(e, Add) and len(e.terms) == 2):
+        return False
+    ks = [t for t in e.terms if isinstance(t, Commutation) and t.m == t.n]
+    ids = [t for t in e.terms if isinstance(t, Identity)]
+    return len(ks) == 1 and len(ids) == 1
+
+
+def symmetriser_products(e: Expr) -> Expr | None:
+    """With S = I + K_{n,n} = 2 N: K S = S K = S, S^k = 2^(k-1) S, and S (A ⊗ A) = (A ⊗ A) S
+    (K_{n,n} commutes with A ⊗ A), which moves S to the right (Magnus & Neudecker, ch. 3
+    sec. 7, properties of N_n)."""
+    if isinstance(e, Pow) and is_twice_symmetriser(e.base) and isinstance(e.exponent, Number) \
+            and e.exponent.value.denominator == 1 and e.exponent.value > 1:
+        return Mul((Number(2 ** (int(e.exponent.value) - 1)), e.base))
+    if not isinstance(e, Mul):
+        return None
+    factors = list(e.factors)
+    for i in range(len(factors) - 1):
+        left, right = factors[i], factors[i + 1]
+        if isinstance(left, Commutation) and is_twice_symmetriser(right) and left.m == left.n:
+            return Mul(tuple(factors[:i] + factors[i + 1:]))
+        if is_twice_symmetriser(left) and isinstance(right, Commutation) and right.m == right.n:
+            return Mul(tuple(factors[:i + 1] + factors[i + 2:]))
+        if is_twice_symmetriser(left) and isinstance(right, Kron) and right.left == right.right:
+            return Mul(tuple(factors[:i] + [right, left] + factors[i + 2:]))
+        if is_twice_symmetriser(left) and left == right:
+            return Mul(tuple(factors[:i] + [Number(2), left] + factors[i + 2:]))
+    return None
 
 
 def commutation_products(e: Expr) -> Expr | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from .calculus import Differentiator, canonicalize, tidy_kronecker
+from .calculus import Differentiator, canonicalize, replace_symbol, tidy_kronecker
 from .commutation import commutation, kron, product
 from .errors import UnsupportedError
 from .expr import (
@@ -25,6 +25,7 @@ from .expr import (
 )
 from .rewrite import Rule, Trace, apply_first, index_rules, is_constant, load_rules
 from .simplify import is_zero, simplify
+from .structured import project_jacobian, projector, unconstrained
 
 
 def jacobian_rules() -> tuple[Rule, ...]:
@@ -229,7 +230,16 @@ class JacobianBuilder:
         return result
 
     def jacobian(self, y: Expr, wrt: Symbol) -> Expr:
-        """J with d vec(y) = J d vec(wrt) (numerator layout; m×n for vectors)."""
+        """J with d vec(y) = J d vec(wrt) (numerator layout; m×n for vectors).
+
+        With respect to a structured variable (LANGUAGE.md section 6) this is J P, J taken
+        with independent entries where wrt has its structure, P the projector on it.
+        """
+        if wrt.props:
+            plain = unconstrained(wrt)
+            j = self.jacobian(replace_symbol(y, wrt, plain), plain)
+            return tidy_kronecker(project_jacobian(replace_symbol(j, plain, wrt), wrt),
+                                  self.trace)
         y = canonicalize(y, self.trace)
         return self.read_off(self.forward(y, wrt), y, wrt)
 
@@ -259,6 +269,16 @@ class JacobianBuilder:
                 assert parts is not None
                 pending.append((parts[0], simplify(parts[1])))
         return tidy_kronecker(Add(tuple(found)) if len(found) > 1 else found[0], self.trace)
+
+    def hessian(self, f: Expr, wrt: Symbol) -> Expr:
+        """d vec(grad f) / d vec(wrt)^T; P H P for a structured variable (LANGUAGE.md
+        section 6), H the Hessian with independent entries (never the derivative of a
+        gradient already simplified with the structure, which is wrong off it)."""
+        plain = unconstrained(wrt)
+        g = self.engine.gradient(replace_symbol(f, wrt, plain), plain)
+        h = replace_symbol(self.jacobian(g, plain), plain, wrt)
+        p = projector(wrt)
+        return tidy_kronecker(h if p is None else Mul((p, h, p)), self.trace)
 
     def _gradient_row(self, lin: Expr, wrt: Symbol) -> Expr | None:
         """g^T with l = g^T vec(dx) for a scalar linear form l, read off by the adjoint rules

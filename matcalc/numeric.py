@@ -258,6 +258,8 @@ def random_value(sym: Symbol, sizes: Mapping[Dim, int], rng: np.random.Generator
         value = magnitude / magnitude.sum()
     if "symmetric" in sym.props:
         value = 0.5 * (value + value.T)
+    if "diagonal" in sym.props:
+        value = np.diag(np.diag(value))
     if rows == cols and rows > 1:
         value = value + 1.5 * rows * np.eye(rows)
     return natural(value, sym.dims)

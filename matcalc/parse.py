@@ -126,7 +126,8 @@ class _Context:
         else:
             if not dims:
                 rows = self.dims.fresh()
-                dims = [rows, rows if "symmetric" in decl.props else self.dims.fresh()]
+                square = "symmetric" in decl.props or "diagonal" in decl.props
+                dims = [rows, rows if square else self.dims.fresh()]
             shape = (dims[0], dims[1])
         s = Symbol(name, shape, decl.props)
         self.symbols[name] = s

@@ -38,7 +38,7 @@ from .expr import (
 from .functions import FUNCTIONS, check_argument
 
 KINDS = ("scalar", "vector", "matrix")
-PROPERTIES = ("symmetric", "probability")
+PROPERTIES = ("symmetric", "diagonal", "probability")
 DIM_NAMES = ("n", "m", "p", "q", "r", "k", "l", "s", "t", "u", "v")
 
 
@@ -64,14 +64,15 @@ def make_decl(props: list[str], kind: str | None, dims: list[Dim]) -> Decl:
 
     props_set = frozenset(props)
     if kind is None:
-        if "symmetric" in props_set:
+        if "symmetric" in props_set or "diagonal" in props_set:
             kind = "matrix"
         elif "probability" in props_set:
             kind = "vector"
         else:
             raise DeclarationError("a declaration needs a kind", hint="scalar, vector or matrix")
-    if "symmetric" in props_set and kind != "matrix":
-        raise DeclarationError(f"only a matrix can be symmetric, not a {kind}")
+    for square in ("symmetric", "diagonal"):
+        if square in props_set and kind != "matrix":
+            raise DeclarationError(f"only a matrix can be {square}, not a {kind}")
     if "probability" in props_set and kind != "vector":
         raise DeclarationError(f"only a vector can be a probability vector, not a {kind}")
     expected = {"scalar": (0,), "vector": (0, 1), "matrix": (0, 1, 2)}[kind]
@@ -86,8 +87,10 @@ def make_decl(props: list[str], kind: str | None, dims: list[Dim]) -> Decl:
         )
     if kind == "matrix" and len(dims) == 1:
         dims = [dims[0], dims[0]]
-    if "symmetric" in props_set and len(dims) == 2 and dims[0] != dims[1]:
-        raise DeclarationError(f"a symmetric matrix is square, got matrix({dims[0]}, {dims[1]})")
+    for square in ("symmetric", "diagonal"):
+        if square in props_set and len(dims) == 2 and dims[0] != dims[1]:
+            raise DeclarationError(
+                f"a {square} matrix is square, got matrix({dims[0]}, {dims[1]})")
     return Decl(kind, tuple(dims), props_set)
 
 
@@ -103,7 +106,7 @@ class Dims:
 
     @staticmethod
     def is_var(d: Dim) -> bool:
-        return isinstance(d, str) and d.startswith("?")
+        return isinstance(d, str) and d.startswith("?") and "*" not in d
 
     def find(self, d: Dim) -> Dim:
         root = d
@@ -129,6 +132,9 @@ class Dims:
         if self.is_var(rb) and ra != 1:
             self.parent[rb] = ra
             return True
+        fa, fb = dim_factors(ra), dim_factors(rb)
+        if len(fa) > 1 and len(fa) == len(fb):  # vec(A)^T vec(B): A and B alike, factorwise
+            return all(self.unify(a, b) for a, b in zip(fa, fb, strict=True))
         return False
 
 
@@ -386,10 +392,11 @@ class Inference:
                 if d not in taken)
         for node in e.walk():
             for d in _leaf_dims(node):
-                root = self.dims.find(d)
-                if root in mapping or not self.dims.is_var(root):
-                    continue
-                mapping[root] = next(pool)
+                for part in dim_factors(self.dims.find(d)):  # a product: its factors
+                    root = self.dims.find(part)
+                    if root in mapping or not self.dims.is_var(root):
+                        continue
+                    mapping[root] = next(pool)
         return mapping
 
     def finish(self, e: Expr, mapping: dict[Dim, Dim] | None = None) -> Expr:
@@ -397,9 +404,13 @@ class Inference:
         if mapping is None:
             mapping = self.names(e)
 
-        def dim(d: Dim) -> Dim:
+        def one(d: Dim) -> Dim:
             root = self.dims.find(d)
             return mapping.get(root, root)
+
+        def dim(d: Dim) -> Dim:
+            root = self.dims.find(d)
+            return map_dim(root, one) if "*" in str(root) else one(root)
 
         return substitute_dims(e, dim)
 

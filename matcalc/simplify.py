@@ -85,7 +85,7 @@ def known_symmetric(e: Expr) -> bool:
     if e.shape[0] != e.shape[1]:
         return False
     if isinstance(e, Symbol):
-        return "symmetric" in e.props
+        return "symmetric" in e.props or "diagonal" in e.props
     if isinstance(e, (Identity, Zero)):
         return True
     if isinstance(e, Call) and e.name == "diag":
@@ -364,6 +364,8 @@ class Simplifier:
     def _Kron(self, e: Kron) -> Expr:
         if is_zero(e.left) or is_zero(e.right):
             return Zero(e.shape)
+        if e.left.is_scalar or e.right.is_scalar:  # s ⊗ A = s A (Matrix Cookbook eq. 508)
+            return Mul((e.left, e.right))
         return e
 
     # -- transposes -------------------------------------------------------------

@@ -255,8 +255,11 @@ def symbolic_matrix(sym: Symbol, sizes: Mapping[Dim, int], independent: bool = F
         return sympy.Matrix([[sympy.Symbol(sym.name, real=True)]])
     rows, cols = shape_value(sym.dims, sizes)
     shared = "symmetric" in sym.props and not independent
+    diagonal = "diagonal" in sym.props and not independent
 
-    def entry(i: int, j: int) -> sympy.Symbol:
+    def entry(i: int, j: int) -> sympy.Expr:
+        if diagonal and i != j:
+            return sympy.Integer(0)
         if shared and i > j:
             i, j = j, i
         return sympy.Symbol(_entry_name(sym, i, j), real=True)
@@ -284,10 +287,49 @@ def constraints(symbols: Iterable[Symbol], sizes: Mapping[Dim, int]) -> dict[Any
             for i in range(free.rows):
                 for j in range(i):
                     out[free[i, j]] = free[j, i]
+        if "diagonal" in sym.props:
+            for i in range(free.rows):
+                for j in range(free.cols):
+                    if i != j:
+                        out[free[i, j]] = 0
         if "probability" in sym.props:
             entries = list(free)
             out[entries[-1]] = 1 - sum(entries[:-1])
     return out
+
+
+def structure_projector(sym: Symbol, size: int) -> np.ndarray | None:
+    """P with P vec(E) the orthogonal projection of a direction E onto the declared
+    structure of ``sym`` (LANGUAGE.md section 6): N = (I + K)/2 for a symmetric matrix,
+    diag(vec(I)) for a diagonal one; None when the entries are independent."""
+    from .commutation import permutation
+
+    if "symmetric" in sym.props:
+        k = np.eye(size * size)[permutation(size, size)]
+        return (np.eye(size * size) + k) / 2
+    if "diagonal" in sym.props:
+        return np.diag(np.eye(size).reshape(-1, order="F"))
+    return None
+
+
+def project_derivative(d: Any, sym: Symbol, mode: str, size: int, exact: bool) -> Any:
+    """The derivative on the declared structure from the independent-entries one ``d``:
+    sym(G) or I ⊙ G for a gradient, J P for a derivative, P H P for a Hessian."""
+    p = structure_projector(sym, size)
+    if p is None:
+        return d
+    if exact:
+        p = sympy.Matrix(p.shape[0], p.shape[1],
+                         lambda i, j: sympy.Rational(int(round(2 * p[i, j])), 2))
+    if mode == "grad" and exact:
+        out = p @ sympy.Matrix(_vec(d))
+        return sympy.Matrix(size, size, lambda i, j: out[i + size * j])
+    if mode == "grad":
+        out = p @ np.asarray(d).reshape(-1, 1, order="F")
+        return out.reshape((size, size), order="F")
+    if mode == "hessian":
+        return p @ d @ p
+    return d @ p
 
 
 # ---------------------------------------------------------------------------- AST -> SymPy
@@ -523,8 +565,6 @@ def _validate(f: Expr, wrt: Symbol, mode: str) -> None:
         raise UnsupportedError(f"unknown derivative mode {mode!r}; use one of {', '.join(MODES)}")
     if mode in ("grad", "hessian") and f.shape != SCALAR:
         raise ShapeError(f"{mode} needs a scalar-valued function, got shape {f.shape}")
-    if mode == "hessian" and wrt.dims[1] != 1:
-        raise ShapeError("hessian is taken with respect to a vector or a scalar")
     if mode == "jacobian" and (f.shape[1] != 1 or wrt.dims[1] != 1):
         raise ShapeError("jacobian relates a vector or scalar to a vector or scalar")
 
@@ -663,6 +703,8 @@ def rational_point(symbols: Iterable[Symbol], sizes: Mapping[Dim, int], rng: ran
             m = m / sum(m)
         if "symmetric" in sym.props:
             m = _symmetrize(m)
+        if "diagonal" in sym.props:
+            m = sympy.diag(*[m[i, i] for i in range(rows)])
         if rows == cols and rows > 1:
             m = m + sympy.Rational(3, 2) * rows * sympy.eye(rows)  # diagonally dominant
         out[sym.name] = m
@@ -714,6 +756,7 @@ def _evaluate_at(case: _Case, point: dict[str, sympy.Matrix]
     value = to_sympy(case.f, {**floats, case.wrt.name: wrt}, case.sizes)
     values = dict(zip(vec_entries(wrt), vec_entries(floats[case.wrt.name]), strict=True))
     deriv = derivative_matrix(value, wrt, case.mode).xreplace(values)
+    deriv = project_derivative(deriv, case.wrt, case.mode, wrt.rows, exact=True)
     got = to_sympy(case.result, floats, case.sizes)
     return value.xreplace(values), deriv, got
 
@@ -763,6 +806,8 @@ def _check_finite_differences(case: _Case, points: int, rng: np.random.Generator
         except MatcalcError as err:
             return CheckReport(False, "numeric", case.sizes, detail=str(err))
         fd2 = np.asarray(fd, dtype=float).reshape(shape_value(_shape_of(case), case.sizes))
+        fd2 = project_derivative(fd2, case.wrt, case.mode,
+                                 shape_value(case.wrt.dims, case.sizes)[0], exact=False)
         got2 = np.asarray(got, dtype=float).reshape(fd2.shape)
         if not np.all(np.isfinite(fd2)):
             continue
@@ -837,6 +882,7 @@ def _prove(case: _Case, deadline: float) -> CheckReport | None:
     env_free = {**env, case.wrt.name: wrt}
     subs = constraints(case.symbols, case.sizes)
     deriv = derivative_matrix(to_sympy(case.f, env_free, case.sizes), wrt, case.mode)
+    deriv = project_derivative(deriv, case.wrt, case.mode, wrt.rows, exact=True)
     got = to_sympy(case.result, env_free, case.sizes)
     undecided = False
     for i in range(deriv.rows):

@@ -58,6 +58,7 @@ from matcalc.expr import (
     Transpose,
 )
 from matcalc.numeric import evaluate, finite_difference, random_point
+from matcalc.verify import project_derivative
 
 SIZES = {"n": 2, "m": 3, "p": 4}
 """Concrete sizes of the dimensions at random points: distinct, so transposition mistakes show."""
@@ -289,6 +290,17 @@ def random_scalar(seed: int, max_depth: int = 4) -> tuple[Expr, Symbol]:
     return f, (rng.choice(symbols) if symbols else Symbol("x", ("n", 1)))
 
 
+def random_expression(seed: int, kind: str, max_depth: int = 4) -> tuple[Expr, Symbol]:
+    """A random differentiable expression of ``kind`` (scalar, vector or matrix) and one of
+    its variables, from a seed."""
+    rng = random.Random(seed)
+    d1, d2 = rng.choice(DIMS), rng.choice(DIMS)
+    shape = {"scalar": SCALAR_SHAPE, "vector": (d1, 1), "matrix": (d1, d2)}[kind]
+    f = Generator(rng).expr(shape, rng.randint(2, max_depth))
+    symbols = sorted(f.free_symbols(), key=lambda s: s.name)
+    return f, (rng.choice(symbols) if symbols else Symbol("x", ("n", 1)))
+
+
 def differentiable_scalars(max_depth: int = 4) -> st.SearchStrategy[tuple[Expr, Symbol]]:
     """Hypothesis strategy for pairs (f, wrt): a random differentiable scalar expression and
     one of its variables."""
@@ -309,6 +321,37 @@ class Outcome:
 
 def _python_names(point: dict) -> dict:
     return {k + "_" if keyword.iskeyword(k) else k: v for k, v in point.items()}
+
+
+def _simple_spectrum(f: Expr, point: dict) -> bool:
+    """Whether every eigenvalue / singular value function in ``f`` has a simple extreme value
+    at ``point`` (relative gap 1e-6); where it does not, it has no derivative."""
+    for node in f.walk():
+        if isinstance(node, Call) and node.name in ("lambda_max", "lambda_min", "eigvec_max",
+                                                    "eigvec_min"):
+            a = np.asarray(evaluate(node.args[0], point, SIZES), dtype=float)
+            w = np.linalg.eigvalsh((a + a.T) / 2)
+            gaps = (w[1] - w[0], w[-1] - w[-2])
+        elif (isinstance(node, Call) and node.name in ("svec_left", "svec_right")) or (
+                isinstance(node, Norm) and node.p == "2" and node.arg.shape[1] != 1
+                and node.arg.shape[0] != 1):
+            a = np.asarray(evaluate(node.args[0] if isinstance(node, Call) else node.arg,
+                                    point, SIZES), dtype=float)
+            w = np.linalg.svd(a, compute_uv=False)
+            gaps = (w[0] - w[1],) if w.size > 1 else (1.0,)
+        else:
+            continue
+        if min(gaps) <= 1e-6 * (1 + float(np.max(np.abs(w)))):
+            return False
+    return True
+
+
+def _on_structure(fd: np.ndarray, wrt: Symbol, mode: str) -> np.ndarray:
+    """Finite differences (entries perturbed independently) projected on the declared
+    structure of ``wrt``: the derivative on symmetric or diagonal matrices (section 6)."""
+    if not ({"symmetric", "diagonal"} & wrt.props):
+        return fd
+    return project_derivative(fd, wrt, mode, SIZES[wrt.dims[0]], exact=False)
 
 
 def check_gradient(f: Expr, wrt: Symbol, seed: int = 0, points: int = 2) -> Outcome:
@@ -342,10 +385,12 @@ def check_gradient(f: Expr, wrt: Symbol, seed: int = 0, points: int = 2) -> Outc
         point = random_point(symbols, SIZES, rng)
         with np.errstate(all="ignore"):
             value = evaluate(f, point, SIZES)
-            if not np.isfinite(value) or abs(value) > 1e8:
+            if not np.isfinite(value) or abs(value) > 1e8 or not _simple_spectrum(f, point):
                 continue
-            fd = np.asarray(finite_difference(f, wrt, point), dtype=float)
-            fd_coarse = np.asarray(finite_difference(f, wrt, point, eps=1e-4), dtype=float)
+            fd = _on_structure(np.asarray(finite_difference(f, wrt, point), dtype=float),
+                               wrt, "grad")
+            fd_coarse = _on_structure(np.asarray(finite_difference(f, wrt, point, eps=1e-4),
+                                                 dtype=float), wrt, "grad")
             got = np.asarray(compiled(**_python_names(point)), dtype=float)
         scale = 1.0 + abs(value) + float(np.max(np.abs(fd), initial=0.0))
         if not (np.all(np.isfinite(fd)) and np.allclose(fd, fd_coarse, rtol=1e-3,
@@ -385,11 +430,12 @@ def check_hessian(f: Expr, wrt: Symbol, seed: int = 0, points: int = 2) -> Outco
         point = random_point(symbols, SIZES, rng)
         with np.errstate(all="ignore"):
             value = evaluate(f, point, SIZES)
-            if not np.isfinite(value) or abs(value) > 1e6:
+            if not np.isfinite(value) or abs(value) > 1e6 or not _simple_spectrum(f, point):
                 continue
-            fd = np.atleast_2d(finite_difference(f, wrt, point, mode="hessian", eps=1e-4))
-            fd_coarse = np.atleast_2d(finite_difference(f, wrt, point, mode="hessian",
-                                                        eps=1e-3))
+            fd = _on_structure(np.atleast_2d(
+                finite_difference(f, wrt, point, mode="hessian", eps=1e-4)), wrt, "hessian")
+            fd_coarse = _on_structure(np.atleast_2d(
+                finite_difference(f, wrt, point, mode="hessian", eps=1e-3)), wrt, "hessian")
             got = np.atleast_2d(np.asarray(compiled(**_python_names(point)), dtype=float))
         scale = 1.0 + abs(value) + float(np.max(np.abs(fd), initial=0.0))
         if not (np.all(np.isfinite(fd)) and np.allclose(fd, fd_coarse, rtol=1e-2,
@@ -403,6 +449,50 @@ def check_hessian(f: Expr, wrt: Symbol, seed: int = 0, points: int = 2) -> Outco
         if not np.allclose(got, fd, rtol=1e-3, atol=1e-4 * scale):
             worst = np.unravel_index(np.argmax(np.abs(got - fd)), fd.shape)
             return Outcome("wrong", f"entry {worst}: Hessian {got[worst]}, "
+                           f"finite differences {fd[worst]}", result)
+        compared += 1
+    if not compared:
+        return Outcome("skipped", "no point where finite differences are reliable", result)
+    return Outcome("checked", "", result)
+
+
+def check_jacobian(f: Expr, wrt: Symbol, seed: int = 0, points: int = 2) -> Outcome:
+    """Compare ``matcalc.derivative(f, wrt).to_numpy()`` (d vec(f) / d vec(wrt)^T; the
+    Jacobian for vectors) with central finite differences. Verdicts as ``check_gradient``."""
+    try:
+        result = matcalc.derivative(f, wrt)
+        compiled = result.to_numpy()
+    except matcalc.UnsupportedError as err:
+        return Outcome("unsupported", err.message)
+    symbols = sorted(f.free_symbols() | result.expr.free_symbols() | {wrt},
+                     key=lambda s: s.name)
+    rng = np.random.default_rng(seed)
+    compared = 0
+    for _ in range(points):
+        point = random_point(symbols, SIZES, rng)
+        with np.errstate(all="ignore"):
+            value = np.asarray(evaluate(f, point, SIZES), dtype=float)
+            if not np.all(np.isfinite(value)) or np.max(np.abs(value)) > 1e8 or not \
+                    _simple_spectrum(f, point):
+                continue
+            fd = _on_structure(np.atleast_2d(
+                finite_difference(f, wrt, point, mode="derivative")), wrt, "derivative")
+            fd_coarse = _on_structure(np.atleast_2d(
+                finite_difference(f, wrt, point, mode="derivative", eps=1e-4)), wrt,
+                "derivative")
+            got = np.atleast_2d(np.asarray(compiled(**_python_names(point)), dtype=float))
+        scale = 1.0 + float(np.max(np.abs(value))) + float(np.max(np.abs(fd), initial=0.0))
+        if not (np.all(np.isfinite(fd)) and np.allclose(fd, fd_coarse, rtol=1e-3,
+                                                        atol=1e-5 * scale)):
+            continue
+        if got.size != fd.size:
+            return Outcome("wrong", f"shape {got.shape}, finite differences {fd.shape}", result)
+        got = got.reshape(fd.shape)
+        if not np.all(np.isfinite(got)):
+            continue
+        if not np.allclose(got, fd, rtol=1e-4, atol=1e-6 * scale):
+            worst = np.unravel_index(np.argmax(np.abs(got - fd)), fd.shape)
+            return Outcome("wrong", f"entry {worst}: derivative {got[worst]}, "
                            f"finite differences {fd[worst]}", result)
         compared += 1
     if not compared:

@@ -182,3 +182,107 @@ def test_commutation_rules_move_k_right_and_cancel():
     assert str(tidy_kronecker(e, Trace())) == "vec(X)"
     e = parse("commutation(m, n)^T")
     assert str(tidy_kronecker(e, Trace())) == "commutation(n, m)"
+
+
+# -- structured variables (LANGUAGE.md section 6) --------------------------------------
+
+
+def symmetric(n: int) -> np.ndarray:
+    a = RNG.standard_normal((n, n))
+    return a + a.T
+
+
+def test_symmetric_gradient_is_sym_of_independent_gradient():
+    d = matcalc.grad("tr(A X) where X: symmetric", "X")
+    assert str(d) == "1/2 (A + A^T)"
+    assert d.check()
+
+
+def test_symmetric_logdet_gradient_and_hessian():
+    assert str(matcalc.grad("logdet(X) where X: symmetric", "X")) == "X^-1"
+    d = matcalc.hessian("logdet(X) where X: symmetric", "X")
+    assert d.check()
+    # second directional derivative along symmetric E1, E2: -tr(X^-1 E1 X^-1 E2)
+    x = symmetric(3) + 8 * np.eye(3)
+    e1, e2 = symmetric(3), symmetric(3)
+    inv = np.linalg.inv(x)
+    h = value(d, X=x)
+    np.testing.assert_allclose(vec(e1).T @ h @ vec(e2), -np.trace(inv @ e1 @ inv @ e2),
+                               rtol=1e-10)
+    # N H N: symmetric directions only, so h vec(A) = 0 for an antisymmetric A
+    anti = RNG.standard_normal((3, 3))
+    anti = anti - anti.T
+    np.testing.assert_allclose(h @ vec(anti), 0, atol=1e-12)
+
+
+def test_check_rejects_what_issue_11_found_wrong():
+    from matcalc.verify import check_derivative
+
+    f = parse("logdet(X) where X: symmetric")
+    x = next(iter(f.free_symbols()))
+    assert not check_derivative(f, x, "-X^-1 ⊗ X^-1", "hessian", X="symmetric matrix")
+    # the Matrix Cookbook's 2 G - diag(G) is not the gradient on symmetric matrices
+    g = parse("tr(A X) where X: symmetric")
+    x = next(s for s in g.free_symbols() if s.name == "X")
+    assert not check_derivative(g, x, "2 A^T - diag(diag(A))", "grad", X="symmetric matrix")
+    assert check_derivative(g, x, "(A + A^T)/2", "grad", X="symmetric matrix")
+
+
+def test_symmetric_derivative_is_j_times_symmetriser():
+    d = matcalc.derivative("A X where X: symmetric", "X")
+    assert d.check()
+    a, x = RNG.standard_normal((3, 3)), symmetric(3)
+    n = (np.eye(9) + commutation_matrix(3, 3)) / 2
+    np.testing.assert_allclose(value(d, A=a, X=x), np.kron(np.eye(3), a) @ n, atol=1e-12)
+
+
+def test_every_mode_agrees_on_a_symmetric_variable():
+    # grad, derivative of the scalar and hessian describe the same first/second order model
+    f = "x^T X X x where X: symmetric"
+    g = matcalc.grad(f, "X")
+    j = matcalc.derivative(f, "X")
+    h = matcalc.hessian(f, "X")
+    for d in (g, j, h):
+        assert d.check(), d
+    x, v = symmetric(3), RNG.standard_normal((3, 1))
+    np.testing.assert_allclose(value(j, X=x, x=v).reshape(-1),
+                               vec(value(g, X=x, x=v)).reshape(-1), atol=1e-12)
+
+
+def test_diagonal_variable():
+    d = matcalc.grad("tr(A X) where X: diagonal", "X")
+    assert d.check()
+    a = RNG.standard_normal((3, 3))
+    np.testing.assert_allclose(value(d, A=a, X=np.diag([1.0, 2.0, 3.0])), np.diag(np.diag(a)))
+    h = matcalc.hessian("tr(A X X) where X: diagonal", "X")
+    assert h.check()
+
+
+def test_probability_vector_is_unconstrained_in_every_mode():
+    g = matcalc.grad("1^T q where q: probability", "q")
+    j = matcalc.jacobian("(1^T q) q where q: probability", "q")
+    assert str(g) == "1"
+    assert g.check() and j.check()
+
+
+# -- a variable that does not occur ------------------------------------------------------
+
+
+def test_absent_variable_gives_a_zero_of_its_own_shape():
+    d = matcalc.grad("a^T x", "b")
+    assert d.shape[0] not in {s.shape[0] for s in d.function.free_symbols()}
+    out = d.to_numpy()(a=np.ones((3, 1)), x=np.ones((3, 1)), b=np.ones((5, 1)))
+    assert np.shape(out) in ((5,), (5, 1)) and not np.any(out)
+    y = matcalc.grad("x^T A x", "Y", Y="matrix(5, 6)")
+    assert y.shape == (5, 6)
+    assert np.shape(y.to_numpy()(x=np.ones((3, 1)), A=np.eye(3), Y=np.ones((5, 6)))) == (5, 6)
+    assert matcalc.hessian("a^T x", "b").check()
+    assert matcalc.derivative("A X", "Y").check()
+
+
+def test_kronecker_gradients_of_vectors_and_vec_inner_products():
+    d = matcalc.grad("w^T kron(a, x)", "x")
+    assert str(d) == "(a^T ⊗ I) w"
+    assert d.check()
+    d = matcalc.grad("vec(A)^T vec(X X)", "X")
+    assert d.check()

@@ -28,10 +28,11 @@ def test_scalar_broadcast_into_a_vector_sums_the_gradient():
 
 
 @pytest.mark.parametrize("f, wrt, decls, expected", [
-    # entries of a symmetric variable are independent: S^T = S must not move the gradient
-    ("x^T S^T y", "S", {"S": "symmetric"}, "y x^T"),
-    ("tr(S^T A)", "S", {"S": "symmetric", "A": "matrix(n, n)"}, "A"),
-    ("tr(S A)", "S", {"S": "symmetric"}, "A^T"),
+    # S^T = S must not move the gradient: w.r.t. a symmetric S it is sym(G) of the
+    # independent-entries gradient G (contract v2, section 6) however S^T is written
+    ("x^T S^T y", "S", {"S": "symmetric"}, "1/2 (x y^T + y x^T)"),
+    ("tr(S^T A)", "S", {"S": "symmetric", "A": "matrix(n, n)"}, "1/2 (A + A^T)"),
+    ("tr(S A)", "S", {"S": "symmetric"}, "1/2 (A + A^T)"),
     ("logdet(X)", "X", {"X": "symmetric matrix"}, "X^-1"),
     # nor may 1^T q = 1 for a probability vector q
     ("1^T q", "q", {"q": "probability vector"}, "1"),

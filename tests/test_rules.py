@@ -19,9 +19,10 @@ from matcalc.parse import parse
 from matcalc.rewrite import load_rules
 from matcalc.verify import concrete_sizes, rational_point, to_sympy
 
-FAMILIES = ("canonical", "differentials", "adjoint", "jacobian")
+FAMILIES = ("canonical", "differentials", "adjoint", "jacobian", "kronecker")
 PATTERN_RULES = [r for fam in FAMILIES for r in load_rules(fam) if r.rhs is not None]
-SPECTRAL = {"d_lambda_max", "d_lambda_min", "d_spectral_norm", "d_eigvec_max", "d_eigvec_min"}
+SPECTRAL = {"d_lambda_max", "d_lambda_min", "d_spectral_norm", "d_eigvec_max", "d_eigvec_min",
+            "d_svec_left", "d_svec_right"}
 DIGITS = 30
 
 
@@ -75,7 +76,7 @@ def check_numerically(rule, lhs: Expr, rhs: Expr) -> None:
     rng = np.random.default_rng(5)
     with pytest.raises(UnsupportedError):
         to_sympy(lhs, rational_point(variables, sizes, random.Random(0)), sizes)
-    symmetric = rule.name != "d_spectral_norm"
+    symmetric = rule.name not in ("d_spectral_norm", "d_svec_left", "d_svec_right")
     for _ in range(3):
         point, direction = (random_point(variables, sizes, rng) for _ in range(2))
         if symmetric:
