@@ -179,6 +179,23 @@ def adjoint_of_kronecker(subject: Expr) -> Expr | None:
     return Call("tr", (Mul((Transpose(Mul((spread, g))), target)),))
 
 
+def adjoint_of_vec(subject: Expr) -> Expr | None:
+    """tr(G^T vec(L)) = tr(H^T L) with H = unvec(G) = (vec(I_n)^T ⊗ I_m)(I_n ⊗ G) for an
+    m×n matrix L (Magnus & Neudecker (2019) ch. 2: the inverse of vec as a product)."""
+    if not (isinstance(subject, Call) and subject.name == "tr"):
+        return None
+    inner = subject.args[0]
+    if not (isinstance(inner, Mul) and len(inner.factors) == 2):
+        return None
+    head, lin = inner.factors
+    if not (isinstance(head, Transpose) and isinstance(lin, Call) and lin.name == "vec"):
+        return None
+    rows, cols = lin.args[0].shape
+    unvec = Mul((Kron(Transpose(Call("vec", (Identity(cols),))), Identity(rows)),
+                 Kron(Identity(cols), head.arg)))
+    return Call("tr", (Mul((Transpose(unvec), lin.args[0])),))
+
+
 # ---------------------------------------------------------------------------- the engine
 
 

@@ -322,7 +322,7 @@ def project_derivative(d: Any, sym: Symbol, mode: str, size: int, exact: bool) -
         p = sympy.Matrix(p.shape[0], p.shape[1],
                          lambda i, j: sympy.Rational(int(round(2 * p[i, j])), 2))
     if mode == "grad" and exact:
-        out = p @ sympy.Matrix(_vec(d))
+        out = p @ sympy.Matrix(vec_entries(d))
         return sympy.Matrix(size, size, lambda i, j: out[i + size * j])
     if mode == "grad":
         out = p @ np.asarray(d).reshape(-1, 1, order="F")

@@ -104,12 +104,11 @@ RECORDS = (
         code="{xp}.sum({0})", differential="d_sum_entries",
     ),
     Function(
-        # No adjoint rule yet: a gradient through vec needs the inverse reshape (a known gap).
         name="vec", description="columns stacked into one vector (column-major)",
         family="matrix", accepts="any", shape=vec_shape, latex=r"\operatorname{vec}",
         numpy=lambda np, a: a.reshape(-1, 1, order="F"),
         sympy=lambda sp, m: sp.Matrix(vec_entries(m)),
         code="{0}.T.reshape(-1, 1)",  # column-major without an order= argument (JAX, torch)
-        differential="d_vec",
+        differential="d_vec", adjoint="adj_vec",  # then adj_vec_general (unvec as a product)
     ),
 )

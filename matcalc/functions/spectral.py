@@ -75,10 +75,10 @@ RECORDS = (
     _spectral("eigvec_min", "unit eigenvector of the smallest eigenvalue", rows_vector,
               r"v_{\min}", lambda np, a: _eigh(np, a, 0)[1], _eigh_code(0, True),
               differential="d_eigvec_min"),
-    # The singular vectors have no differential rule yet: they appear in d ||U||_2 but
-    # cannot be differentiated themselves.
     _spectral("svec_left", "left singular vector of the largest singular value", rows_vector,
-              r"u_{1}", lambda np, a: _svd(np, a, True), _svd_code(True), accepts="matrix"),
+              r"u_{1}", lambda np, a: _svd(np, a, True), _svd_code(True), accepts="matrix",
+              differential="d_svec_left"),
     _spectral("svec_right", "right singular vector of the largest singular value", cols_vector,
-              r"v_{1}", lambda np, a: _svd(np, a, False), _svd_code(False), accepts="matrix"),
+              r"v_{1}", lambda np, a: _svd(np, a, False), _svd_code(False), accepts="matrix",
+              differential="d_svec_right"),
 )
