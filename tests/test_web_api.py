@@ -243,6 +243,7 @@ def test_malformed_json_is_a_400(client: TestClient) -> None:
     ({"formula": "x^T x", "wrt": "x", "options": {"layout": "diagonal"}}, "unknown layout"),
     ({"formula": "x^T x", "wrt": "x", "options": {"check": "yes"}}, "true or false"),
     ({"formula": "  ", "wrt": "x"}, "empty"),
+    ({"formula": "x^T x", "wrt": " "}, "'wrt' is empty"),
 ])
 def test_malformed_requests_are_400(client: TestClient, body: object, words: str) -> None:
     reply = client.post("/api/derive", json=body)

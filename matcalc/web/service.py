@@ -87,6 +87,9 @@ def validate(payload: Any, *, need_wrt: bool = True) -> dict[str, Any]:
     if op not in OPERATIONS:
         raise RequestError(400, f"unknown op {op!r}", hint="one of " + ", ".join(OPERATIONS))
     wrt = _text(payload, "wrt", required=need_wrt)
+    if need_wrt and not (wrt or "").strip():
+        raise RequestError(400, "no variable to differentiate with respect to ('wrt' is empty)",
+                           hint="name one of the formula's variables, e.g. x")
     where = _text(payload, "where") or ""
     decls = payload.get("decls") or {}
     if not isinstance(decls, dict) or not all(
@@ -251,7 +254,10 @@ def derive(request: dict[str, Any]) -> dict[str, Any]:
         return answer
     answer["result"] = describe(result.expr) | {"text": str(result), "latex": result.latex()}
     if options["derivation"]:
-        answer["derivation"] = derivation(result)
+        try:
+            answer["derivation"] = derivation(result)
+        except MatcalcError as err:  # the result stands even when its chain cannot be shown
+            answer["derivation"] = formula_error(err)
     if options["code"]:
         answer["code"] = _code(result)
     if options["check"]:

@@ -180,6 +180,14 @@
       return;
     }
     details.hidden = false;
+    if (derivation.error) {
+      const item = document.createElement("li");
+      item.textContent = `the derivation cannot be shown: ${derivation.error.message}`;
+      steps.appendChild(item);
+      $("derivation-count").textContent = "";
+      $("copy-derivation").hidden = true;
+      return;
+    }
     for (const line of derivation.lines) {
       const item = document.createElement("li");
       const eq = document.createElement("div");
