@@ -229,6 +229,7 @@ def test_gallery_example_fills_the_form(page) -> None:
     assert page.input_value("#op") == "jacobian"
     expected = matcalc.jacobian("softmax(x)", "x").latex()
     assert page.get_attribute("#result", "data-latex") == expected
+    assert page.evaluate("document.activeElement.id") == "answer-title"  # keyboard goes on
 
 
 def test_phone_sized_screen_does_not_scroll_sideways(browser, server) -> None:

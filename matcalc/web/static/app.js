@@ -288,7 +288,18 @@
     };
   }
 
-  async function derive() {
+  // reveal: move focus to the answer (after choosing an example); otherwise only scroll it
+  // into view when it is below the screen (a phone), leaving the focus in the form.
+  function showAnswer(reveal) {
+    if (reveal) {
+      $("answer-title").focus({ preventScroll: true });
+      answer.scrollIntoView({ block: "start" });
+    } else if (answer.getBoundingClientRect().top > window.innerHeight) {
+      answer.scrollIntoView({ block: "nearest" });
+    }
+  }
+
+  async function derive(reveal) {
     clearError();
     if (!formula.value.trim()) {
       showError({ type: "Empty", message: "type a formula first", hint: "for example ||A x - b||_2^2" });
@@ -313,6 +324,7 @@
       }
       renderAnswer(request, reply.data);
       say(`Derived the ${op.selectedOptions[0].textContent} with respect to ${request.wrt}.`);
+      showAnswer(reveal === true);
     } finally {
       deriveButton.disabled = false;
     }
@@ -454,9 +466,7 @@
           `${example.label}: ${example.formula}${example.where ? ` where ${example.where}` : ""}, ${example.op} with respect to ${example.wrt}`);
         button.addEventListener("click", () => {
           fill(example);
-          formula.focus();
-          derive();
-          window.scrollTo({ top: 0, behavior: "smooth" });
+          derive(true);
         });
         item.appendChild(button);
         list.appendChild(item);
