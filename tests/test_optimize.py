@@ -120,6 +120,30 @@ def test_simplex_projection(method):
         np.testing.assert_allclose(r["x"], x, atol=1e-3)
 
 
+def test_augmented_lagrangian_on_a_large_simplex():
+    """Beyond 300 unknowns auto picks the augmented Lagrangian (gradients only)."""
+    v = np.random.default_rng(14).standard_normal(400)
+    x = _project_to_simplex(v)
+    r = minimize("||x - v||_2^2", "x", {"v": v}, constraints=["x >= 0", "1^T x = 1"],
+                 tol=1e-9)
+    assert r.method == "augmented-lagrangian"
+    assert r.status == "optimal" and r.kkt_residual < KKT
+    assert _close(r.fun, np.sum((x - v) ** 2))
+    np.testing.assert_allclose(r["x"], x, atol=1e-6)
+
+
+@pytest.mark.parametrize("constraint, expected", [
+    ("||x||_2^2 <= 1", lambda m: m / np.linalg.norm(m)),
+    ("1^T x = 1", lambda m: m - (m.sum() - 1) / m.size),
+])
+def test_augmented_lagrangian_nonlinear_and_equality(constraint, expected):
+    m = np.random.default_rng(15).standard_normal(5)
+    r = minimize("||x - m||_2^2", "x", {"m": m}, constraints=constraint,
+                 method="augmented-lagrangian", tol=1e-9)
+    assert r.status == "optimal" and r.kkt_residual < KKT
+    np.testing.assert_allclose(r["x"], expected(m), atol=1e-6)
+
+
 def test_box_chain_constraint():
     m = np.random.default_rng(3).standard_normal(8)
     r = minimize("m^T x", "x", {"m": m}, constraints="0 <= x <= 1")

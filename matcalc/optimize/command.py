@@ -35,8 +35,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decl", "-d", action="append", default=[], metavar="ENTRY",
                         help="a declaration such as 'A: symmetric' (repeatable)")
     parser.add_argument("--method", choices=METHODS, default="auto",
-                        help="the SciPy method (default: L-BFGS-B with at most bounds, SLSQP"
-                             " otherwise)")
+                        help="the method (default: L-BFGS-B with at most bounds, SLSQP up to"
+                             " 300 unknowns, else augmented-lagrangian)")
     parser.add_argument("--tol", type=float, default=1e-7,
                         help="KKT residual to reach, relative to the one at the start")
     parser.add_argument("--max-iter", type=int, default=10_000, help="iteration limit")

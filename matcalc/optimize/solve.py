@@ -1,7 +1,8 @@
 """``minimize``: matcalc's derivatives driving SciPy, with an independent KKT check.
 
-Method choice (``method="auto"``): L-BFGS-B when there are at most bounds, SLSQP when
-there are general constraints. ``Newton-CG``, ``trust-ncg`` and ``trust-krylov`` use
+Method choice (``method="auto"``): L-BFGS-B when there are at most bounds; with general
+constraints SLSQP up to 300 unknowns and beyond that an augmented Lagrangian around
+L-BFGS-B (``lagrangian.py``, as GENO does). ``Newton-CG``, ``trust-ncg`` and ``trust-krylov`` use
 Hessian-vector products, the forward differential of matcalc's gradient in a direction
 (the Hessian is never formed);
 ``trust-constr`` handles general constraints with them.
@@ -23,13 +24,16 @@ import numpy as np
 
 from ..errors import InfeasibleError, MatcalcError, UnsupportedError
 from ..expr import Expr
+from . import lagrangian
 from .model import build_model
 from .problem import Problem, bind
 from .result import MinimizeResult
 
-METHODS = ("auto", "L-BFGS-B", "SLSQP", "trust-constr", "Newton-CG", "trust-ncg",
+METHODS = ("auto", "L-BFGS-B", "SLSQP", "augmented-lagrangian", "trust-constr", "Newton-CG",
+           "trust-ncg",
            "trust-krylov")
 _HVP_METHODS = ("Newton-CG", "trust-ncg", "trust-krylov")
+_SLSQP_LIMIT = 300
 _OUTSIDE = (np.linalg.LinAlgError, ValueError, ZeroDivisionError, FloatingPointError)
 """What evaluating at a point outside the domain raises (a singular matrix, SciPy's
 factorisations refusing NaN)."""
@@ -104,56 +108,67 @@ class _Counter:
 
 
 def kkt_residual(problem: Problem, x: np.ndarray, g: np.ndarray) -> tuple[float, float]:
-    """(KKT residual, largest constraint violation) at ``x`` with gradient ``g``."""
+    """(KKT residual, largest constraint violation) at ``x`` with gradient ``g``.
+
+    With bounds only it is the projected gradient. With general constraints ``c`` the
+    multipliers ``nu`` (of the right sign for inequalities) are fitted by bounded least
+    squares to stationarity on the coordinates off their bounds, together with
+    complementarity ``c_i nu_i``; each bound's multiplier is then the best one for its
+    coordinate. The residual is the largest entry of stationarity, complementarity and
+    violation: a certificate for these multipliers, so never below the true minimum.
+    """
     lower, upper = problem.lower, problem.upper
+    violation = 0.0
+    if lower is not None:
+        violation = max(float(np.max(lower - x, initial=0.0)),
+                        float(np.max(x - upper, initial=0.0)), 0.0)
     if not problem.constraints:
         if lower is None:
             return float(np.max(np.abs(g), initial=0.0)), 0.0
         projected = x - np.clip(x - g, lower, upper)
-        violation = max(float(np.max(lower - x, initial=0.0)),
-                        float(np.max(x - upper, initial=0.0)), 0.0)
         return max(float(np.max(np.abs(projected), initial=0.0)), violation), violation
     sp = _scipy()
-    sparse = sp.sparse
-    n = problem.n
-    columns, values, signs = [], [], []
-    violation = 0.0
+    jacobians, gaps, signs = [], [], []
     for c in problem.constraints:
         value = c.fun(x)
-        columns.append(sparse.csr_matrix(c.jac(x)).T)
+        jacobians.append(np.atleast_2d(c.jac(x)))
         if c.kind == "eq":
             violation = max(violation, float(np.max(np.abs(value), initial=0.0)))
-            values.append(np.zeros(c.size))
+            gaps.append(np.zeros(c.size))
             signs.append(np.full(c.size, -np.inf))
         else:
             violation = max(violation, float(np.max(-value, initial=0.0)))
-            values.append(value)
+            gaps.append(value)
             signs.append(np.zeros(c.size))
+    J, gap, sign = np.vstack(jacobians), np.concatenate(gaps), np.concatenate(signs)
     if lower is not None:
-        for side, sign in ((lower, 1.0), (upper, -1.0)):
-            finite = np.flatnonzero(np.isfinite(side))
-            if finite.size:
-                columns.append(sparse.csr_matrix(
-                    (np.full(finite.size, sign), (finite, np.arange(finite.size))),
-                    shape=(n, finite.size)))
-                gap = sign * (x[finite] - side[finite])
-                violation = max(violation, float(np.max(-gap, initial=0.0)))
-                values.append(gap)
-                signs.append(np.zeros(finite.size))
-    stationarity = sparse.hstack(columns).tocsr()
-    gaps = np.concatenate(values)
-    m = gaps.size
-    matrix = sparse.vstack([stationarity, sparse.diags(gaps)]).tocsr()
-    rhs = np.concatenate([g, np.zeros(m)])
-    lower_mult = np.concatenate(signs)
-    if matrix.shape[0] * matrix.shape[1] <= 4_000_000:  # exact active-set solve when small
-        fit = sp.optimize.lsq_linear(matrix.toarray(), rhs, bounds=(lower_mult, np.inf),
-                                     method="bvls", tol=1e-14)
+        scale = 1e-8 * (1.0 + np.abs(x))
+        free = ~((x - lower <= scale) | (upper - x <= scale))
     else:
-        fit = sp.optimize.lsq_linear(matrix, rhs, bounds=(lower_mult, np.inf),
-                                     lsmr_tol="auto", tol=1e-14, max_iter=2000)
-    residual = matrix @ fit.x - rhs
-    return max(float(np.max(np.abs(residual), initial=0.0)), violation), violation
+        free = np.ones(problem.n, dtype=bool)
+    matrix = np.vstack([J[:, free].T, np.diag(gap)])
+    rhs = np.concatenate([g[free], np.zeros(gap.size)])
+    if np.all(np.isinf(sign)):
+        nu = np.linalg.lstsq(matrix, rhs, rcond=None)[0]
+    else:
+        method = "bvls" if matrix.size <= 1_000_000 else "trf"
+        nu = sp.optimize.lsq_linear(matrix, rhs, bounds=(sign, np.inf), method=method,
+                                    tol=1e-14).x
+    r = g - J.T @ nu
+    worst = float(np.max(np.abs(gap * nu), initial=0.0))
+    if lower is not None:
+        with np.errstate(invalid="ignore", over="ignore"):
+            below = np.where(np.isfinite(lower), x - lower, np.inf)
+            above = np.where(np.isfinite(upper), upper - x, np.inf)
+            z_low = np.where(np.isfinite(below), np.maximum(0.0, r) / (1.0 + below**2), 0.0)
+            z_up = np.where(np.isfinite(above), np.maximum(0.0, -r) / (1.0 + above**2), 0.0)
+            worst = max(worst, float(np.max(np.abs(np.where(np.isfinite(below), below, 0.0)
+                                                   * z_low), initial=0.0)),
+                        float(np.max(np.abs(np.where(np.isfinite(above), above, 0.0) * z_up),
+                                     initial=0.0)))
+        r = r - z_low + z_up
+    worst = max(worst, float(np.max(np.abs(r), initial=0.0)))
+    return max(worst, violation), violation
 
 
 def _check_linear_feasibility(problem: Problem) -> None:
@@ -185,7 +200,11 @@ def _choose(method: str, problem: Problem) -> str:
         raise MatcalcError(f"unknown method {method!r}", hint="one of " + ", ".join(METHODS))
     general = bool(problem.constraints)
     if method == "auto":
-        return "SLSQP" if general else "L-BFGS-B"
+        if not general:
+            return "L-BFGS-B"
+        # SLSQP solves dense quadratic programs in all unknowns; beyond a few hundred the
+        # augmented Lagrangian, which needs gradients only, is the faster
+        return "SLSQP" if problem.n <= _SLSQP_LIMIT else "augmented-lagrangian"
     if method in _HVP_METHODS and (general or problem.lower is not None):
         raise UnsupportedError(f"{method} handles no constraints",
                                hint="use L-BFGS-B for bounds, SLSQP or trust-constr otherwise")
@@ -317,6 +336,12 @@ def _run(sp, method: str, problem: Problem, counter: _Counter, tol: float, max_i
         options.update({"xtol": 1e-12} if method == "Newton-CG" else {"gtol": tol})
         return opt.minimize(counter.fun_and_grad, jac=True, hessp=problem.hvp, method=method,
                             options=options, **common)
+    if method == "augmented-lagrangian":
+        def residual(x: np.ndarray) -> float:
+            return kkt_residual(problem, x, problem.fun_and_grad(x)[1])[0]
+
+        return lagrangian.solve(counter.fun_and_grad, problem.constraints, problem.x0, bounds,
+                                residual, tol, max_iter, opt.minimize, counter.callback)
     if method == "SLSQP":
         cons = [{"type": c.kind, "fun": c.fun, "jac": c.jac} for c in problem.constraints]
         return opt.minimize(counter.fun_and_grad, jac=True, method=method, bounds=bounds,
