@@ -38,7 +38,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="the method (default: L-BFGS-B with at most bounds, SLSQP up to"
                              " 300 unknowns, else augmented-lagrangian)")
     parser.add_argument("--tol", type=float, default=1e-7,
-                        help="KKT residual to reach, relative to the one at the start")
+                        help="KKT residual to reach, relative to the largest gradient entry at the"
+                             " start")
     parser.add_argument("--max-iter", type=int, default=10_000, help="iteration limit")
     parser.add_argument("--verbose", "-v", action="store_true",
                         help="log the iterations on standard error")

@@ -231,9 +231,11 @@ def minimize(
 
     ``constraints`` are formulas with ``<=``, ``>=`` or ``=`` (``w >= 0``, ``0 <= w <= 1``,
     ``1^T w = 1``, ``A w <= b``, ``||w||_2^2 <= 1``). The solution is ``optimal`` when its
-    KKT residual is at most ``tol`` times the one at the start (or ``tol`` if that is
-    below 1). See ``matcalc.optimize`` for the methods and the exact rewriting of
-    ``c ||w||_1`` terms.
+    KKT residual is at most ``tol`` times the largest gradient entry at the start (or
+    ``tol`` if that is below 1). Linear constraints that no point satisfies raise
+    ``InfeasibleError`` (checked by a linear program when the solver ends infeasible).
+    See ``matcalc.optimize`` for the methods and the exact rewriting of ``c ||w||_1``
+    terms.
     """
     start = time.perf_counter()
     model = build_model(f, wrt, constraints, decls)
@@ -255,11 +257,11 @@ def minimize(
             f"({reason or f'objective {f0}'})",
             hint="give a starting point x0 inside the domain (e.g. a positive definite matrix "
                  "for logdet)")
-    _check_linear_feasibility(problem)
-    # tol is relative to the KKT residual at the start (at least 1): stationarity is then
+    # tol is relative to the gradient at the start (at least 1): stationarity is then
     # asked to the same number of digits whatever the scale of the data
-    threshold = tol * max(1.0, kkt_residual(problem, problem.x0, g0)[0])
-    scale = max(1.0, abs(f0), float(np.max(np.abs(g0), initial=0.0)))
+    gradient_scale = float(np.max(np.abs(g0), initial=0.0))
+    threshold = tol * max(1.0, gradient_scale)
+    scale = max(1.0, abs(f0), gradient_scale)
     counter.floor = f0 - _UNBOUNDED * scale
     counter.inside = (f0, problem.x0.copy())
     if chosen in _HVP_METHODS or chosen == "trust-constr":
@@ -297,6 +299,7 @@ def minimize(
         if kkt <= threshold:
             status = "optimal"
         elif violation > max(threshold, 1e-6):
+            _check_linear_feasibility(problem)  # raises InfeasibleError when they are
             status = "infeasible"
             message = (f"the solver ended {violation:.3g} outside the constraints; they may "
                        f"be infeasible ({message})")
@@ -333,7 +336,8 @@ def _run(sp, method: str, problem: Problem, counter: _Counter, tol: float, max_i
                                      "maxcor": 20}, **common)
     if method in _HVP_METHODS:
         options = {"maxiter": max_iter}
-        options.update({"xtol": 1e-12} if method == "Newton-CG" else {"gtol": tol})
+        options.update({"xtol": float(np.clip(tol, 1e-12, 1e-5))} if method == "Newton-CG"
+                       else {"gtol": tol})
         return opt.minimize(counter.fun_and_grad, jac=True, hessp=problem.hvp, method=method,
                             options=options, **common)
     if method == "augmented-lagrangian":
@@ -345,7 +349,11 @@ def _run(sp, method: str, problem: Problem, counter: _Counter, tol: float, max_i
     if method == "SLSQP":
         cons = [{"type": c.kind, "fun": c.fun, "jac": c.jac} for c in problem.constraints]
         return opt.minimize(counter.fun_and_grad, jac=True, method=method, bounds=bounds,
-                            constraints=cons, options={"maxiter": max_iter, "ftol": 1e-16},
+                            constraints=cons,
+                            # SLSQP stops on the change of f: about the square of the
+                            # stationarity asked for
+                            options={"maxiter": max_iter,
+                                     "ftol": float(np.clip(tol * tol, 1e-16, 1e-8))},
                             **common)
     cons = []
     for c in problem.constraints:
