@@ -8,7 +8,8 @@ bounds only,
 (the Powell-Hestenes-Rockafellar form), whose gradient uses the constraints' Jacobians
 transposed. After each inner solve the multipliers are updated (``lambda += rho c_E``,
 ``mu = max(0, mu - rho c_I)``) and ``rho`` grows tenfold when the violation did not fall
-to a quarter. It stops when the KKT residual (computed by the caller) is small enough.
+to a quarter (unless it is already below the tolerance). It stops when the KKT residual
+(computed by the caller) is small enough, or makes no progress in five updates.
 Each iteration costs gradient evaluations only, so it scales where SLSQP's dense
 quadratic subproblems do not.
 """
@@ -39,7 +40,8 @@ def solve(fun_and_grad: Callable, constraints: list, x0: np.ndarray, bounds,
     lam = [np.zeros(c.size) for c in eq]
     mu = [np.zeros(c.size) for c in ineq]
     rho, x, total = 10.0, np.array(x0, dtype=float), 0
-    violation = np.inf
+    violation = best = np.inf
+    stalled = 0
     inner_tol = max(tol, 1e-3)
 
     def lagrangian(z: np.ndarray) -> tuple[float, np.ndarray]:
@@ -65,13 +67,21 @@ def solve(fun_and_grad: Callable, constraints: list, x0: np.ndarray, bounds,
         x, total = res.x, total + int(res.nit)
         parts = [np.abs(c.fun(x)) for c in eq] + [np.maximum(0.0, -c.fun(x)) for c in ineq]
         new_violation = max((float(np.max(p, initial=0.0)) for p in parts), default=0.0)
-        if residual(x) <= tol:
+        kkt = residual(x)
+        if kkt <= tol:
             return Outcome(x, f"KKT residual reached after {outer} multiplier updates", total)
         if total >= max_iter:
             return Outcome(x, "iteration limit reached", total)
+        if kkt < 0.99 * best:
+            best, stalled = kkt, 0
+        else:
+            stalled += 1
+            if stalled >= 5:
+                return Outcome(x, "no progress in 5 multiplier updates: the floating-point "
+                                  "accuracy of the objective is reached", total)
         lam = [lm + rho * c.fun(x) for c, lm in zip(eq, lam, strict=True)]
         mu = [np.maximum(0.0, m - rho * c.fun(x)) for c, m in zip(ineq, mu, strict=True)]
-        if new_violation > 0.25 * violation:
+        if new_violation > max(0.25 * violation, tol):  # feasible enough: keep rho
             rho = min(rho * 10.0, 1e12)
         violation = new_violation
         inner_tol = max(tol, inner_tol * 0.1)
