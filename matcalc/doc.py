@@ -194,7 +194,7 @@ def _assumptions(example: Example) -> str:
         return ""
     said = ", ".join(rf"${matcalc.parse(name).latex()}$ {tex_text(kind)}"
                      for name, kind in example.decls.items())
-    return rf" && \text{{({said})}}"
+    return rf" \qquad \text{{({said})}}"
 
 
 def _examples_section(examples: tuple[Example, ...]) -> list[str]:

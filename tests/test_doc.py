@@ -49,8 +49,8 @@ def test_rule_sources_typeset_their_formulas(document: str) -> None:
 
 def test_glance_table_states_the_assumptions(document: str) -> None:
     glance = _words(document.split(r"\section{The rule table}")[0])
-    assert r"2 A x && \text{($A$ symmetric)}" in glance
-    assert r"X^{-1} && \text{($X$ symmetric)}" in glance
+    assert r"2 A x \qquad \text{($A$ symmetric)}" in glance
+    assert r"X^{-1} \qquad \text{($X$ symmetric)}" in glance
 
 
 def test_tex_text_escapes_specials() -> None:
