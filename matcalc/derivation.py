@@ -298,6 +298,10 @@ def _letter(e: Expr) -> str:
     return letter.upper() if kind_of(e.shape) == "matrix" else letter
 
 
+_SPARE_LETTERS = "uvqpk"
+"""Letters for a named value whose conventional letter is taken."""
+
+
 def choose_names(f: Expr, wrt: Symbol, result: Expr | None, taken: set[str]) -> Names:
     """Names as in the result (its where clause), then one per repeated value that varies."""
     names = Names()
@@ -325,6 +329,10 @@ def choose_names(f: Expr, wrt: Symbol, result: Expr | None, taken: set[str]) -> 
     total = Counter(letters)
     used: Counter[str] = Counter()
     for value, letter in zip(chosen, letters, strict=True):
+        if total[letter] == 1 and letter in taken:  # another letter rather than z1 next to z
+            spare = [c for c in _SPARE_LETTERS if c.lower() not in {t.lower() for t in taken}]
+            if spare:
+                letter = spare[0].upper() if letter.isupper() else spare[0]
         name = letter
         if total[letter] > 1 or name in taken:
             used[letter] += 1
@@ -388,7 +396,10 @@ def substitute(e: Expr, d: Callable[[Expr], Expr]) -> Expr:
 
 def differential_last(e: Expr) -> Expr:
     """The textbook orientation of a scalar differential: ``r^T dr`` rather than ``dr^T r``
-    (a scalar is its own transpose) and ``g dα`` rather than ``dα g``."""
+    (a scalar is its own transpose) and ``g dα`` rather than ``dα g``, at every level."""
+    if not has_differential(e) or isinstance(e, Differential):
+        return e
+    e = e.map_children(differential_last)
     if isinstance(e, Add):
         return Add(tuple(differential_last(t) for t in e.terms))
     if isinstance(e, Neg):
