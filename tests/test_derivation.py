@@ -37,7 +37,7 @@ def _constant_differentials(result) -> list[str]:
 
 
 def test_gradient_table_derivations_are_short_clean_and_end_in_the_result():
-    lengths, noisy, wrong_end, constants = [], [], [], []
+    lengths, noisy, wrong_end, constants, traced = [], [], [], [], []
     for case in CASES:
         result = matcalc.grad(case["f"], case["wrt"], **case.get("decls", {}))
         derivation = result.derivation()
@@ -47,12 +47,17 @@ def test_gradient_table_derivations_are_short_clean_and_end_in_the_result():
                       for name, pattern in NOISE.items() if pattern.search(line.rhs)]
         if derivation.lines[-1].rhs != str(result):
             wrong_end.append(case["f"])
+        if result.wrt.kind != "matrix":  # the trace and the cyclic step: matrices only
+            traced += [case["f"] for line in derivation.lines
+                       if any(r.name == "cyclic" for r in line.rules)
+                       or (line.role == "collect" and "tr(" in line.rhs)]
         constants += _constant_differentials(result)
     assert max(lengths) <= 5, lengths
     assert statistics.median(lengths) <= 4
     assert noisy == []
     assert wrong_end == []
     assert constants == []
+    assert traced == []
 
 
 def test_least_squares_line_by_line():
