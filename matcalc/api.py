@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .calculus import Differentiator
 from .errors import MatcalcError, ShapeError
@@ -17,6 +17,8 @@ from .printing.bindings import bind_common
 from .rewrite import Step, Trace, step_lhs
 from .simplify import simplify
 
+if TYPE_CHECKING:  # pragma: no cover
+    from .derivation import Derivation
 
 @dataclass
 class Derivative:
@@ -110,7 +112,7 @@ class Derivative:
 
         return Explanation(self, format, verbose)
 
-    def derivation(self):
+    def derivation(self) -> Derivation:
         """The derivation as data: ``.lines``, each with its text, LaTeX, rules and sources."""
         from .derivation import derive
 
