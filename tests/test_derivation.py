@@ -270,3 +270,29 @@ def test_deep_networks_keep_five_lines():
     result = matcalc.grad(f"||{f} - y||^2", "W1")
     lines = result.derivation().lines
     assert len(lines) <= 5 and lines[-1].rhs == str(result)
+
+
+def test_random_expressions_derive_to_their_result():
+    # the chain of any gradient the engine computes ends in that gradient, and has no
+    # differential of a constant (hypothesis: random well-typed scalar expressions)
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    from strategies import well_typed_exprs
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck),
+              derandomize=True)
+    @given(well_typed_exprs(kind="scalar", max_depth=3), st.data())
+    def check(e, data):
+        symbols = sorted(e.free_symbols(), key=lambda s: s.name)
+        if not symbols:
+            return
+        wrt = data.draw(st.sampled_from(symbols))
+        try:
+            result = matcalc.grad(e, wrt)
+        except matcalc.MatcalcError:
+            return
+        lines = result.derivation().lines
+        assert lines[-1].rhs == str(result)
+        assert _constant_differentials(result) == []
+
+    check()
