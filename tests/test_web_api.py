@@ -234,6 +234,13 @@ def test_malformed_json_is_a_400(client: TestClient) -> None:
     assert_still_serving(client)
 
 
+def test_deeply_nested_json_is_a_400(client: TestClient) -> None:
+    reply = client.post("/api/derive", content=b"[" * 4000 + b"]" * 4000,
+                        headers={"Content-Type": "application/json"})
+    assert reply.status_code == 400
+    assert reply.json()["error"]["type"] == "MalformedJSON"
+
+
 @pytest.mark.parametrize("body, words", [
     ([1, 2], "JSON object"),
     ({"op": "grad", "wrt": "x"}, "'formula' is missing"),

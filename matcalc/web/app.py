@@ -66,6 +66,9 @@ async def _decode(request: Request) -> Any:
         return json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         return _json_error(400, "MalformedJSON", f"the request body is not valid JSON: {err}")
+    except RecursionError:
+        return _json_error(400, "MalformedJSON", "the request body is nested too deeply",
+                           hint="send a flat JSON object")
 
 
 def _job_endpoint(job: str, *, need_wrt: bool):
