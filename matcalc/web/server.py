@@ -10,6 +10,7 @@ import webbrowser
 
 import uvicorn
 
+from ..errors import MatcalcError
 from .app import LOOPBACK_NAMES, create_app
 from .pool import Limits
 
@@ -28,7 +29,12 @@ def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        raise MatcalcError(f"cannot listen on {host} port {port}: {err.strerror or err}",
+                           hint="choose another --port (0 picks a free one)") from None
     sock.listen(128)  # connections wait in the backlog until the workers are ready
     return sock
 
