@@ -31,7 +31,6 @@ from .expr import (
     product_shape,
 )
 from .functions import FUNCTIONS
-from .printing.text import to_text
 
 ONE = Number(Fraction(1))
 
@@ -130,29 +129,35 @@ def _transposes_pair(terms: tuple[Expr, ...]) -> bool:
 
 
 def sort_key(e: Expr) -> tuple:
-    """Canonical order of the terms of a sum: positive first, numbers first, then by text."""
+    """Canonical order of the terms of a sum: positive first, numbers first, then structure."""
     negative, positive = split_coefficient(e)
-    return (negative < 0, not isinstance(positive, Number), text_key(positive))
+    return (negative < 0, not isinstance(positive, Number), order_key(positive))
 
 
 def scalar_key(e: Expr) -> tuple:
-    """Order of scalar factors: names before compound expressions, then by text."""
-    return (not isinstance(e, Symbol), isinstance(e, Add), text_key(e))
+    """Order of scalar factors: names before compound expressions, then by structure."""
+    return (not isinstance(e, Symbol), isinstance(e, Add), order_key(e))
 
 
-_SMALL = 40
+_PREFIX = 24
+"""Tokens of the reading-order part of the order key (the structure breaks the ties)."""
 _KEYS: dict[Expr, tuple] = {}
+_OPEN, _NUMBER, _CONSTANT, _NAME, _INFIX, _POSTFIX, _CLOSE = range(7)
+_INFIX_TOKENS = {Add: "+", Hadamard: "⊙", ElemDiv: "./", Kron: "⊗", Div: "/"}
 
 
-def text_key(e: Expr) -> tuple:
-    """A deterministic order key: the printed text of small expressions (textbook order),
-    a structural key for large ones (printing those for every comparison is quadratic)."""
+def order_key(e: Expr) -> tuple:
+    """A deterministic structural order key, independent of any printer.
+
+    It compares the leaves and operators in reading order (names: uppercase before
+    lowercase, then postfix operators, so ``A x`` < ``A^T x`` < ``b``), then the size,
+    then the whole structure; computed children first, iteratively (deep trees are safe).
+    """
     hit = _KEYS.get(e)
     if hit is not None:
         return hit
     if len(_KEYS) > 200_000:
         _KEYS.clear()
-    # children first, iteratively, so deep expressions need no deep recursion
     stack = [e]
     while stack:
         node = stack[-1]
@@ -163,12 +168,48 @@ def text_key(e: Expr) -> tuple:
         stack.pop()
         if node in _KEYS:
             continue
-        size = 1 + sum(_KEYS[c][2] for c in node.children)
+        kids = [_KEYS[c] for c in node.children]
+        size = 1 + sum(k[1] for k in kids)
         leaf = "" if node.children else repr(node)
-        structure = (type(node).__name__, leaf, tuple(_KEYS[c][3] for c in node.children))
-        text = to_text(node) if size <= _SMALL else ""
-        _KEYS[node] = (size > _SMALL, text, size, structure)
+        structure = (type(node).__name__, leaf, tuple(k[2] for k in kids))
+        _KEYS[node] = (_tokens(node, [k[0] for k in kids])[:_PREFIX], size, structure)
     return _KEYS[e]
+
+
+def _tokens(node: Expr, kids: list[tuple]) -> tuple:
+    """The reading-order tokens of ``node`` from those of its children."""
+    if isinstance(node, Symbol):
+        return ((_NAME, node.name),)
+    if isinstance(node, Number):
+        return ((_NUMBER, node.value),)
+    if isinstance(node, Identity):
+        return ((_NAME, "I"),)
+    if isinstance(node, (Ones, Zero)):
+        return ((_CONSTANT, "1" if isinstance(node, Ones) else "0"),)
+    if isinstance(node, Differential):
+        return ((_NAME, "d"), *order_key(node.var)[0])
+    if isinstance(node, Transpose):
+        return (*kids[0], (_POSTFIX, "T"))
+    if isinstance(node, (Pow, ElemPow)):
+        return (*kids[0], (_POSTFIX, "^" if isinstance(node, Pow) else ".^"), *kids[1])
+    if isinstance(node, Neg):
+        return ((_INFIX, "-"), *kids[0])
+    if isinstance(node, Call):
+        inner: tuple = ()
+        for k in kids:
+            inner += k
+        return ((_NAME, node.name), (_OPEN, "("), *inner, (_CLOSE, ")"))
+    if isinstance(node, Norm):
+        return ((_NAME, "||"), *kids[0], (_POSTFIX, node.p or ""))
+    out: tuple = ()
+    sep = _INFIX_TOKENS.get(type(node))
+    for i, k in enumerate(kids):
+        if i and sep:
+            out += ((_INFIX, sep),)
+        out += k[:_PREFIX]
+        if len(out) >= _PREFIX:
+            break
+    return ((_OPEN, "("), *out, (_CLOSE, ")")) if isinstance(node, Add) else out
 
 
 def split_coefficient(e: Expr) -> tuple[Fraction, Expr]:
@@ -347,7 +388,7 @@ class Simplifier:
         elif len(factors) == 1:
             base = factors[0]
         else:
-            factors.sort(key=lambda f: (isinstance(f, Add), text_key(f)))
+            factors.sort(key=lambda f: (isinstance(f, Add), order_key(f)))
             base = Hadamard(tuple(factors))
         return Mul((*scalars, base)) if scalars else base
 
