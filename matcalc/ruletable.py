@@ -11,7 +11,7 @@ from .expr import Differential, Expr, Symbol
 from .parse import data_path
 from .rewrite import Rule, load_rules
 
-FAMILY_ORDER = ("canonical", "differentials", "adjoint", "jacobian")
+FAMILY_ORDER = ("canonical", "differentials", "adjoint", "jacobian", "simplify")
 """Families in the order the engine uses them; other rule files follow alphabetically."""
 
 FAMILY_TITLES = {
@@ -20,6 +20,7 @@ FAMILY_TITLES = {
     "adjoint": "Reading off the gradient (adjoint rules)",
     "jacobian": "Reading off the Jacobian (vec rules)",
     "kronecker": "Kronecker products and the commutation matrix",
+    "simplify": "Simplification (applied to every result)",
 }
 
 

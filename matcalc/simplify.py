@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from fractions import Fraction
 from functools import lru_cache
@@ -34,6 +35,9 @@ from .functions import FUNCTIONS
 
 ONE = Number(Fraction(1))
 
+
+MAX_ROTATED = 8
+"""Longest product inside a trace whose rotations are compared."""
 
 MAX_BITS = 4000
 """Largest exact constant, in bits of numerator or denominator (about 1200 decimal digits)."""
@@ -279,15 +283,15 @@ class Simplifier:
 
     def _Add(self, e: Add) -> Expr:
         shape = e.shape
-        # Collect whole terms first (r + r = 2 r keeps r's parentheses), then flatten the
-        # nested sums that remain with coefficient one, and collect again.
-        collected = _collect(e.terms)
+        # A collected linear combination: nested sums are flattened, numeric coefficients
+        # distributed over them (2 (a - b) + 2 b is 2 a), like terms summed exactly.
         terms: list[Expr] = []
-        for rest, c in collected.items():
-            if isinstance(rest, Add) and c == 1:
-                terms.extend(rest.terms)
+        for t in e.terms:
+            c, rest = split_coefficient(t)
+            if isinstance(rest, Add):
+                terms.extend(self._scale(c, u) for u in rest.terms)
             else:
-                terms.append(with_coefficient(c, rest))
+                terms.append(t)
         items = [with_coefficient(c, rest) for rest, c in _collect(tuple(terms)).items()]
         if not items:
             return num(0) if shape == SCALAR else Zero(shape)
@@ -299,6 +303,9 @@ class Simplifier:
         shorter = self._expanded_if_shorter(items)
         if shorter is not None:
             return shorter
+        common = _common_coefficient(items)
+        if common != 1:  # 3 A + 3 A^T = 3 (A + A^T), -a - b = -(a + b)
+            return Mul((num(common), self(Add(tuple(self._scale(1 / common, t) for t in items)))))
         factored = factor_sum(items)
         if factored is not None:
             return factored
@@ -345,12 +352,13 @@ class Simplifier:
                 chain.append(f)
         if coeff == 0:
             return zero_like(e)
-        chain = _cancel_inverses(chain)
-        chain = _probability_sums(chain)
         chain = _merge_chain_powers(chain)
+        chain = _probability_sums(chain)
         chain = _mixed_products(chain)
         if len(chain) > 1:
             chain = [f for f in chain if not isinstance(f, Identity)]
+        if len(chain) > 1 and product_shape([f.shape for f in chain]) == SCALAR:
+            chain = self._oriented(chain)
         if not chain and shape != SCALAR:
             # everything cancelled to the identity
             chain = [Identity(shape[0])]
@@ -367,6 +375,9 @@ class Simplifier:
         return Mul((e.num, Pow(e.den, num(-1))))
 
     def _Hadamard(self, e: Hadamard) -> Expr:
+        monomial = self._monomial(e)
+        if monomial is not None:
+            return monomial
         factors: list[Expr] = []
         scalars: list[Expr] = []
         for f in e.factors:
@@ -400,7 +411,58 @@ class Simplifier:
         c, rest = split_coefficient(e.num)
         if c != 1:
             return with_coefficient(c, ElemDiv(rest, e.den))
-        return e
+        monomial = self._monomial(e)
+        return e if monomial is None else monomial
+
+    def _monomial(self, e: Expr) -> Expr | None:
+        """An elementwise product and quotient as one monomial: equal bases add their
+        exponents (``x ⊙ x = x.^2``, ``p ./ (p ./ q) = q``, ``q ./ q.^2 = 1 ./ q``;
+        entries are assumed nonzero where they are divided by, docs/LANGUAGE.md).
+        None when the node is that monomial already."""
+        if e.is_scalar:
+            return None
+        powers: dict[Expr, Fraction] = {}
+        scalars: list[Expr] = []
+        coefficient = [Fraction(1)]
+
+        def visit(f: Expr, sign: int) -> None:
+            c, f = split_coefficient(f)
+            if c == 0 or is_zero(f):
+                raise _ZeroFactor
+            coefficient[0] *= c if sign > 0 else 1 / c
+            if is_one(f) or _is_all_ones(f):
+                return
+            if isinstance(f, Hadamard):
+                for g in f.factors:
+                    visit(g, sign)
+            elif isinstance(f, ElemDiv) and not f.den.is_scalar:
+                visit(f.num, sign)
+                visit(f.den, -sign)
+            elif isinstance(f, ElemPow) and isinstance(f.exponent, Number):
+                powers[f.base] = powers.get(f.base, Fraction(0)) + sign * f.exponent.value
+            elif f.is_scalar:
+                scalars.append(f if sign > 0 else Pow(f, num(-1)))
+            else:
+                powers[f] = powers.get(f, Fraction(0)) + sign
+
+        try:
+            visit(e, 1)
+        except _ZeroFactor:
+            return zero_like(e)
+        top = sorted((b if k == 1 else ElemPow(b, num(k)) for b, k in powers.items() if k > 0),
+                     key=lambda f: (isinstance(f, Add), order_key(f)))
+        bottom = sorted((b if k == -1 else ElemPow(b, num(-k)) for b, k in powers.items()
+                         if k < 0), key=lambda f: (isinstance(f, Add), order_key(f)))
+        result: Expr = (Hadamard(tuple(top)) if len(top) > 1 else top[0]) if top else (
+            _ones_like(e))
+        if bottom:
+            result = ElemDiv(result if top else num(1),
+                             Hadamard(tuple(bottom)) if len(bottom) > 1 else bottom[0])
+        if coefficient[0] != 1:
+            scalars.insert(0, num(coefficient[0]))
+        if scalars:
+            result = Mul((*scalars, result))
+        return None if result == e else result
 
     def _Kron(self, e: Kron) -> Expr:
         if is_zero(e.left) or is_zero(e.right):
@@ -427,8 +489,11 @@ class Simplifier:
             return e
         if isinstance(a, Kron):
             return Kron(Transpose(a.left), Transpose(a.right))
-        if isinstance(a, Pow) and isinstance(a.exponent, Number) and a.exponent.value > 1:
+        k = _integer_exponent(a)
+        if k is not None and k > 1:  # (X^k)^T = (X^T)^k
             return Pow(Transpose(a.base), a.exponent)
+        if k is not None and k < -1:  # (X^-k)^T = (X^-T)^k
+            return Pow(Transpose(Pow(a.base, num(-1))), num(-k))
         return e
 
     # -- powers ------------------------------------------------------------------
@@ -446,6 +511,14 @@ class Simplifier:
                 return num(b.value ** int(x.value))
             if isinstance(b, Identity):
                 return b
+            k = x.value
+            if k < 0 and k.denominator == 1 and isinstance(b, Transpose):
+                inner = b.arg
+                if isinstance(inner, Pow) and inner.exponent == num(-1):  # (X^-T)^-k = (X^T)^k
+                    return Pow(Transpose(inner.base), num(-k))
+                # (X^T)^-k = (X^-T)^k: the transposed inverse is the leaf X^-T
+                inverse = Transpose(Pow(inner, num(-1)))
+                return inverse if k == -1 else Pow(inverse, num(-k))
             if isinstance(b, Pow) and isinstance(b.exponent, Number) and (
                 x.value.denominator == 1 and b.exponent.value.denominator == 1
             ):
@@ -473,15 +546,14 @@ class Simplifier:
             return arg
         if e.name == "tr" and isinstance(arg, Zero):
             return num(0)
-        if e.name == "tr" and isinstance(arg, Mul):
-            chain = [f for f in arg.factors if not f.is_scalar]
-            scalars = [f for f in arg.factors if f.is_scalar]
-            if chain and chain[0].shape[1] == 1 and len(chain) > 1:
-                # tr(u v^T ...) = v^T ... u (cyclic property, Matrix Cookbook eq. 16)
-                return Mul((*scalars, *chain[1:], chain[0]))
-            if scalars and chain:  # tr(s A) = s tr(A): a scalar is never inside tr( )
-                inner = chain[0] if len(chain) == 1 else Mul(tuple(chain))
-                return Mul((*scalars, Call("tr", (inner,))))
+        if e.name == "tr":
+            best = self._trace(arg)
+            if best is not None:
+                return best
+        for rule in simplify_index()(e):
+            out = rule.apply(e)
+            if out is not None:
+                return out
         if e.name == "diag" and isinstance(arg, Transpose) and e.shape[1] == 1:
             return Call("diag", (arg.arg,))
         if e.name == "diag" and isinstance(arg, Zero):
@@ -494,18 +566,56 @@ class Simplifier:
             return arg  # vec(v) = v for a column vector (and a scalar)
         return e
 
+    def _trace(self, arg: Expr) -> Expr | None:
+        """``tr`` of a product in its cheapest equal form: scalar factors in front, and
+        the cyclic rotation of the chain or of its transpose (tr(M) = tr(M^T), Matrix
+        Cookbook eqs. 16 and 17) that is a scalar (``tr(u v^T) = v^T u``), or else the
+        smallest, with the fewest transposes."""
+        factors = arg.factors if isinstance(arg, Mul) else (arg,)
+        scalars = [f for f in factors if f.is_scalar]
+        chain = [f for f in factors if not f.is_scalar]
+        if not chain or len(chain) > MAX_ROTATED:
+            return None
+        flipped = [self(Transpose(f)) for f in reversed(chain)]
+        candidates = []
+        for c in (chain, flipped):
+            for i in range(len(c)):
+                rotated = c[i:] + c[:i]
+                product = self(Mul(tuple(rotated))) if len(rotated) > 1 else rotated[0]
+                candidates.append(product)
+        best = min(candidates, key=lambda p: (not p.is_scalar, _node_count(p),
+                                              _count_transposes(p), order_key(p)))
+        inner = best if best.is_scalar else Call("tr", (best,))
+        if inner == Call("tr", (arg,)) and not scalars:
+            return None
+        return Mul((*scalars, inner)) if scalars else inner
+
+    def _oriented(self, chain: list[Expr]) -> list[Expr]:
+        """A scalar chain equals its transpose (``a^T x = x^T a``): the one with fewer
+        transposes, then the first in the structural order."""
+        flipped = [self(Transpose(f)) for f in reversed(chain)]
+        if flipped == chain:
+            return chain
+        # fewest transposes; a differential last, as in x^T (A + A^T) dx; then the order
+        cost = [(sum(_count_transposes(f) for f in c), _has_differential(c[0]),
+                 order_key(Mul(tuple(c)))) for c in (chain, flipped)]
+        return flipped if cost[1] < cost[0] else chain
+
     def _Norm(self, e: Norm) -> Expr:
         if e.p is None:
             return Norm(e.arg, "2")
         return e
 
 
+@lru_cache(maxsize=1 << 16)
 def _count_transposes(e: Expr) -> int:
-    return sum(1 for n in e.walk() if isinstance(n, Transpose))
+    """Transposes in ``e``, a leaf ``X^-T`` counted once."""
+    return int(isinstance(e, Transpose)) + sum(_count_transposes(c) for c in e.children)
 
 
+@lru_cache(maxsize=1 << 16)
 def _node_count(e: Expr) -> int:
-    return sum(1 for _ in e.walk())
+    return 1 + sum(_node_count(c) for c in e.children)
 
 
 def _has_distributable(e: Expr) -> bool:
@@ -539,6 +649,46 @@ def _distribute(e: Expr) -> Expr:
     return e
 
 
+def _has_differential(e: Expr) -> bool:
+    from .rewrite import has_differential
+
+    return has_differential(e)
+
+
+def _transposed_sum(e: Expr) -> Expr:
+    """``s^T - y^T`` as ``(s - y)^T`` (one transpose instead of one per term)."""
+    if not isinstance(e, Add) or e.is_scalar:
+        return e
+    inner = []
+    for t in e.terms:
+        c, rest = split_coefficient(t)
+        if not isinstance(rest, Transpose):
+            return e
+        inner.append(with_coefficient(c, rest.arg))
+    return Transpose(simplify(Add(tuple(inner))))
+
+
+def _common_coefficient(items: list[Expr]) -> Fraction:
+    """The number to factor out of a sum: the greatest common divisor of the coefficients
+    (negative when all are), when no term contains parentheses of its own (``4 (X - X^T)``,
+    but ``2 X^T (X w - y) + 2 lambda w`` stays as the textbook writes it)."""
+    coefficients = [split_coefficient(t)[0] for t in items]
+    if any(_has_sum(split_coefficient(t)[1]) for t in items):
+        return Fraction(1)
+    numerator = math.gcd(*(c.numerator for c in coefficients))
+    denominator = math.lcm(*(c.denominator for c in coefficients))
+    g = Fraction(numerator, denominator)
+    return -g if all(c < 0 for c in coefficients) else g
+
+
+@lru_cache(maxsize=1 << 16)
+def _has_sum(e: Expr) -> bool:
+    """A sum printed in parentheses of its own (not one inside a function's argument)."""
+    if isinstance(e, (Call, Norm)):
+        return False
+    return isinstance(e, Add) or any(_has_sum(c) for c in e.children)
+
+
 def _collect(terms: tuple[Expr, ...]) -> dict[Expr, Fraction]:
     """Like terms summed: {term without coefficient: coefficient}, zeros dropped."""
     collected: dict[Expr, Fraction] = {}
@@ -548,6 +698,15 @@ def _collect(terms: tuple[Expr, ...]) -> dict[Expr, Fraction]:
         c, rest = split_coefficient(t)
         collected[rest] = collected.get(rest, Fraction(0)) + c
     return {rest: c for rest, c in collected.items() if c != 0}
+
+
+class _ZeroFactor(Exception):
+    """A zero factor in an elementwise product (internal to ``_monomial``)."""
+
+
+def _ones_like(e: Expr) -> Expr:
+    rows, cols = e.shape
+    return Ones(rows) if cols == 1 else Mul((Ones(rows), Transpose(Ones(cols))))
 
 
 def _is_all_ones(e: Expr) -> bool:
@@ -563,20 +722,56 @@ def _is_all_ones(e: Expr) -> bool:
     )
 
 
+def _integer_exponent(e: Expr) -> int | None:
+    """``k`` when ``e`` is ``X^k`` for an integer ``k`` (None otherwise)."""
+    if isinstance(e, Pow) and isinstance(e.exponent, Number) and e.exponent.value.denominator == 1:
+        return int(e.exponent.value)
+    return None
+
+
+def as_power(f: Expr) -> tuple[Expr, int]:
+    """``f`` as base and signed integer exponent: ``X^-T`` is (``X^T``, -1), ``X^3`` (X, 3)."""
+    k = _integer_exponent(f)
+    if k is not None:
+        base = f.base  # type: ignore[attr-defined]
+        inner = _integer_exponent(base.arg) if isinstance(base, Transpose) else None
+        if inner == -1:  # (X^-T)^k
+            return Transpose(base.arg.base), -k  # type: ignore[attr-defined]
+        return base, k
+    if isinstance(f, Transpose) and _integer_exponent(f.arg) == -1:
+        return Transpose(f.arg.base), -1  # type: ignore[attr-defined]
+    return f, 1
+
+
+def make_power(base: Expr, k: int) -> Expr:
+    """The canonical ``base^k`` (k != 0): transposed inverses as the leaf ``X^-T``."""
+    if k == 1:
+        return base
+    if k < 0 and isinstance(base, Transpose):
+        inverse = Transpose(Pow(base.arg, num(-1)))
+        return inverse if k == -1 else Pow(inverse, num(-k))
+    return Pow(base, num(k))
+
+
 def _merge_chain_powers(chain: list[Expr]) -> list[Expr]:
-    """``X X X`` is ``X^3`` (consecutive equal square factors)."""
+    """Adjacent powers of one square matrix add their exponents: ``X X X`` is ``X^3``,
+    ``A^-1 A`` and ``X^T X^-T`` cancel, ``X^2 X^-1`` is ``X`` (an inverse in the chain
+    means the matrix is invertible)."""
     out: list[tuple[Expr, int]] = []
     for f in chain:
-        base, k = f, 1
-        if isinstance(f, Pow) and isinstance(f.exponent, Number) and f.exponent.value > 0 and (
-            f.exponent.value.denominator == 1
-        ):
-            base, k = f.base, int(f.exponent.value)
-        if out and out[-1][0] == base and base.shape[0] == base.shape[1]:
-            out[-1] = (base, out[-1][1] + k)
+        if f.shape[0] != f.shape[1] or isinstance(f, Identity):
+            out.append((f, 0))  # 0: not a power to merge
+            continue
+        base, k = as_power(f)
+        if out and out[-1][1] != 0 and out[-1][0] == base:
+            total = out[-1][1] + k
+            if total == 0:
+                out.pop()
+            else:
+                out[-1] = (base, total)
         else:
             out.append((base, k))
-    return [b if k == 1 else Pow(b, num(k)) for b, k in out]
+    return [b if k == 0 else make_power(b, k) for b, k in out]
 
 
 def _mixed_products(chain: list[Expr]) -> list[Expr]:
@@ -602,20 +797,6 @@ def _is_chain(e: Mul) -> bool:
     return any(not f.is_scalar for f in e.factors)
 
 
-def _cancel_inverses(chain: list[Expr]) -> list[Expr]:
-    """``A^-1 A`` and ``A A^-1`` cancel; identities between factors vanish."""
-    out: list[Expr] = []
-    for f in chain:
-        if out and (
-            (isinstance(f, Pow) and f.exponent == num(-1) and f.base == out[-1])
-            or (isinstance(out[-1], Pow) and out[-1].exponent == num(-1) and out[-1].base == f)
-        ):
-            out.pop()
-            continue
-        out.append(f)
-    return out
-
-
 def _probability_sums(chain: list[Expr]) -> list[Expr]:
     """``1^T y = y^T 1 = 1`` for a declared probability vector ``y``."""
     out: list[Expr] = []
@@ -635,7 +816,9 @@ def _is_ones_row(e: Expr) -> bool:
 
 
 def _is_probability(e: Expr) -> bool:
-    return isinstance(e, Symbol) and "probability" in e.props
+    """A declared probability vector, or a softmax (its entries sum to one)."""
+    return (isinstance(e, Symbol) and "probability" in e.props) or (
+        isinstance(e, Call) and e.name == "softmax")
 
 
 def _is_probability_row(e: Expr) -> bool:
@@ -704,7 +887,7 @@ def factor_sum(terms: list[Expr]) -> Expr | None:
                       for _, _, chain in parts}
             if len(shapes) != 1:
                 continue
-            summed = simplify(Add(tuple(inner)))
+            summed = _transposed_sum(simplify(Add(tuple(inner))))
             return Mul((summed, common)) if side == -1 else Mul((common, summed))
     return _factor_groups(terms, parts)
 
@@ -723,6 +906,36 @@ def _factor_groups(terms: list[Expr], parts: list) -> Expr | None:
                 continue
             rest = [t for i, t in enumerate(terms) if i not in members]
             return Add((*rest, factored))
+    return None
+
+
+# ---------------------------------------------------------------------------- rules
+
+
+@lru_cache(maxsize=1)
+def simplify_index():
+    """The identities of rules/simplify.rules by the head of the expression they rewrite
+    (their patterns are written in canonical form)."""
+    from .rewrite import index_rules, load_rules
+
+    return index_rules(load_rules("simplify"), lambda e: e)
+
+
+def determinant_of_power(e: Expr) -> Expr | None:
+    """det(U^k) = det(U)^k for an integer k (rules/simplify.rules: simplify_det_power)."""
+    if isinstance(e, Call) and e.name == "det":
+        k = _integer_exponent(e.args[0])
+        if k is not None:
+            return Pow(Call("det", (e.args[0].base,)), num(k))  # type: ignore[attr-defined]
+    return None
+
+
+def log_determinant_of_power(e: Expr) -> Expr | None:
+    """logdet(U^k) = k logdet(U) for an integer k (rules/simplify.rules)."""
+    if isinstance(e, Call) and e.name == "logdet":
+        k = _integer_exponent(e.args[0])
+        if k is not None:
+            return Mul((num(k), Call("logdet", (e.args[0].base,))))  # type: ignore[attr-defined]
     return None
 
 

@@ -26,7 +26,7 @@ HESSIANS = [
     ("logsumexp(x)", "x", {}, "diag(s) - s s^T where s = softmax(x)"),
     ("log(exp(x)^T 1)", "x", {}, "diag(s) - s s^T where s = softmax(x)"),
     ("1^T softplus(X w) - y^T X w", "w", {}, "X^T diag(s ⊙ (1 - s)) X where s = sigma(X w)"),
-    ("||X w - y||_2^2 + lambda ||w||_2^2", "w", {}, "2 X^T X + 2 lambda I"),
+    ("||X w - y||_2^2 + lambda ||w||_2^2", "w", {}, "2 (X^T X + lambda I)"),
 ]
 
 DERIVATIVES = [

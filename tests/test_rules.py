@@ -19,7 +19,7 @@ from matcalc.parse import parse
 from matcalc.rewrite import load_rules
 from matcalc.verify import concrete_sizes, rational_point, to_sympy
 
-FAMILIES = ("canonical", "differentials", "adjoint", "jacobian", "kronecker")
+FAMILIES = ("canonical", "differentials", "adjoint", "jacobian", "kronecker", "simplify")
 PATTERN_RULES = [r for fam in FAMILIES for r in load_rules(fam) if r.rhs is not None]
 SPECTRAL = {"d_lambda_max", "d_lambda_min", "d_spectral_norm", "d_eigvec_max", "d_eigvec_min",
             "d_svec_left", "d_svec_right"}
