@@ -576,6 +576,15 @@ class Simplifier:
         chain = [f for f in factors if not f.is_scalar]
         if not chain or len(chain) > MAX_ROTATED:
             return None
+        if any(_has_differential(f) for f in chain):
+            # the identification rules read tr(G^T L) as the derivation wrote it; only
+            # tr(u v^T ...) = v^T ... u (Matrix Cookbook eq. 16) and the scalars in front
+            if chain[0].shape[1] == 1 and len(chain) > 1:
+                return Mul((*scalars, *chain[1:], chain[0]))
+            if scalars:
+                return Mul((*scalars, Call("tr", (chain[0] if len(chain) == 1
+                                                  else Mul(tuple(chain)),))))
+            return None
         flipped = [self(Transpose(f)) for f in reversed(chain)]
         candidates = []
         for c in (chain, flipped):
@@ -591,14 +600,17 @@ class Simplifier:
         return Mul((*scalars, inner)) if scalars else inner
 
     def _oriented(self, chain: list[Expr]) -> list[Expr]:
-        """A scalar chain equals its transpose (``a^T x = x^T a``): the one with fewer
-        transposes, then the first in the structural order."""
+        """A scalar chain equals its transpose: ``b^T M^T M^T b`` is ``b^T M^2 b``. The
+        transposed chain is taken only when it has fewer transposes, so ``a^T x`` and
+        ``y^T (dz - s^T dz)`` stay as written (the derivation reads differentials off
+        them); a chain with a differential or a sum is never turned (a sum would take the
+        transpose into its terms: ``y^T (W^T x - lse)`` is not ``(x^T W - lse) y``)."""
+        if any(isinstance(f, Add) or _has_differential(f) for f in chain):
+            return chain
         flipped = [self(Transpose(f)) for f in reversed(chain)]
         if flipped == chain:
             return chain
-        # fewest transposes; a differential last, as in x^T (A + A^T) dx; then the order
-        cost = [(sum(_count_transposes(f) for f in c), _has_differential(c[0]),
-                 order_key(Mul(tuple(c)))) for c in (chain, flipped)]
+        cost = [sum(_count_transposes(f) for f in c) for c in (chain, flipped)]
         return flipped if cost[1] < cost[0] else chain
 
     def _Norm(self, e: Norm) -> Expr:
@@ -880,11 +892,9 @@ def factor_sum(terms: list[Expr]) -> Expr | None:
         if all(chain[side] == common for _, _, chain in parts) and all(
             len(chain) > 1 for _, _, chain in parts
         ):
-            inner = [
-                _build(c, s, chain[:-1] if side == -1 else chain[1:]) for c, s, chain in parts
-            ]
-            shapes = {product_shape([f.shape for f in (chain[:-1] if side == -1 else chain[1:])])
-                      for _, _, chain in parts}
+            rests = [chain[:-1] if side == -1 else chain[1:] for _, _, chain in parts]
+            inner = [_build(c, s, rest) for (c, s, _), rest in zip(parts, rests, strict=True)]
+            shapes = {product_shape([f.shape for f in rest]) for rest in rests}
             if len(shapes) != 1:
                 continue
             summed = _transposed_sum(simplify(Add(tuple(inner))))

@@ -89,7 +89,7 @@ def test_ridge_matches_closed_form(method):
     assert r.kkt_residual < KKT
     np.testing.assert_allclose(r["w"], w, atol=1e-6)
     if method != "L-BFGS-B":  # the Hessian the Newton methods used, written out
-        assert r.formulas["hessian of w applied to P_w"] == "2 X^T X P_w + 2 lambda P_w"
+        assert r.formulas["hessian of w applied to P_w"] == "2 (X^T X P_w + lambda P_w)"
 
 
 # ------------------------------------------------------------------ constraints
