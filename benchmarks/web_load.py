@@ -40,12 +40,14 @@ def rss_kib(pid: int) -> int:
 
 
 def children(pid: int) -> list[int]:
-    """Direct children of a process (the server's workers)."""
-    try:
-        found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return []
-    return [int(p) for p in found]
+    """Direct children of a process (the server's workers), whichever thread started them."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found.update(int(p) for p in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return sorted(found)
 
 
 def total_rss_mib(server_pid: int) -> tuple[float, float, int]:
@@ -90,9 +92,10 @@ def start_server(workers: int) -> tuple[subprocess.Popen, str, int]:
 class Client(threading.Thread):
     """One client: a keep-alive connection replaying the table from its own offset."""
 
-    def __init__(self, port: int, offset: int, stop_at: float, record) -> None:
+    def __init__(self, port: int, offset: int, stop_at: float, record, options: dict) -> None:
         super().__init__(daemon=True)
         self.port, self.offset, self.stop_at, self.record = port, offset, stop_at, record
+        self.options = options
 
     def run(self) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
@@ -100,7 +103,7 @@ class Client(threading.Thread):
         while time.monotonic() < self.stop_at:
             row = TABLE[i % len(TABLE)]
             body = json.dumps({"formula": row["f"], "op": "grad", "wrt": row["wrt"],
-                               "decls": row.get("decls", {})})
+                               "decls": row.get("decls", {}), "options": self.options})
             started = time.monotonic()
             try:
                 conn.request("POST", "/api/derive", body,
@@ -122,6 +125,9 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--answer", choices=["full", "result"], default="full",
+                        help="full: derivation and code too, as the page asks (default);"
+                        " result: the result only (more requests in the same time)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
@@ -144,7 +150,8 @@ def main() -> int:
         cpu_before = cpu_seconds(proc.pid)
         begin = time.monotonic()
         stop_at = begin + args.duration
-        clients = [Client(port, k * len(TABLE) // args.clients, stop_at, record)
+        options = {} if args.answer == "full" else {"derivation": False, "code": False}
+        clients = [Client(port, k * len(TABLE) // args.clients, stop_at, record, options)
                    for k in range(args.clients)]
         for c in clients:
             c.start()
@@ -173,6 +180,7 @@ def main() -> int:
         "url": url,
         "clients": args.clients,
         "workers": args.workers,
+        "answer": args.answer,
         "duration_s": round(elapsed, 1),
         "requests": len(latencies),
         "throughput_rps": round(len(latencies) / elapsed, 1),
