@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .errors import DeclarationError, MatcalcError
-from .expr import Add, Dim, Expr, Neg, Symbol, Transpose, kind_of
+from .expr import Add, Dim, Expr, Neg, Symbol, Transpose, kind_of, substitute_dims
 from .numeric import evaluate, random_point, shape_value
 from .printing.bindings import bind_common
 from .simplify import is_zero, simplify
@@ -151,7 +151,6 @@ def _declarations(function: Expr, wrt: Symbol, decls: dict[str, str]) -> dict[st
 def parse_claim(claim: str | Expr, derivative: Any, decls: dict[str, str]) -> Expr:
     """The claim as an expression whose names share the function's dimensions."""
     from .parse import parse
-    from .verify import rename_dims
 
     if not isinstance(claim, Expr):
         claim = parse(claim, **_declarations(derivative.function, derivative.wrt, decls))
@@ -159,7 +158,7 @@ def parse_claim(claim: str | Expr, derivative: Any, decls: dict[str, str]) -> Ex
     known = {d for s in derivative.function.free_symbols() | {derivative.wrt} for d in s.shape}
     free = {c: t for c, t in zip(claim.shape, derivative.expr.shape, strict=True)
             if c not in known and isinstance(c, str)}
-    return rename_dims(claim, lambda d: free.get(d, d)) if free else claim
+    return substitute_dims(claim, lambda d: free.get(d, d)) if free else claim
 
 
 def _derive(f: str | Expr, wrt: str | Symbol, mode: str, layout: str, decls: dict[str, str]
@@ -233,8 +232,7 @@ class _Problem:
         exprs = [derivative.function, self.truth, claim, derivative.wrt]
         self.symbols = sorted(set().union(*(e.free_symbols() for e in exprs)),
                               key=lambda s: s.name)
-        self.dims = sorted({d for s in self.symbols for d in s.shape if isinstance(d, str)
-                            and "*" not in d})
+        self.dims = sorted({d for s in self.symbols for d in s.shape if isinstance(d, str)})
 
     def _values(self, e: Expr, point: dict[str, Any], sizes: dict[Dim, int]) -> np.ndarray:
         value = evaluate(e, point, sizes)

@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import ClassVar
 
-Dim = int | str
-"""A dimension: a concrete size or a symbol such as ``"n"`` (``"?3"`` while inferring)."""
+from .dims import Dim, dim_factors, map_dim, mul_dims
 
 Shape = tuple[Dim, Dim]
 SCALAR: Shape = (1, 1)
@@ -27,41 +26,6 @@ def kind_of(shape: Shape) -> str:
     if rows == 1:
         return ROW_KIND
     return MATRIX_KIND
-
-
-def mul_dims(a: Dim, b: Dim) -> Dim:
-    """The product of two dimensions (for Kronecker products and vec).
-
-    Symbolic factors are sorted, so ``n*m`` and ``m*n`` are the same size.
-    """
-    if isinstance(a, int) and isinstance(b, int):
-        return a * b
-    if a == 1:
-        return b
-    if b == 1:
-        return a
-    factors = [*dim_factors(a), *dim_factors(b)]
-    number = 1
-    for f in factors:
-        if isinstance(f, int):
-            number *= f
-    names = sorted(str(f) for f in factors if not isinstance(f, int))
-    return "*".join(([str(number)] if number != 1 else []) + names)
-
-
-def dim_factors(d: Dim) -> tuple[Dim, ...]:
-    """The factors of a dimension: ``"m*n"`` -> (``"m"``, ``"n"``), 3 -> (3,)."""
-    if isinstance(d, str) and "*" in d:
-        return tuple(int(p) if p.isdigit() else p for p in d.split("*"))
-    return (d,)
-
-
-def map_dim(d: Dim, fn: Callable[[Dim], Dim]) -> Dim:
-    """Apply a renaming of dimensions to each factor of ``d``."""
-    out: Dim = 1
-    for p in dim_factors(d):
-        out = mul_dims(out, fn(p))
-    return out
 
 
 _INTERNED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
@@ -478,20 +442,43 @@ class Call(Expr):
 # ---------------------------------------------------------------------------- helpers
 
 
-def depth(expr: Expr) -> int:
-    """Height of the expression tree, computed iteratively."""
-    best = 0
-    stack: list[tuple[Expr, int]] = [(expr, 1)]
-    while stack:
-        node, d = stack.pop()
-        best = max(best, d)
-        stack.extend((c, d + 1) for c in node.children)
-    return best
+def leaf_dims(node: Expr) -> tuple[Dim, ...]:
+    """The dimensions a leaf is declared with (the names of K_{m,n}'s sizes); () for operators."""
+    if isinstance(node, (Symbol, Zero)):
+        return tuple(node.dims)
+    if isinstance(node, (Identity, Ones)):
+        return (node.n,)
+    if isinstance(node, Commutation):
+        return tuple(p for d in (node.m, node.n) for p in dim_factors(d))
+    return ()
 
 
-def size(expr: Expr) -> int:
-    """Number of nodes."""
-    return sum(1 for _ in expr.walk())
+def substitute_dims(e: Expr, fn: Callable[[Dim], Dim]) -> Expr:
+    """The same expression with each dimension name (each factor of a product) renamed."""
+    memo: dict[Expr, Expr] = {}
+
+    def dim(d: Dim) -> Dim:
+        return map_dim(d, fn)
+
+    def walk(node: Expr) -> Expr:
+        if node in memo:
+            return memo[node]
+        if isinstance(node, Symbol):
+            out: Expr = Symbol(node.name, (dim(node.dims[0]), dim(node.dims[1])), node.props)
+        elif isinstance(node, Zero):
+            out = Zero((dim(node.dims[0]), dim(node.dims[1])))
+        elif isinstance(node, (Identity, Ones)):
+            out = type(node)(dim(node.n))
+        elif isinstance(node, Commutation):
+            out = Commutation(dim(node.m), dim(node.n))
+        elif isinstance(node, Differential):
+            out = Differential(walk(node.var))  # type: ignore[arg-type]
+        else:
+            out = node.map_children(walk)
+        memo[node] = out
+        return out
+
+    return walk(e)
 
 
 ZERO = Number(Fraction(0))

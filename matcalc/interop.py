@@ -22,6 +22,7 @@ from sympy.matrices.expressions import (
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 from . import expr as mc
+from .dims import dim_factors
 from .errors import UnsupportedError
 from .expr import SCALAR, Dim, Expr
 from .functions import FUNCTIONS, RECORDS
@@ -40,9 +41,9 @@ class _Converter:
         if isinstance(d, int):
             return sympy.Integer(d)
         out: Any = sympy.Integer(1)
-        for part in str(d).split("*"):
-            if part.isdigit():
-                out *= int(part)
+        for part in dim_factors(d):
+            if isinstance(part, int):
+                out *= part
             else:
                 out *= self.dims.setdefault(part, sympy.Symbol(part, integer=True, positive=True))
         return out

@@ -3,36 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
+from .dims import dim_value
 from .errors import DeclarationError, ShapeError, UnsupportedError
+from .evaluator import Algebra, Evaluator
 from .expr import (
     SCALAR,
-    Add,
-    Call,
-    Differential,
     Dim,
-    Div,
-    ElemDiv,
-    ElemPow,
     Expr,
-    Hadamard,
-    Identity,
-    Kron,
-    Mul,
-    Neg,
-    Norm,
-    Number,
-    Ones,
-    Pow,
     Shape,
     Symbol,
-    Transpose,
-    Zero,
 )
-from .functions import FUNCTIONS
+from .functions import Function
 
 Value = np.ndarray | float
 Sizes = dict[Dim, int]
@@ -41,20 +27,6 @@ MODES = ("grad", "jacobian", "hessian", "derivative")
 """Derivative layouts understood by ``finite_difference`` (and ``verify.check_derivative``)."""
 
 # ---------------------------------------------------------------------------- dimensions
-
-
-def dim_value(d: Dim, sizes: Mapping[Dim, int]) -> int:
-    """The concrete size of a dimension; products such as ``"n*m"`` multiply their parts."""
-    if isinstance(d, int):
-        return d
-    if d in sizes:
-        return sizes[d]
-    if "*" in d:
-        out = 1
-        for part in d.split("*"):
-            out *= dim_value(int(part) if part.isdigit() else part, sizes)
-        return out
-    raise UnsupportedError(f"the size of dimension {d} is not known")
 
 
 def shape_value(shape: Shape, sizes: Mapping[Dim, int]) -> tuple[int, int]:
@@ -127,142 +99,97 @@ def evaluate(expr: Expr, values: Mapping[str, Any], sizes: Mapping[Dim, int] | N
     if sizes is None:
         sizes = sizes_from_values(expr, values)
     env = {s.name: as_column(values[s.name], s) for s in symbols_of([expr])}
-    return natural(_Evaluator(env, sizes).run(expr), expr.shape)
+    return natural(run(expr, env, sizes), expr.shape)
 
 
-class _Evaluator:
-    """Post-order interpreter over 2-D arrays; equal sub-trees are evaluated once."""
+class NumpyAlgebra:
+    """The NumPy side of the shared evaluator (``evaluator.Algebra``): float 2-D arrays."""
 
-    def __init__(self, env: Mapping[str, np.ndarray], sizes: Mapping[Dim, int]) -> None:
-        self.env = env
-        self.sizes = sizes
-        self.memo: dict[Expr, np.ndarray] = {}
+    how = "numerically"
 
-    def run(self, e: Expr) -> np.ndarray:
-        if e not in self.memo:
-            method = getattr(self, "_" + type(e).__name__, None)
-            if method is None:
-                raise UnsupportedError(f"cannot evaluate {type(e).__name__} numerically")
-            with np.errstate(all="ignore"):
-                self.memo[e] = np.asarray(method(e), dtype=float)
-        return self.memo[e]
+    def constant(self, value: Fraction) -> np.ndarray:
+        return np.full((1, 1), float(value))
 
-    def _dim(self, d: Dim) -> int:
-        return dim_value(d, self.sizes)
+    def eye(self, n: int) -> np.ndarray:
+        return np.eye(n)
 
-    def _Symbol(self, e: Symbol) -> np.ndarray:
-        return self.env[e.name]
+    def ones(self, rows: int, cols: int) -> np.ndarray:
+        return np.ones((rows, cols))
 
-    def _Number(self, e: Number) -> np.ndarray:
-        return np.full((1, 1), float(e.value))
+    def zeros(self, rows: int, cols: int) -> np.ndarray:
+        return np.zeros((rows, cols))
 
-    def _Identity(self, e: Identity) -> np.ndarray:
-        return np.eye(self._dim(e.n))
+    def permutation(self, rows: list[int]) -> np.ndarray:
+        return np.eye(len(rows))[rows]
 
-    def _Commutation(self, e) -> np.ndarray:
-        from .commutation import permutation
+    def hadamard(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return a * b
 
-        m, n = self._dim(e.m), self._dim(e.n)
-        return np.eye(m * n)[permutation(m, n)]
+    def elem_div(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return a / b
 
-    def _Ones(self, e: Ones) -> np.ndarray:
-        return np.ones((self._dim(e.n), 1))
+    def elem_pow(self, a: np.ndarray, exponent: float) -> np.ndarray:
+        return np.power(a, exponent)
 
-    def _Zero(self, e: Zero) -> np.ndarray:
-        return np.zeros(shape_value(e.dims, self.sizes))
+    def kron(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.kron(a, b)
 
-    def _Differential(self, e: Differential) -> np.ndarray:
-        raise UnsupportedError(f"cannot evaluate the differential d{e.var.name} numerically")
+    def matrix_power(self, a: np.ndarray, k: int) -> np.ndarray:
+        return np.linalg.matrix_power(a, k)
 
-    def _Add(self, e: Add) -> np.ndarray:
-        out = self.run(e.terms[0])
-        for t in e.terms[1:]:
-            out = out + self.run(t)
-        return out
+    def spectral_norm(self, a: np.ndarray) -> np.ndarray:
+        return np.full((1, 1), np.linalg.norm(a, 2))
 
-    def _Neg(self, e: Neg) -> np.ndarray:
-        return -self.run(e.arg)
+    def call(self, fn: Function, a: np.ndarray) -> np.ndarray:
+        return fn.numpy(np, a)
 
-    def _Mul(self, e: Mul) -> np.ndarray:
-        scale, product = 1.0, None
-        for f in e.factors:
-            value = self.run(f)
-            if f.shape == SCALAR:
-                scale = scale * value[0, 0]
-            else:
-                product = value if product is None else product @ value
-        return np.full((1, 1), scale) if product is None else scale * product
+    def finish(self, value: Any) -> np.ndarray:
+        return np.asarray(value, dtype=float)
 
-    def _Div(self, e: Div) -> np.ndarray:
-        return self.run(e.num) / self.run(e.den)[0, 0]
 
-    def _Hadamard(self, e: Hadamard) -> np.ndarray:
-        out = self.run(e.factors[0])
-        for f in e.factors[1:]:
-            out = out * self.run(f)
-        return out
+NUMPY = NumpyAlgebra()
 
-    def _ElemDiv(self, e: ElemDiv) -> np.ndarray:
-        return self.run(e.num) / self.run(e.den)
 
-    def _Kron(self, e: Kron) -> np.ndarray:
-        return np.kron(self.run(e.left), self.run(e.right))
-
-    def _Transpose(self, e: Transpose) -> np.ndarray:
-        return self.run(e.arg).T
-
-    def _Pow(self, e: Pow) -> np.ndarray:
-        base, exponent = self.run(e.base), self.run(e.exponent)[0, 0]
-        if e.base.shape == SCALAR:
-            return np.power(base, exponent)
-        if float(exponent) != int(exponent):
-            raise UnsupportedError("a matrix power needs an integer exponent")
-        return np.linalg.matrix_power(base, int(exponent))
-
-    def _ElemPow(self, e: ElemPow) -> np.ndarray:
-        return np.power(self.run(e.base), self.run(e.exponent)[0, 0])
-
-    def _Norm(self, e: Norm) -> np.ndarray:
-        x = self.run(e.arg)
-        kind = e.arg.kind
-        if kind == "matrix" and e.p == "2":
-            return np.full((1, 1), np.linalg.norm(x, 2))
-        if kind == "matrix" and e.p not in ("F",):
-            raise UnsupportedError(f"the matrix norm ||.||_{e.p} cannot be evaluated")
-        if e.p == "1":
-            return np.full((1, 1), np.abs(x).sum())
-        return np.full((1, 1), np.sqrt((x * x).sum()))
-
-    def _Call(self, e: Call) -> np.ndarray:
-        return FUNCTIONS[e.name].numpy(np, *(self.run(a) for a in e.args))
+def run(expr: Expr, env: Mapping[str, np.ndarray], sizes: Mapping[Dim, int]) -> np.ndarray:
+    """The value of ``expr`` as a 2-D array, variables given as 2-D arrays (``as_column``)."""
+    with np.errstate(all="ignore"):
+        return Evaluator(NUMPY, env, sizes).run(expr)
 
 
 # ---------------------------------------------------------------------------- random points
 
 
+def structured_value(sym: Symbol, magnitude: Any, signs: Any, algebra: Algebra) -> Any:
+    """A variable's value with its declared structure, from entry magnitudes in [0.25, 1.25]
+    and signs (2-D arrays of ``algebra``: NumPy here, SymPy for the checker's exact points).
+
+    Probability vectors are the magnitudes normalised to sum to one; symmetric matrices are
+    symmetrised, diagonal ones keep their diagonal; square matrices get ``1.5 n I`` added,
+    which makes them diagonally dominant (invertible, positive determinant; positive
+    definite when symmetric).
+    """
+    rows, cols = magnitude.shape
+    value = algebra.hadamard(magnitude, signs)
+    if "probability" in sym.props:
+        value = magnitude / (algebra.ones(1, rows) @ magnitude @ algebra.ones(cols, 1))[0, 0]
+    if "symmetric" in sym.props:
+        value = (value + value.T) / 2
+    if "diagonal" in sym.props:
+        value = algebra.hadamard(value, algebra.eye(rows))
+    if rows == cols and rows > 1:
+        value = value + algebra.eye(rows) * algebra.constant(Fraction(3 * rows, 2))[0, 0]
+    return value
+
+
 def random_value(sym: Symbol, sizes: Mapping[Dim, int], rng: np.random.Generator,
                  positive: bool = False) -> Value:
-    """One well-conditioned random value for a variable, in the user's format.
-
-    Entries have magnitude in [0.25, 1.25] (positive with ``positive=True``, so that
-    log and sqrt of entries are defined); square matrices get ``1.5 n I`` added, which makes
-    them diagonally dominant (invertible, positive determinant; positive definite when
-    symmetric); symmetric matrices are symmetric; probability vectors are positive and
-    sum to one.
-    """
+    """One well-conditioned random value for a variable, in the user's format: entries of
+    magnitude in [0.25, 1.25] (positive with ``positive=True``, so that log and sqrt of
+    entries are defined), with the declared structure (``structured_value``)."""
     rows, cols = shape_value(sym.dims, sizes)
     magnitude = rng.uniform(0.25, 1.25, size=(rows, cols))
-    signs = 1.0 if positive else rng.choice([-1.0, 1.0], size=(rows, cols))
-    value = magnitude * signs
-    if "probability" in sym.props:
-        value = magnitude / magnitude.sum()
-    if "symmetric" in sym.props:
-        value = 0.5 * (value + value.T)
-    if "diagonal" in sym.props:
-        value = np.diag(np.diag(value))
-    if rows == cols and rows > 1:
-        value = value + 1.5 * rows * np.eye(rows)
-    return natural(value, sym.dims)
+    signs = np.ones((rows, cols)) if positive else rng.choice([-1.0, 1.0], size=(rows, cols))
+    return natural(structured_value(sym, magnitude, signs, NUMPY), sym.dims)
 
 
 def random_point(symbols: Iterable[Symbol], sizes: Mapping[Dim, int],
@@ -301,8 +228,8 @@ def _vec_jacobian(f: Expr, sym: Symbol, values: Mapping[str, Any], sizes: Mappin
         i, j = k % rows, k // rows
         step = np.zeros_like(base)
         step[i, j] = eps
-        plus = _Evaluator({**env, sym.name: base + step}, sizes).run(f)
-        minus = _Evaluator({**env, sym.name: base - step}, sizes).run(f)
+        plus = run(f, {**env, sym.name: base + step}, sizes)
+        minus = run(f, {**env, sym.name: base - step}, sizes)
         columns.append(((plus - minus) / (2 * eps)).reshape(-1, order="F"))
     return np.stack(columns, axis=1)
 
@@ -347,7 +274,7 @@ def _hessian(f: Expr, sym: Symbol, values: Mapping[str, Any], sizes: Mapping[Dim
 
     def at(delta: np.ndarray) -> float:
         point = (base + delta).reshape(shape, order="F")
-        return float(_Evaluator({**env, sym.name: point}, sizes).run(f)[0, 0])
+        return float(run(f, {**env, sym.name: point}, sizes)[0, 0])
 
     unit = np.eye(n)[:, :, None] * eps
     hess = np.empty((n, n))

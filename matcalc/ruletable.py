@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .expr import Differential, Expr, Symbol
+from .dims import dim_names
+from .expr import Differential, Expr, Symbol, leaf_dims
 from .parse import data_path
 from .rewrite import Rule, load_rules
 
@@ -59,10 +60,9 @@ def _sizes(*exprs: Expr) -> dict:
     sizes: dict = {}
     for e in exprs:
         for n in e.walk():
-            dims = getattr(n, "dims", None) or ((n.n,) if hasattr(n, "n") else ())
-            for d in dims:
-                if isinstance(d, str) and "*" not in d and d not in sizes:
-                    sizes[d] = 2 + len(sizes)
+            for d in leaf_dims(n):
+                for name in dim_names(d):
+                    sizes.setdefault(name, 2 + len(sizes))
     return sizes
 
 

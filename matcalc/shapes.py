@@ -6,20 +6,18 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .dims import DimUnion, Product, dim_factors, dim_names, map_dim
 from .errors import ShapeError, UnsupportedError
 from .expr import (
     SCALAR,
     Add,
     Call,
-    Commutation,
-    Differential,
     Dim,
     Div,
     ElemDiv,
     ElemPow,
     Expr,
     Hadamard,
-    Identity,
     Kron,
     Mul,
     Neg,
@@ -30,10 +28,9 @@ from .expr import (
     Shape,
     Symbol,
     Transpose,
-    Zero,
-    dim_factors,
     kind_of,
-    map_dim,
+    leaf_dims,
+    substitute_dims,
 )
 from .functions import FUNCTIONS, check_argument
 
@@ -94,11 +91,13 @@ def make_decl(props: list[str], kind: str | None, dims: list[Dim]) -> Decl:
     return Decl(kind, tuple(dims), props_set)
 
 
-class Dims:
-    """Union-find over dimensions: variables ``?k`` unify with anything but 1."""
+class Dims(DimUnion):
+    """Shape inference's union-find: inference variables ``?k`` join any class but 1's;
+    declared names and numbers are fixed; two products of as many factors unify factor
+    by factor (``vec(A)^T vec(B)``: A and B alike)."""
 
     def __init__(self) -> None:
-        self.parent: dict[Dim, Dim] = {}
+        super().__init__(lambda root, other: self.is_var(root) and other != 1)
         self.counter = itertools.count(1)
 
     def fresh(self) -> str:
@@ -106,35 +105,18 @@ class Dims:
 
     @staticmethod
     def is_var(d: Dim) -> bool:
-        return isinstance(d, str) and d.startswith("?") and "*" not in d
-
-    def find(self, d: Dim) -> Dim:
-        root = d
-        while root in self.parent:
-            root = self.parent[root]
-        while d != root:  # path compression
-            nxt = self.parent[d]
-            self.parent[d] = root
-            d = nxt
-        return root
+        return isinstance(d, str) and d.startswith("?")
 
     def shape(self, s: Shape) -> Shape:
         return (self.find(s[0]), self.find(s[1]))
 
     def unify(self, a: Dim, b: Dim) -> bool:
         """Make a and b equal; False when they are different known sizes."""
-        ra, rb = self.find(a), self.find(b)
-        if ra == rb:
+        if self.union(a, b):
             return True
-        if self.is_var(ra) and rb != 1:
-            self.parent[ra] = rb
-            return True
-        if self.is_var(rb) and ra != 1:
-            self.parent[rb] = ra
-            return True
-        fa, fb = dim_factors(ra), dim_factors(rb)
-        if len(fa) > 1 and len(fa) == len(fb):  # vec(A)^T vec(B): A and B alike, factorwise
-            return all(self.unify(a, b) for a, b in zip(fa, fb, strict=True))
+        fa, fb = dim_factors(self.find(a)), dim_factors(self.find(b))
+        if len(fa) > 1 and len(fa) == len(fb):
+            return all(self.unify(x, y) for x, y in zip(fa, fb, strict=True))
         return False
 
 
@@ -391,12 +373,11 @@ class Inference:
         pool = (d for d in itertools.chain(DIM_NAMES, (f"n{i}" for i in itertools.count(1)))
                 if d not in taken)
         for node in e.walk():
-            for d in _leaf_dims(node):
-                for part in dim_factors(self.dims.find(d)):  # a product: its factors
-                    root = self.dims.find(part)
-                    if root in mapping or not self.dims.is_var(root):
-                        continue
-                    mapping[root] = next(pool)
+            for d in leaf_dims(node):
+                for name in dim_names(self.dims.find(d)):  # each variable of a product too
+                    root = self.dims.find(name)
+                    if root not in mapping and self.dims.is_var(root):
+                        mapping[root] = next(pool)
         return mapping
 
     def finish(self, e: Expr, mapping: dict[Dim, Dim] | None = None) -> Expr:
@@ -404,41 +385,10 @@ class Inference:
         if mapping is None:
             mapping = self.names(e)
 
-        def one(d: Dim) -> Dim:
-            root = self.dims.find(d)
-            return mapping.get(root, root)
-
         def dim(d: Dim) -> Dim:
             root = self.dims.find(d)
-            return map_dim(root, one) if "*" in str(root) else one(root)
+            if isinstance(root, Product):  # a product's factors are names: resolve each
+                return map_dim(root, dim)
+            return mapping.get(root, root)
 
         return substitute_dims(e, dim)
-
-
-def _leaf_dims(node: Expr) -> tuple[Dim, ...]:
-    if isinstance(node, (Symbol, Zero)):
-        return node.dims
-    if isinstance(node, (Identity, Ones)):
-        return (node.n,)
-    if isinstance(node, Commutation):
-        return tuple(p for d in (node.m, node.n) for p in dim_factors(d))
-    return ()
-
-
-def substitute_dims(e: Expr, dim: Callable[[Dim], Dim]) -> Expr:
-    """Apply a renaming of dimensions to every leaf."""
-    if isinstance(e, Symbol):
-        return Symbol(e.name, (dim(e.dims[0]), dim(e.dims[1])), e.props)
-    if isinstance(e, Zero):
-        return Zero((dim(e.dims[0]), dim(e.dims[1])))
-    if isinstance(e, Identity):
-        return Identity(dim(e.n))
-    if isinstance(e, Ones):
-        return Ones(dim(e.n))
-    if isinstance(e, Commutation):
-        return Commutation(map_dim(e.m, dim), map_dim(e.n, dim))
-    if isinstance(e, Differential):
-        return Differential(substitute_dims(e.var, dim))  # type: ignore[arg-type]
-    if not e.children:
-        return e
-    return e.rebuild(tuple(substitute_dims(c, dim) for c in e.children))

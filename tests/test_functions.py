@@ -17,6 +17,7 @@ import pytest
 import sympy
 from sympy.matrices.expressions import Identity, MatrixExpr, MatrixSymbol, OneMatrix
 
+from matcalc.dims import dim_value
 from matcalc.expr import Call, Differential, Symbol
 from matcalc.functions import (
     ACCEPTS,
@@ -95,10 +96,7 @@ def test_names_and_spellings_are_unique() -> None:
 def test_numpy_values_have_the_shape_the_shape_rule_gives(name: str) -> None:
     arg = _argument(name)
     call = Call(name, (arg,))
-    rows, cols = call.shape
-    expected = (SIZES.get(rows, rows), SIZES.get(cols, cols))
-    if isinstance(rows, str) and "*" in rows:
-        expected = (SIZES["n"] * SIZES["m"], cols)
+    expected = tuple(dim_value(d, SIZES) for d in call.shape)
     assert _numpy(name, _value(arg, np.random.default_rng(0))).shape == expected
 
 

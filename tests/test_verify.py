@@ -139,3 +139,29 @@ def test_to_sympy_matches_explicit_formula():
     got = to_sympy(e, env, sizes)
     assert got.shape == (1, 1)
     assert sympy.simplify(got[0, 0] - want) == 0
+
+
+def test_check_runs_in_a_worker_thread():
+    """No signal or timer: a check (exact proof included) works off the main thread."""
+    import threading
+
+    reports = {}
+
+    def work():
+        reports["exact"] = check_derivative("||A x - b||_2^2", "x", "2 A^T (A x - b)")
+        reports["wrong"] = check_derivative("x^T A x", "x", "A x")
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join()
+    assert reports["exact"].passed and reports["exact"].method == "exact"
+    assert not reports["wrong"]
+
+
+def test_large_problem_stays_numeric_and_locates_a_wrong_entry():
+    """Beyond the exact phase's size bound the points decide, and still name the entry."""
+    good = check_derivative("||A X B - C||_F^2", "X", "2 A^T (A X B - C) B^T")
+    assert good.passed and good.method == "numeric"
+    bad = check_derivative("||A X B - C||_F^2", "X", "2 A^T (A X B - C) B^T + X")
+    assert not bad and bad.index is not None
+    assert float(bad.expected) != pytest.approx(float(bad.got))

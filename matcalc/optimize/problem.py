@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..dims import dim_size
 from ..errors import DataError, MatcalcError, ShapeError, UnsupportedError
 from ..expr import Expr, Symbol, kind_of
 from ..names import normalize
@@ -128,8 +129,8 @@ def unify(symbols: list[Symbol], shapes: Mapping[str, tuple[int, int]],
         kind = kind_of(s.dims)
         for axis, (d, k) in enumerate(zip(s.dims, shapes[s.name], strict=True)):
             what = f"{s.name} has {k} {_AXES[kind][axis]}"
-            if isinstance(d, int) or "*" in d:
-                expected = _evaluate_dim(d, env)
+            if not isinstance(d, str):  # a number or a product: implied by the others
+                expected = dim_size(d, env)
                 if expected is not None and expected != k:
                     raise ShapeError(f"the data do not fit `{formula}`: {what}, the formula "
                                      f"needs {expected}")
@@ -142,20 +143,6 @@ def unify(symbols: list[Symbol], shapes: Mapping[str, tuple[int, int]],
             env[d] = k
             origin.setdefault(d, what.replace(" has ", " has "))
     return env
-
-
-def _evaluate_dim(d: Any, env: dict) -> int | None:
-    if isinstance(d, int):
-        return d
-    out = 1
-    for part in str(d).split("*"):
-        if part.isdigit():
-            out *= int(part)
-        elif part in env:
-            out *= env[part]
-        else:
-            return None
-    return out
 
 
 @dataclass
@@ -206,7 +193,7 @@ class Problem:
         env = unify(list(symbols.values()), shapes, objective)
         self.shapes: dict[str, tuple[int, int]] = {}
         for v in model.user_variables:
-            shape = tuple(_evaluate_dim(d, env) for d in v.dims)
+            shape = tuple(dim_size(d, env) for d in v.dims)
             if None in shape:
                 raise DataError(
                     f"the size of {v.name} is not fixed by the data",
@@ -372,7 +359,7 @@ class Problem:
         self._bind_more(symbols, c.text)
         shapes = {**self.data_shapes, **self.shapes}
         env = unify(symbols, shapes, c.text)
-        size = int(np.prod([_evaluate_dim(d, env) or 1 for d in c.expr.shape]))
+        size = int(np.prod([dim_size(d, env) or 1 for d in c.expr.shape]))
         variables = tuple(s for s in symbols if s.name in names)
         value = compiled(c.expr, variables)
         jacobians = [(self.variables.index(next(v for v in self.variables if v.name == n)),

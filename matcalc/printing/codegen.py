@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..dims import Product, dim_factors, dim_names, dim_size
 from ..errors import DeclarationError, UnsupportedError
 from ..expr import (
     SCALAR,
@@ -130,8 +131,8 @@ class _Generator:
             return str(d)
         if d in self.dims:
             return self.dims[d]
-        if "*" in d:
-            return " * ".join(self.dim(int(p) if p.isdigit() else p) for p in d.split("*"))
+        if isinstance(d, Product):
+            return " * ".join(self.dim(p) for p in dim_factors(d))
         raise UnsupportedError(f"the size {d} cannot be read off any parameter")
 
     def count_uses(self, root: Expr) -> None:
@@ -444,15 +445,8 @@ def _chain_dims(factors: list[Expr]) -> list[Dim]:
 
 
 def _estimate(d: Dim, sizes: dict[str, int] | None = None) -> int:
-    if isinstance(d, int):
-        return d
-    out = 1
-    for part in d.split("*"):
-        if part.isdigit():
-            out *= int(part)
-        else:
-            out *= sizes.get(part, _LARGE) if sizes else _LARGE
-    return out
+    """The size of ``d`` with names sized by ``sizes``, others assumed large."""
+    return dim_size(d, sizes or {}, default=_LARGE)  # type: ignore[return-value]
 
 
 def _factor_cost_kind(f: Expr) -> str:
@@ -489,8 +483,7 @@ def _chain_order(factors: list[Expr]) -> Any:
 def _candidate_orders(factors: list[Expr]) -> list[Any]:
     """The orders that are cheapest for some sizes of the chain's symbolic dimensions."""
     chain = _chain_dims(factors)
-    names = sorted({p for d in chain if isinstance(d, str) for p in d.split("*")
-                    if not p.isdigit()})
+    names = sorted({p for d in chain for p in dim_names(d)})
     diag = [_factor_cost_kind(f) == "diag" for f in factors]
     if len(factors) < 3 or not names:
         return [_chain_order(factors)]

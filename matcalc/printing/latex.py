@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from ..dims import Dim, dim_factors
 from ..expr import Call, ElemPow, Expr, Norm, Number, Pow, Symbol, Transpose
 from ..functions import FUNCTIONS, RECORDS, canonical_function
 from ..names import ACCENTS, is_greek, normalize, split_subscript
@@ -129,5 +130,5 @@ def to_latex(e: Expr) -> str:
 __all__ = ["to_latex", "LatexPrinter", "PROD"]
 
 
-def _dim_latex(d) -> str:
-    return str(d).replace("*", " ")
+def _dim_latex(d: Dim) -> str:
+    return " ".join(str(f) for f in dim_factors(d))
