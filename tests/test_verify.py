@@ -6,6 +6,7 @@ import pytest
 import sympy
 
 import matcalc
+from matcalc.dims import dim_value
 from matcalc.errors import ShapeError, UnsupportedError
 from matcalc.expr import Symbol
 from matcalc.verify import (
@@ -117,7 +118,7 @@ def test_concrete_sizes_are_distinct_and_follow_names():
     sizes = concrete_sizes([kron])
     x = next(s for s in kron.free_symbols() if s.name == "x")
     a, b = (next(s for s in kron.free_symbols() if s.name == n) for n in "AB")
-    assert sizes[x.dims[0]] == sizes[a.dims[1]] * sizes[b.dims[1]]
+    assert dim_value(x.dims[0], sizes) == sizes[a.dims[1]] * sizes[b.dims[1]]
 
 
 def test_instantiate_and_constraints():

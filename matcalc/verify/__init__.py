@@ -16,9 +16,10 @@ How a check works (``check_derivative``, in ``check.py``):
 4. Functions without a SymPy form (eigenvalues, singular vectors) are compared with NumPy
    finite differences (method ``"numeric"``, detail ``"finite differences"``).
 
-``translate.py`` holds the SymPy side: variables as explicit matrices and expressions
-evaluated on them by the shared evaluator. No phase uses a clock or a signal: the cost
-is bounded by the sizes, and a check runs in any thread.
+``structure.py`` projects derivatives on a declared structure (symmetric, diagonal:
+LANGUAGE.md section 6). ``translate.py`` holds the SymPy side: variables as explicit
+matrices and expressions evaluated on them by the shared evaluator. No phase uses a clock
+or a signal: the cost is bounded by the sizes, and a check runs in any thread.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 from .check import check_derivative
 from .report import CheckReport
 from .sizes import concrete_sizes
+from .structure import project_derivative
 from .translate import (
     constraints,
     derivative_matrix,
@@ -36,4 +38,5 @@ from .translate import (
 )
 
 __all__ = ["CheckReport", "check_derivative", "concrete_sizes", "constraints",
-           "derivative_matrix", "instantiate", "rational_point", "symbolic_matrix", "to_sympy"]
+           "derivative_matrix", "instantiate", "project_derivative", "rational_point",
+           "symbolic_matrix", "to_sympy"]
