@@ -130,7 +130,7 @@ class TensorgradPeer:
         return t, var
 
     def _size(self, d: Any) -> Any:
-        if isinstance(d, int) or "*" in d:
+        if not isinstance(d, str):  # a number or a product of dimensions
             raise Unsupported(f"dimension {d}")
         if d not in self.dims:
             self.dims[d] = self.sympy.Symbol(d)

@@ -205,10 +205,10 @@ def _prepare(f: str | Expr, wrt: str | Symbol, decls: dict[str, str]) -> tuple[E
 
 def _own_dimensions(variable: Symbol, expr: Expr) -> Symbol:
     """A variable absent from ``expr`` with symbolic sizes that ``expr`` does not use."""
+    from .dims import dim_names
     from .shapes import DIM_NAMES
 
-    used = {d for n in expr.walk() for d in getattr(n, "shape", ()) if isinstance(d, str)}
-    used |= {p for d in used for p in d.split("*")}
+    used = {name for n in expr.walk() for d in n.shape for name in dim_names(d)}
     fresh = iter([n for n in DIM_NAMES if n not in used] + [f"n{i}" for i in range(1, 99)])
     mapping: dict = {}
     dims = tuple(d if not isinstance(d, str) else mapping.setdefault(d, next(fresh))
