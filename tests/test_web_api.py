@@ -365,6 +365,12 @@ def test_page_and_vendored_katex_are_served(client: TestClient) -> None:
         assert client.get(asset).status_code == 200, asset
 
 
+def test_page_forbids_scripts_from_elsewhere(client: TestClient) -> None:
+    policy = client.get("/").headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "script-src" not in policy  # 'self' only
+    assert client.get("/api/info").headers["x-content-type-options"] == "nosniff"
+
+
 def test_every_font_katex_asks_for_first_is_vendored(client: TestClient) -> None:
     css = client.get("/static/katex/katex.min.css").text
     fonts = set(re.findall(r"url\((fonts/[^)]+\.woff2)\)", css))

@@ -158,7 +158,7 @@ def test_copy_numpy_code(page) -> None:
     page.wait_for_selector("#result .katex")
     page.click("#tab-numpy")
     page.click("#copy")
-    page.wait_for_function("document.getElementById('copy').textContent === 'Copied'")
+    page.wait_for_selector("#copy:text-is('Copied')")
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied == matcalc.grad(LEAST_SQUARES, "x").to_source("numpy")
     assert copied.startswith("import numpy as np") and "def f(*, A, b, x)" in copied
@@ -192,7 +192,7 @@ def test_claim_check_names_the_mistake(page) -> None:
 def test_permalink_restores_the_result(page, server) -> None:
     page.fill("#where", "A: symmetric")
     _derive(page, "x^T A x", "x")
-    page.wait_for_function("location.search.includes('where=')")
+    page.wait_for_url(re.compile(r"[?&]where="))
     link = page.get_attribute("#permalink", "href")
     assert link.startswith("/?f=")
     fresh = page.context.new_page()
