@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -54,3 +57,25 @@ def test_serve_on_a_port_in_use_says_so() -> None:
     assert proc.returncode == 2
     assert f"cannot listen on 127.0.0.1 port {port}" in proc.stderr
     assert "--port" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_serve_prints_its_address_and_opens_the_browser(tmp_path: Path) -> None:
+    """--open hands the printed address to the browser ($BROWSER here: a script noting it)."""
+    pytest.importorskip("uvicorn", reason="the web extra is not installed")
+    opened = tmp_path / "opened.txt"
+    note = f"import sys, pathlib; pathlib.Path({str(opened)!r}).write_text(sys.argv[1])"
+    env = dict(os.environ, PYTHONPATH=str(ROOT),
+               BROWSER=f"{shlex.quote(sys.executable)} -c {shlex.quote(note)} %s")
+    proc = subprocess.Popen([sys.executable, "-m", "matcalc", "serve", "--port", "0", "--open"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        match = re.match(r"matcalc playground: (http://127\.0\.0\.1:\d+/)", line)
+        assert match, line
+        deadline = time.monotonic() + 30
+        while not opened.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert opened.read_text() == match.group(1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
