@@ -4,7 +4,7 @@ One run, one process; writes its section of BENCHMARKS.md (between the
 ``matcalc-solvers`` marker comments). For every problem, the best objective any solver
 reaches with tight settings is ``f*``; each solver is then run with a ladder of
 tolerances, from loose to tight, and the first (cheapest) setting whose objective is
-within ``TARGET`` (relative) of ``f*`` is timed: the median of ``REPEATS`` warm runs
+within ``TARGET`` (relative) of ``f*`` is timed: the fastest of ``REPEATS`` warm runs
 (matcalc's derivation and code generation are cached after the first call, and JAX's
 ``jit`` has compiled; their one-time costs are reported apart).
 
@@ -25,7 +25,6 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import platform  # noqa: E402
 import re  # noqa: E402
-import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
@@ -62,13 +61,14 @@ class Problem:
     solvers: list[Solver]
 
 
-def _median_time(fn: Callable[[], object]) -> float:
+def _best_time(fn: Callable[[], object]) -> float:
+    """The fastest of REPEATS runs: on a loaded machine the others measure the load."""
     times = []
     for _ in range(REPEATS):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return min(times)
 
 
 def _jax():
@@ -115,7 +115,7 @@ def _matcalc(formula, wrt, data, evaluate, **kwargs) -> Solver:
         start = time.perf_counter()
         matcalc.minimize(formula, wrt, data, tol=1e-3, **kwargs)
         first = time.perf_counter() - start
-        return first - _median_time(lambda: matcalc.minimize(formula, wrt, data, tol=1e-3,
+        return first - _best_time(lambda: matcalc.minimize(formula, wrt, data, tol=1e-3,
                                                               **kwargs))
 
     method = kwargs.get("method", "auto")
@@ -303,7 +303,7 @@ def measure(problem: Problem) -> list[dict]:
             gaps.append(gap)
             if gap <= TARGET:
                 row["tol"], row["error"] = tol, gap
-                row["time"] = _median_time(lambda s=s, tol=tol: s.run(tol))
+                row["time"] = _best_time(lambda s=s, tol=tol: s.run(tol))
                 break
         else:
             row["error"] = min(gaps) if gaps else None
@@ -339,8 +339,9 @@ def render(results: list[tuple[Problem, list[dict]]], total: float) -> str:
         "",
         f"Every solver is run with a ladder of tolerances; the cheapest setting whose "
         f"objective is within {TARGET:g} (relative) of the best objective any solver found "
-        f"is timed (median of {REPEATS} warm runs). *One-time* is the extra cost of the first "
-        "call: matcalc's derivation and code generation (cached per formula afterwards), "
+        f"is timed (the fastest of {REPEATS} warm runs, the others measuring the load). "
+        "*One-time* is the extra cost of the first call: matcalc's derivation and code "
+        "generation (cached per formula afterwards), "
         "JAX's tracing and compilation. The ratio is the time over the specialised "
         "solver's (first row).",
         "",
