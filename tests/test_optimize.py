@@ -365,6 +365,22 @@ def test_newton_with_two_variables_uses_the_cross_terms():
     assert _close(newton.fun, quasi.fun)
 
 
+def test_symmetric_variable_keeps_its_structure():
+    """The gradient of a symmetric variable is sym(G); iterates from a symmetric start stay
+    symmetric, and a start that is not symmetric is refused."""
+    C = np.array([[2.0, 0.5], [0.5, 1.0]])
+    r = minimize("-logdet(S) + tr(S C)", "S", {"C": C}, x0={"S": np.eye(2)},
+                 decls={"S": "symmetric"})
+    np.testing.assert_allclose(r["S"], np.linalg.inv(C), atol=1e-6)
+    np.testing.assert_array_equal(r["S"], r["S"].T)
+    err = _raises(matcalc.DataError, "-logdet(S) + tr(S C)", "S", {"C": C},
+                  x0={"S": np.array([[1.0, 0.1], [0.0, 1.0]])}, decls={"S": "symmetric"})
+    assert "starting point" in err.message
+    _raises(matcalc.DataError, "x^T A x - b^T x", "x",
+            {"A": np.array([[2.0, 1.0], [0.0, 2.0]]), "b": np.ones(2)},
+            decls={"A": "symmetric"})
+
+
 @pytest.mark.filterwarnings("ignore:graphical_lasso")  # its dual gap stalls near 1e-7
 def test_graphical_lasso_matches_sklearn():
     from sklearn.covariance import graphical_lasso

@@ -108,6 +108,17 @@ def _numeric(name: str, value: Any) -> np.ndarray:
     return array
 
 
+def _check_structure(symbol: Symbol, array: np.ndarray, what: str) -> None:
+    """Symmetric and diagonal declarations hold for the array (iterates keep them: the
+    gradient of a structured variable is structured)."""
+    if "symmetric" in symbol.props and not np.allclose(array, array.T):
+        raise DataError(f"{symbol.name} is declared symmetric but {what} {symbol.name} is not",
+                        hint="symmetrize it, e.g. (A + A.T) / 2")
+    if "diagonal" in symbol.props and np.any(array - np.diag(np.diag(array))):
+        raise DataError(f"{symbol.name} is declared diagonal but {what} {symbol.name} is not",
+                        hint="keep only its diagonal")
+
+
 def _as_value(array: np.ndarray, shape: tuple[int, int]) -> Any:
     """The value as the generated code takes it: float, 1-D vector or 2-D matrix."""
     if shape == (1, 1):
@@ -181,15 +192,14 @@ class Problem:
         for n in needed:
             array = _numeric(n, raw[n])
             shapes[n] = _concrete_shape(n, symbols[n], array)
-            if "symmetric" in symbols[n].props and not np.allclose(array, array.T):
-                raise DataError(f"{n} is declared symmetric but its data is not",
-                                hint="symmetrize it, e.g. (A + A.T) / 2")
+            _check_structure(symbols[n], array, "the data of")
             values[n] = _as_value(array, shapes[n])
         starts = {normalize(str(k)): v for k, v in (x0 or {}).items()}
         for v in model.user_variables:
             if v.name in starts:
                 array = _numeric(v.name, starts[v.name])
                 shapes[v.name] = _concrete_shape(v.name, v, array)
+                _check_structure(v, array, "the starting point of")
         env = unify(list(symbols.values()), shapes, objective)
         self.shapes: dict[str, tuple[int, int]] = {}
         for v in model.user_variables:
