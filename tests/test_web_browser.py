@@ -222,6 +222,16 @@ def test_keyboard_alone(page) -> None:
     assert "import torch" in page.text_content("#code")
 
 
+def test_enter_right_after_typing_derives(page) -> None:
+    """Enter before the variable menu is filled: the menu is read first, x is chosen."""
+    page.focus("#formula")
+    page.keyboard.type("x^T A x")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#result .katex")
+    assert page.input_value("#wrt") == "x"
+    assert page.is_hidden("#error")
+
+
 def test_gallery_example_fills_the_form(page) -> None:
     page.click("#gallery-sections button:has-text('softmax(x)')")
     page.wait_for_selector("#result .katex")

@@ -24,7 +24,6 @@
   let lastRequest = null; // the request that produced it
   let currentTab = "latex";
   let parsedFor = null; // the formula text the variable list was built from
-  let parseSeq = 0;
   let wantedWrt = null; // a variable asked for by a permalink or an example
 
   // ------------------------------------------------------------------ helpers
@@ -128,19 +127,27 @@
     typeset($("preview"), `f = ${described.latex}`, false);
   }
 
-  // Reads the formula's variables (kinds and shapes) for the Variable menu.
-  async function refreshVariables() {
+  // Reads the formula's variables (kinds and shapes) for the Variable menu. Resolves to true
+  // (read), an error object (the formula is rejected) or null (nothing to read, or the text
+  // changed meanwhile). Calls for the same text share one request.
+  let parsing = null; // { key, promise } of the request in flight
+  function refreshVariables() {
     const key = JSON.stringify(formulaRequest());
-    if (!formula.value.trim()) return null;
-    if (key === parsedFor) return true;
-    const seq = ++parseSeq;
-    const reply = await api("/api/parse", formulaRequest());
-    if (seq !== parseSeq) return null; // a newer edit is being read
-    if (!reply.ok) return reply.data.error;
-    parsedFor = key;
-    fillVariables(reply.data.variables);
-    showPreview(reply.data.formula);
-    return true;
+    if (!formula.value.trim()) return Promise.resolve(null);
+    if (key === parsedFor) return Promise.resolve(true);
+    if (parsing && parsing.key === key) return parsing.promise;
+    const promise = (async () => {
+      const reply = await api("/api/parse", formulaRequest());
+      if (!parsing || parsing.key !== key) return null; // a newer edit is being read
+      parsing = null;
+      if (!reply.ok) return reply.data.error;
+      parsedFor = key;
+      fillVariables(reply.data.variables);
+      showPreview(reply.data.formula);
+      return true;
+    })();
+    parsing = { key, promise };
+    return promise;
   }
 
   let parseTimer = null;
@@ -306,6 +313,7 @@
       formula.focus();
       return;
     }
+    clearTimeout(parseTimer);
     deriveButton.disabled = true;
     say("Deriving…");
     try {
