@@ -353,7 +353,7 @@ def _run(sp, method: str, problem: Problem, counter: _Counter, tol: float, max_i
                             # SLSQP stops on the change of f: about the square of the
                             # stationarity asked for
                             options={"maxiter": max_iter,
-                                     "ftol": float(np.clip(tol * tol, 1e-16, 1e-8))},
+                                     "ftol": float(np.clip(tol * tol, 1e-16, 1e-4))},
                             **common)
     cons = []
     for c in problem.constraints:
