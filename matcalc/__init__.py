@@ -1,6 +1,16 @@
 """matcalc: symbolic matrix calculus with textbook results, proved right."""
 
-from .api import Derivative, derivative, differential, grad, hessian, jacobian
+from .api import (
+    Derivative,
+    derivative,
+    differential,
+    grad,
+    hessian,
+    hvp,
+    jacobian,
+    jvp,
+    vjp,
+)
 from .claims import ClaimReport, check_claim
 from .errors import (
     DataError,
@@ -38,7 +48,10 @@ __all__ = [
     "differential",
     "grad",
     "hessian",
+    "hvp",
     "jacobian",
+    "jvp",
     "minimize",
     "parse",
+    "vjp",
 ]

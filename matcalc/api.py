@@ -31,6 +31,8 @@ class Derivative:
     steps: list[Step] = field(default_factory=list, repr=False)
     gradient: Expr | None = field(default=None, repr=False)
     _derivation: Any = field(default=None, repr=False, compare=False)
+    direction: Symbol | None = None
+    """The direction v of an ``hvp`` or ``jvp``, the cotangent u of a ``vjp``."""
 
     def __str__(self) -> str:
         return self.text()
@@ -84,21 +86,43 @@ class Derivative:
 
         return to_sympy_matrix_expr(self.expr)
 
+    def params(self) -> list[Symbol]:
+        """The parameters of generated code: every variable, sorted by name."""
+        extra = {self.direction} if self.direction is not None else set()
+        return sorted(self.function.free_symbols() | self.expr.free_symbols() | {self.wrt}
+                      | extra, key=lambda s: s.name)
+
     def to_numpy(self) -> Callable[..., Any]:
         """A plain Python function of keyword arrays computing the result with NumPy."""
-        from .printing.numpy import compile_numpy
+        return self.to_function("numpy")
 
-        params = sorted(self.function.free_symbols() | self.expr.free_symbols() | {self.wrt},
-                        key=lambda s: s.name)
-        return compile_numpy(self.expr, params)
+    def to_source(self, target: str = "numpy", name: str = "f", *, with_value: bool = False,
+                  sizes: dict[str, int] | None = None, scipy: bool = True) -> str:
+        """Source of ``def name(*, <params>)`` computing the result: numpy, jax or torch.
 
-    def to_source(self, target: str = "numpy", name: str = "f") -> str:
-        """Source of ``def name(*, <params>)`` computing the result: numpy, jax or torch."""
+        ``with_value=True`` returns ``(f, result)`` from one function that computes their
+        shared parts once (a value and its gradient). ``sizes`` (dimension -> typical size)
+        guides the order of matrix products; ``scipy=False`` keeps NumPy code SciPy-free.
+        """
         from .printing.codegen import to_source
 
-        params = sorted(self.function.free_symbols() | self.expr.free_symbols() | {self.wrt},
-                        key=lambda s: s.name)
-        return to_source(self.expr, params, target=target, name=name)
+        exprs = (self.function, self.expr) if with_value else self.expr
+        doc = self.text()
+        if with_value:
+            doc = f"({self.function}, {doc})"
+        return to_source(exprs, self.params(), target=target, name=name, sizes=sizes,
+                         scipy=scipy, doc=doc)
+
+    def to_function(self, target: str = "numpy", *, with_value: bool = False,
+                    sizes: dict[str, int] | None = None, scipy: bool = True
+                    ) -> Callable[..., Any]:
+        """The compiled ``to_source`` (keyword arguments; its source in ``__matcalc_source__``)."""
+        source = self.to_source(target, "f", with_value=with_value, sizes=sizes, scipy=scipy)
+        namespace: dict[str, Any] = {}
+        exec(compile(source, f"<matcalc {target}>", "exec"), namespace)  # noqa: S102
+        fn = namespace["f"]
+        fn.__matcalc_source__ = source
+        return fn
 
     def explain(self, format: str = "text", verbose: bool = False) -> str:
         """The derivation as a textbook prints it, in ``text``, ``markdown`` or ``latex``.
@@ -288,3 +312,75 @@ def differential(f: str | Expr, wrt: str | Symbol, /, **decls: str) -> Expr:
     if kind_of(variable.shape) == "vector":
         return simplify(Mul((Transpose(g.expr), dx)))
     return Call("tr", (Mul((simplify(Transpose(g.expr)), dx)),))
+
+
+def _direction(name: str, like: Symbol, taken: set[Symbol]) -> Symbol:
+    """A fresh variable of the shape of ``like`` (``v``, else ``v1``, ``v2``, ...)."""
+    names = {s.name for s in taken}
+    if name in names:
+        k = 1
+        while f"{name}{k}" in names:
+            k += 1
+        name = f"{name}{k}"
+    return Symbol(name, like.dims)
+
+
+def _substitute(expr: Expr, old: Expr, new: Expr) -> Expr:
+    memo: dict[Expr, Expr] = {}
+
+    def sub(e: Expr) -> Expr:
+        if e == old:
+            return new
+        if e not in memo:
+            memo[e] = e.map_children(sub) if e.children else e
+        return memo[e]
+
+    return sub(expr)
+
+
+def hvp(f: str | Expr, wrt: str | Symbol, /, direction: str = "v", **decls: str) -> Derivative:
+    """The Hessian-vector product H v as an expression in a direction ``v`` (same shape as
+    ``wrt``): the directional derivative of the gradient, so the Hessian is never formed.
+    For a matrix X it is the mn x mn Hessian applied to vec(V), as an m x n matrix."""
+    from .expr import Differential
+
+    g = grad(f, wrt, **decls)
+    if g.wrt.kind == "matrix":
+        direction = direction.upper()
+    v = _direction(direction, g.wrt, g.function.free_symbols())
+    with deep_recursion():
+        d = differential(g.expr, g.wrt)
+        result = simplify(_substitute(d, Differential(g.wrt), v))
+    return Derivative(g.function, g.wrt, result, "hvp", g.steps, g.expr, direction=v)
+
+
+def jvp(f: str | Expr, wrt: str | Symbol, /, direction: str = "v", **decls: str) -> Derivative:
+    """The Jacobian-vector product J v (forward mode) as an expression in ``v``: the
+    differential of f with d(wrt) replaced by v; the Jacobian is never formed."""
+    from .expr import Differential
+
+    expr, variable = _prepare(f, wrt, decls)
+    if variable.kind == "matrix":
+        direction = direction.upper()
+    v = _direction(direction, variable, expr.free_symbols())
+    with deep_recursion():
+        result = simplify(_substitute(differential(expr, variable), Differential(variable), v))
+    return Derivative(expr, variable, result, "jvp", direction=v)
+
+
+def vjp(f: str | Expr, wrt: str | Symbol, /, cotangent: str = "u", **decls: str) -> Derivative:
+    """The vector-Jacobian product (reverse mode) for a cotangent ``u`` shaped like f:
+    the gradient of u^T f (tr(U^T F) for a matrix F), shaped like ``wrt``."""
+    from .expr import Call, Mul
+
+    expr, variable = _prepare(f, wrt, decls)
+    name = cotangent.upper() if expr.kind == "matrix" else cotangent
+    u = _direction(name, Symbol("_", expr.shape), expr.free_symbols() | {variable})
+    if expr.kind == "matrix":
+        paired: Expr = Call("tr", (Mul((Transpose(u), expr)),))
+    elif expr.is_scalar:
+        paired = Mul((u, expr))
+    else:
+        paired = Mul((Transpose(u), expr)) if expr.shape[1] == 1 else Mul((expr, Transpose(u)))
+    g = grad(paired, variable)
+    return Derivative(expr, variable, g.expr, "vjp", g.steps, direction=u)

@@ -91,8 +91,8 @@ RECORDS = (
         numpy=_diag_numpy, sympy=_diag_sympy,
         sympy_expr=lambda sp, a: sp.DiagMatrix(a) if a.shape[1] == 1 else sp.DiagonalOf(a),
         # diag of a vector never reaches this template: the generator keeps it lazy (row and
-        # column scaling) and makes it an array with targets' ``diag_dense`` only if it must.
-        code="{xp}.diagonal({0}).reshape(-1, 1)", differential="d_diag", adjoint="adj_diag",
+        # column scaling, additions to a diagonal). Generated code has 1-D vectors.
+        code="{xp}.diagonal({0})", differential="d_diag", adjoint="adj_diag",
     ),
     Function(
         # No adjoint rule: canonical.rules rewrites sum(U) to 1^T U 1 before differentiating.
@@ -108,7 +108,7 @@ RECORDS = (
         family="matrix", accepts="any", shape=vec_shape, latex=r"\operatorname{vec}",
         numpy=lambda np, a: a.reshape(-1, 1, order="F"),
         sympy=lambda sp, m: sp.Matrix(vec_entries(m)),
-        code="{0}.T.reshape(-1, 1)",  # column-major without an order= argument (JAX, torch)
+        code="{0}.T.reshape(-1)",  # column-major without an order= argument (JAX, torch)
         differential="d_vec", adjoint="adj_vec",  # then adj_vec_general (unvec as a product)
     ),
 )

@@ -35,9 +35,9 @@ def _eigh_code(which: int, vector: bool):
         g.line(f"{values}, {vectors} = {g.op('eigh', x)}")
         if not vector:
             return g.emit(f"{values}[{which}]")
-        v = g.emit(f"{vectors}[:, [{which}]]")
-        largest = f"{v}[{g.op('argmax_abs', v)}, 0]"
-        return g.emit(f"{v} * {g.call('sign', largest)}")
+        v = g.emit(f"{vectors}[:, {which}]")  # generated code has 1-D vectors
+        largest = f"{v}[{g.op('argmax_abs', v)}]"
+        return g.emit(f"{g.call('sign', largest)} * {v}")
 
     return gen
 
@@ -47,8 +47,8 @@ def _svd_code(left: bool):
         u, s, vt = g.fresh(), g.fresh(), g.fresh()
         g.line(f"{u}, {s}, {vt} = {g.op('svd', x)}")
         column = f"{u}[:, 0]"
-        sign = g.emit(g.call("sign", f"{u}[{g.op('argmax_abs', column)}, 0]"))
-        return g.emit(f"{sign} * {u}[:, :1]" if left else f"{sign} * {vt}[:1].T")
+        sign = g.emit(g.call("sign", f"{column}[{g.op('argmax_abs', column)}]"))
+        return g.emit(f"{sign} * {column}" if left else f"{sign} * {vt}[0]")
 
     return gen
 

@@ -1,17 +1,21 @@
-"""Code generation for NumPy, JAX and PyTorch: straight-line functions with cheap products.
+"""Code generation for NumPy, JAX and PyTorch: straight-line functions written as an expert would.
 
-``to_source(expr, params, target)`` writes ``def f(*, A, x): ...`` where
+``to_source(expr, params, target)`` writes ``def f(*, A, b, x): ...`` where
 
-- every distinct sub-expression is computed once (equal sub-trees share one temporary);
-- matrix chains are ordered by cost: when the best order is the same for all sizes of the
-  symbolic dimensions (``A^T A x`` is always ``A.T @ (A @ x)``, vectors being 1 wide) it is
-  fixed in the code; when it depends on them, the candidate orders are all emitted and the
-  cheapest is chosen at run time from the actual shapes;
-- ``diag(v) M`` is row scaling ``v * M`` and ``M diag(v)`` column scaling, ``A^-1 B`` is a
-  linear solve, and Kronecker products are applied through reshapes and ``einsum`` (never
-  materialised by a ``kron`` call);
-- vectors are accepted as 1-D arrays (or columns) and returned 1-D; internally vectors are
-  2-D columns.
+- single-use sub-expressions stay inline (``2.0 * (A.T @ (A @ x - b))`` reads as written),
+  shared ones get one line, named after the result's where-bindings (``h``, ``s``) or after
+  what they are (``r`` for a residual, ``S_inv``); subtraction is ``-``, ``1^T y`` is
+  ``y.sum()``, identity factors vanish, vectors are 1-D arrays;
+- matrix chains are ordered by cost at generation time (declared sizes, the ``sizes``
+  argument, or every symbolic dimension assumed large and vectors 1 wide);
+- ``diag(v) M`` is row scaling ``v[:, None] * M``, a sum with a diagonal adds to the
+  diagonal in place, Kronecker products are applied through reshapes (never formed);
+- a chain that equals its own transpose (``X^T diag(w) X`` with ``w >= 0``, ``A^T A``) is
+  one symmetric product ``Z.T @ Z``; a sum of diagonal and low-rank terms inside a chain is
+  distributed (``A^T (diag(s) - s s^T) A`` is ``Z.T @ Z - np.outer(g, g)``);
+- every matrix that is inverted, solved with or whose determinant is taken is factorised
+  once: one LU (Cholesky for a ``positive definite`` declaration) shared by all its solves,
+  determinants and log-determinants; the explicit inverse only where the result needs it.
 
 The target (``numpy``, ``jax``, ``torch``; see ``targets.py``) only changes how each
 operation is spelled; JAX and PyTorch are imported by the generated code, never here.
@@ -19,21 +23,22 @@ operation is spelled; JAX and PyTorch are imported by the generated code, never 
 
 from __future__ import annotations
 
-import itertools
 import keyword
-import random
+import math
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
-from ..dims import Product, dim_factors, dim_names, dim_size
+from ..dims import Product, dim_factors, dim_size
 from ..errors import DeclarationError, UnsupportedError
 from ..expr import (
     SCALAR,
     Add,
     Call,
+    Commutation,
     Dim,
     Div,
     ElemDiv,
@@ -48,30 +53,138 @@ from ..expr import (
     Number,
     Ones,
     Pow,
+    Shape,
     Symbol,
     Transpose,
     Zero,
+    kind_of,
 )
 from ..functions import FUNCTIONS
-from .targets import Target, get_target
+from .targets import SOLVE_NEEDS_MATRIX, Target, get_target
 
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_LARGE = 100  # assumed size of a symbolic dimension when one order must be fixed
-_RESERVED = {"np", "jnp", "jax", "torch"}  # module aliases of the targets
-_SAMPLE_SIZES = (4, 64, 1024)  # sizes tried for each symbolic dimension of a chain
-_MAX_CANDIDATES = 4
+_LARGE = 1000  # assumed size of a symbolic dimension when ordering a chain
+_RESERVED = {"np", "jnp", "jax", "torch", "scipy", "float", "abs"}
+_MAX_LINE = 76  # longer inline expressions get a line of their own
 
+# Python precedences (higher binds tighter); unary minus gets parentheses around any
+# product it negates, so ``-X.T @ v`` (which negates all of X first) is never written.
+ATOM, POW, MUL, NEG, ADD, CMP = 100, 90, 70, 65, 60, 50
+
+
+
+# ---------------------------------------------------------------------------- code strings
+
+
+@dataclass(frozen=True)
+class _Code:
+    """A Python expression, its precedence and its operator (for parenthesisation)."""
+
+    text: str
+    prec: int = ATOM
+    op: str = ""
+
+    @property
+    def atomic(self) -> bool:
+        return self.prec >= ATOM and bool(re.fullmatch(r"[\w.]+|\(-?[\d.e+-]+\)", self.text))
+
+
+def _left(c: _Code, prec: int, op: str) -> str:
+    ok = c.prec > prec or (c.prec == prec and (
+        prec != MUL or c.op == op or {c.op, op} <= {"*", "/"}))
+    return c.text if ok else f"({c.text})"
+
+
+def _right(c: _Code, prec: int) -> str:
+    return c.text if c.prec > prec else f"({c.text})"
+
+
+def _binary(a: _Code, op: str, b: _Code) -> _Code:
+    prec = {"+": ADD, "-": ADD, "*": MUL, "/": MUL, "@": MUL, "**": POW}[op]
+    if op == "**":
+        return _Code(f"{_right(a, POW)} ** {_left(b, POW, op)}", POW, op)
+    return _Code(f"{_left(a, prec, op)} {op} {_right(b, prec)}", prec, op)
+
+
+def _neg(c: _Code) -> _Code:
+    if c.prec == NEG and c.text.startswith("-"):
+        inner = c.text[1:]
+        return _Code(inner[1:-1] if inner.startswith("(") and _balanced(inner[1:-1])
+                     else inner, ATOM if re.fullmatch(r"[\w.]+", inner) else MUL)
+    return _Code("-" + _right(c, MUL), NEG, "-")
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for ch in text:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def _call(text: str) -> _Code:
+    return _Code(text, ATOM)
+
+
+def _number(value: Fraction | float) -> _Code:
+    text = repr(float(value))
+    return _Code(text, ATOM) if not text.startswith("-") else _Code(text, NEG, "-")
+
+
+def _exponent(value: Fraction) -> _Code:
+    if value.denominator == 1:
+        text = str(int(value))
+        return _Code(text, ATOM) if value >= 0 else _Code(f"({text})", ATOM)
+    return _Code(f"({float(value)!r})", ATOM)
+
+
+def _transposed(c: _Code) -> _Code:
+    if c.text.endswith(".T") and re.fullmatch(r"[\w.]+", c.text):
+        return _Code(c.text[:-2], ATOM)
+    return _Code(_right(c, POW) + ".T", ATOM)
+
+
+def _is_vector(shape: Shape) -> bool:
+    return kind_of(shape) in ("vector", "row vector")
+
+
+def _is_matrix(shape: Shape) -> bool:
+    return kind_of(shape) == "matrix"
+
+
+# ---------------------------------------------------------------------------- values
 
 
 @dataclass(frozen=True)
 class _Val:
-    """A computed value: ``dense`` (an array or float named by ``code``), or a lazy form:
-    ``diag`` (code: the diagonal as a column), ``inv`` (code: the matrix to invert),
-    ``kron`` (code, other: the two factors), ``identity`` (code: its size)."""
+    """A computed value: ``dense`` (an array or number), or a lazy form that is never built:
+    ``diag`` (code: the diagonal, a vector or a scalar times I), ``ones`` (size: its
+    length), ``inv`` (the inverse of a factorised matrix, maybe transposed), ``kron``."""
 
     kind: str
-    code: str
-    other: str = ""
+    code: _Code = _Code("")
+    size: str = ""
+    factor: _Factor | None = None
+    trans: bool = False
+    parts: tuple = ()
+    flat: bool = False
+    """A diagonal given by one scalar (c I) rather than a vector."""
+
+
+@dataclass
+class _Factor:
+    """How one matrix is factorised: ``plain`` (one NumPy call per use: it is used once),
+    ``inv`` (its explicit inverse, computed once), ``lu`` or ``cho`` (one factorisation)."""
+
+    matrix: _Code
+    kind: str
+    size: str
+    stem: str
+    name: str = ""
+    inverse: str = ""
+    logdet: str = ""
+    sign: str = ""
 
 
 def python_name(name: str) -> str:
@@ -83,48 +196,66 @@ def python_name(name: str) -> str:
     return name + "_" if keyword.iskeyword(name) else name
 
 
-def _number(value: Any) -> str:
-    text = repr(float(value))
-    return f"({text})" if text.startswith("-") else text
+# ---------------------------------------------------------------------------- the generator
 
 
 class _Generator:
-    """Emits one assignment per distinct sub-expression."""
+    """Emits the lines of one function; ``value(e)`` gives the code of a sub-expression."""
 
-    def __init__(self, params: Sequence[Symbol], target: Target) -> None:
+    def __init__(self, params: Sequence[Symbol], target: Target, sizes: dict[str, int],
+                 scipy: bool) -> None:
         self.t = target
-        self.params = {p.name: p for p in params}
+        self.sizes = sizes
+        self.scipy = scipy and target.name == "numpy" or target.name != "numpy"
         self.pyname = {p.name: python_name(p.name) for p in params}
-        taken = set(self.pyname.values())
-        self.prefix = next(p for p in ("t", "tmp", "t_") if not any(
-            re.fullmatch(re.escape(p) + r"\d+", n) for n in taken))
-        self.counter = itertools.count()
+        self.taken = set(self.pyname.values()) | _RESERVED
         self.lines: list[str] = []
         self.memo: dict[Expr, _Val] = {}
-        self.uses: dict[Expr, int] = {}
-        self.dims: dict[Dim, str] = {}
-        for p in params:
-            for axis, d in enumerate(p.dims):
-                if isinstance(d, str) and d not in self.dims and p.dims != SCALAR:
-                    self.dims[d] = f"{self.pyname[p.name]}.shape[{axis}]"
+        self.uses: Counter[Expr] = Counter()
+        self.parents: dict[Expr, list[Expr]] = {}
+        self.preferred: dict[Expr, str] = {}
+        self.factors: dict[Expr, _Factor] = {}
+        self.plans: dict[Expr, str] = {}
+        self.shared_runs: set[tuple[Expr, ...]] = set()
+        self.computing: set[Expr] = set()
+        self.roots: set[Expr] = set()
+        self.stem = "w"  # the name stem of temporaries a function record's code emits
+        self.used_factor_imports = False
+        self.dims: dict[str, str] = {}
+        arrays = [p for p in params if p.dims != SCALAR]
+        for p in arrays:
+            name = self.pyname[p.name]
+            axes = [d for d in p.dims if d != 1] if _is_vector(p.dims) else list(p.dims)
+            for axis, d in enumerate(axes):
+                if isinstance(d, str):
+                    self.dims.setdefault(d, f"{name}.shape[{axis}]")
+        self.dev = ""
+        if target.name == "torch":
+            self.dev = ", dtype=torch.float64" + (
+                f", device={self.pyname[arrays[0].name]}.device" if arrays else "")
 
     # -- plumbing ----------------------------------------------------------------
     def op(self, key: str, *args: object) -> str:
-        return self.t.op(key, *args)
+        return self.t.op(key, *(a.text if isinstance(a, _Code) else a for a in args),
+                         dev=self.dev)
 
-    def call(self, name: str, *args: object) -> str:
-        return self.t.call(FUNCTIONS[name], *args)
-
-    def fresh(self) -> str:
-        return f"{self.prefix}{next(self.counter)}"
-
-    def line(self, code: str) -> None:
-        self.lines.append(code)
-
-    def emit(self, code: str) -> str:
-        name = self.fresh()
-        self.lines.append(f"{name} = {code}")
+    def new_name(self, stem: str) -> str:
+        stem = re.sub(r"\W", "_", stem) or "t"
+        if not stem[0].isalpha():
+            stem = "t" + stem
+        name, k = stem, 1
+        while name in self.taken or keyword.iskeyword(name):
+            k += 1
+            name = f"{stem}{k}"
+        self.taken.add(name)
         return name
+
+    def assign(self, code: _Code, stem: str) -> _Code:
+        if code.atomic:
+            return code
+        name = self.new_name(stem)
+        self.lines.append(f"{name} = {code.text}")
+        return _Code(name)
 
     def dim(self, d: Dim) -> str:
         if isinstance(d, int):
@@ -133,326 +264,908 @@ class _Generator:
             return self.dims[d]
         if isinstance(d, Product):
             return " * ".join(self.dim(p) for p in dim_factors(d))
-        raise UnsupportedError(f"the size {d} cannot be read off any parameter")
+        raise UnsupportedError(f"the size {d} cannot be read off any parameter",
+                               hint="pass a parameter that has this dimension")
 
-    def count_uses(self, root: Expr) -> None:
+    def estimate(self, d: Dim) -> int:
+        """The size of ``d`` (names sized by ``sizes``, others assumed large)."""
+        return dim_size(d, self.sizes, default=_LARGE)  # type: ignore[return-value]
+
+    def prepare(self, roots: Sequence[Expr]) -> None:
+        """Count uses, remember parents and plan one factorisation per inverted matrix."""
         seen: set[Expr] = set()
-        stack = [root]
+        stack = list(roots)
+        self.roots = set(roots)
+        for r in roots:
+            self.uses[r] += 1
         while stack:
             node = stack.pop()
             if node in seen:
                 continue
             seen.add(node)
-            for child in set(node.children):
-                self.uses[child] = self.uses.get(child, 0) + 1
+            for child in node.children:
+                self.uses[child] += 1
+                self.parents.setdefault(child, []).append(node)
                 stack.append(child)
+        self._plan_factors(seen)
+        self._count_subchains(seen)
+
+    def _count_subchains(self, nodes: set[Expr]) -> None:
+        """Products that occur inside several chains (A x in 2 A x and A x - b) are
+        computed once: each such run of factors becomes a shared node."""
+        runs: Counter[tuple[Expr, ...]] = Counter()
+        for node in nodes:
+            if isinstance(node, Mul):
+                mats = tuple(f for f in _flat_factors(node) if f.shape != SCALAR)
+                found = {mats[i:j] for i in range(len(mats))
+                         for j in range(i + 2, len(mats) + 1)}
+                for run in found:
+                    runs[run] += self.uses[node]
+        for run, n in runs.items():
+            if n >= 2 and not any(isinstance(f, Identity) for f in run) and self._shrinks(run):
+                node = Mul(run)
+                self.shared_runs.add(run)
+                self.uses[node] = max(self.uses[node], n)
 
     # -- values ------------------------------------------------------------------
     def value(self, e: Expr) -> _Val:
-        if e not in self.memo:
-            method = getattr(self, "_" + type(e).__name__, None)
-            if method is None:
-                raise UnsupportedError(f"cannot generate code for {type(e).__name__}")
-            self.memo[e] = method(e)
-        return self.memo[e]
+        hit = self.memo.get(e)
+        if hit is not None:
+            return hit
+        method = getattr(self, "_" + type(e).__name__, None)
+        if method is None:
+            raise UnsupportedError(f"cannot generate code for {type(e).__name__}")
+        self.computing.add(e)
+        try:
+            v = method(e)
+        finally:
+            self.computing.discard(e)
+        v = self._maybe_named(e, v)
+        self.memo[e] = v
+        return v
 
-    def code(self, e: Expr) -> str:
-        """A dense (or scalar) atom for ``e``."""
-        return self.dense(self.value(e))
+    def _maybe_named(self, e: Expr, v: _Val) -> _Val:
+        if v.kind not in ("dense", "diag") or v.code.atomic or isinstance(e, Number):
+            return v
+        named = e in self.preferred or self.uses[e] >= 2 or (
+            len(v.code.text) > _MAX_LINE and e not in self.roots)
+        if not named:
+            return v
+        stem = self.preferred.get(e) or (("d" if v.kind == "diag" else "") + _stem(e))
+        return _Val(v.kind, self.assign(v.code, stem), v.size, flat=v.flat)
 
-    def dense(self, v: _Val) -> str:
+    def code(self, e: Expr) -> _Code:
+        """Dense code for ``e``."""
+        return self.dense(self.value(e), e.shape)
+
+    def dense(self, v: _Val, shape: Shape) -> _Code:
         if v.kind == "dense":
             return v.code
+        if v.kind == "ones":
+            if shape == SCALAR:
+                return _Code("1.0")
+            if _is_vector(shape):
+                return _call(self.op("ones", v.size))
+            rows, cols = (self.dim(d) for d in shape)
+            return _call(self.op("ones2", rows, cols))
         if v.kind == "diag":
-            return self.emit(self.op("diag_dense", v.code))
+            n = self.dim(shape[0])
+            name = self.new_name("D")
+            self.lines.append(f"{name} = {self.op('zeros2', n, n)}")
+            return self._add_diagonal(_Code(name), v.code, fresh=True)
         if v.kind == "inv":
-            return self.emit(self.op("inv", v.code))
-        if v.kind == "identity":
-            return self.emit(self.op("eye", v.code))
-        left, right = v.code, v.other
-        return self.emit(
-            self.op("einsum", "ia,jb->ijab", f"{left}, {right}") + ".reshape("
-            f"{left}.shape[0] * {right}.shape[0], {left}.shape[1] * {right}.shape[1])"
-        )
+            return self.inverse(v.factor, v.trans)
+        if v.kind == "comm":  # row a n + b of K_{m,n} is the unit row e_{a + m b}
+            m, n = v.parts
+            eye = self.op("eye", f"{_paren(m)} * {_paren(n)}")
+            return _call(f"{eye}.reshape({n}, {m}, -1).swapaxes(0, 1)"
+                         f".reshape({_paren(m)} * {_paren(n)}, -1)")
+        if v.kind == "kron":
+            (a, sa), (b, sb) = v.parts
+            ca, cb = self.dense(a, sa), self.dense(b, sb)
+            ca = ca if _is_matrix(sa) else _call(self._as_2d(ca, sa))
+            cb = cb if _is_matrix(sb) else _call(self._as_2d(cb, sb))
+            rows = self.dim(shape[0]) if shape[0] != 1 else "1"
+            cols = self.dim(shape[1]) if shape[1] != 1 else "1"
+            text = self.op("einsum", "ia,jb->ijab", f"{ca.text}, {cb.text}")
+            reshaped = f"{text}.reshape({rows}, {cols})" if _is_matrix(shape) else \
+                f"{text}.reshape(-1)"
+            return _call(reshaped)
+        raise AssertionError(v.kind)
+
+    def _as_2d(self, c: _Code, shape: Shape) -> str:
+        if shape == SCALAR:
+            return f"{c.text}.reshape(1, 1)"
+        return f"{_right(c, POW)}.reshape({'-1, 1' if shape[1] == 1 else '1, -1'})"
+
+    def _add_diagonal(self, m: _Code, diagonal: _Code, fresh: bool = False) -> _Code:
+        """``m`` plus a diagonal (a vector or a scalar times I), updated in place
+        (``fresh``: ``m`` names a new array that nothing else uses)."""
+        if self.t.functional:
+            if not m.atomic:
+                m = self.assign(m, "M")
+            return _call(self.op("add_diagonal", m.text, diagonal.text))
+        if not fresh:
+            base = self.op("copy", m.text) if m.atomic else m.text
+            name = self.new_name("M")
+            self.lines.append(f"{name} = {base}")
+            m = _Code(name)
+        self.lines.append(self.op("add_diagonal", m.text, diagonal.text))
+        return m
 
     # -- leaves ------------------------------------------------------------------
     def _Symbol(self, e: Symbol) -> _Val:
         if e.name not in self.pyname:
             raise DeclarationError(f"{e.name} occurs in the expression but is not a parameter")
-        return _Val("dense", self.pyname[e.name])
+        return _Val("dense", _Code(self.pyname[e.name]))
 
     def _Number(self, e: Number) -> _Val:
         return _Val("dense", _number(e.value))
 
     def _Identity(self, e: Identity) -> _Val:
-        return _Val("identity", self.dim(e.n))
+        return _Val("diag", _Code("1.0"), self.dim(e.n), flat=True)
 
-    def _Commutation(self, e) -> _Val:
-        # K_{m,n}: row a n + b is the unit row e_{a + m b} (vec(X^T) = K vec(X), X m×n)
-        m, n = self.dim(e.m), self.dim(e.n)
-        eye = self.op("eye", f"({m}) * ({n})")
-        return _Val("dense", self.emit(
-            f"{eye}.reshape({n}, {m}, -1).swapaxes(0, 1).reshape(({m}) * ({n}), -1)"))
+    def _Commutation(self, e: Commutation) -> _Val:
+        # applied through reshapes; formed only when the result is the matrix itself
+        return _Val("comm", parts=(self.dim(e.m), self.dim(e.n)))
 
     def _Ones(self, e: Ones) -> _Val:
-        return _Val("dense", self.emit(self.op("ones", self.dim(e.n))))
+        return _Val("ones", size=self.dim(e.n))
 
     def _Zero(self, e: Zero) -> _Val:
         if e.dims == SCALAR:
-            return _Val("dense", "0.0")
+            return _Val("dense", _Code("0.0"))
+        if _is_vector(e.dims):
+            n = e.dims[0] if e.dims[1] == 1 else e.dims[1]
+            return _Val("dense", _call(self.op("zeros", self.dim(n))))
         rows, cols = (self.dim(d) for d in e.dims)
-        return _Val("dense", self.emit(self.op("zeros", rows, cols)))
+        return _Val("dense", _call(self.op("zeros2", rows, cols)))
 
-    # -- operators ---------------------------------------------------------------
+    # -- sums --------------------------------------------------------------------
     def _Add(self, e: Add) -> _Val:
-        terms = [(t.arg, True) if isinstance(t, Neg) else (t, False) for t in e.terms]
-        values = [self.value(t) for t, _ in terms]
-        lazy_diag = e.shape != SCALAR and all(v.kind == "diag" for v in values)
-        parts = []
-        for i, ((_, negated), v) in enumerate(zip(terms, values, strict=True)):
-            code = v.code if lazy_diag else self.dense(v)
-            parts.append(f"- {code}" if negated else ("+ " if i else "") + code)
-        # a sum of diagonal matrices stays diagonal: add the diagonals (never n x n arrays)
-        return _Val("diag" if lazy_diag else "dense", self.emit(" ".join(parts)))
+        terms = [_signed(t) for t in e.terms]
+        terms.sort(key=lambda st: st[1])  # a positive term first: b - a, not -a + b
+        dense_shape = e.shape
+        has_array = any(t.shape != SCALAR and not isinstance(t, Ones) for t, _ in terms)
+        total: _Code | None = None
+        diagonal: _Code | None = None
+        flat = True
+        for t, negated in terms:
+            if isinstance(t, Zero):
+                continue
+            v = self.value(t)
+            if v.kind == "ones" and has_array:
+                c = _Code("1.0")
+            elif v.kind == "diag" and e.shape != SCALAR:
+                diagonal = _accumulate(diagonal, v.code, negated)
+                flat = flat and v.flat
+                continue
+            else:
+                c = self.dense(v, t.shape)
+            total = _accumulate(total, c, negated)
+        if diagonal is None:
+            return _Val("dense", total if total is not None else _Code("0.0"))
+        if total is None:
+            return _Val("diag", diagonal, self.dim(dense_shape[0]), flat=flat)
+        # a sum with a diagonal: add to the diagonal in place, never a dense diagonal matrix
+        diagonal = self.assign(diagonal, "d") if len(diagonal.text) > 30 else diagonal
+        return _Val("dense", self._add_diagonal(total, diagonal))
 
     def _Neg(self, e: Neg) -> _Val:
+        if isinstance(e.arg, Mul) and e.arg.shape != SCALAR and self.uses[e.arg] <= 1:
+            return self._Mul(e.arg, negate=True)
         v = self.value(e.arg)
         if v.kind == "diag":
-            return _Val("diag", self.emit(f"-{v.code}"))
-        return _Val("dense", self.emit(f"-{self.dense(v)}"))
+            return _Val("diag", _neg(v.code), v.size, flat=v.flat)
+        return _Val("dense", _neg(self.dense(v, e.arg.shape)))
 
+    # -- elementwise ---------------------------------------------------------------
     def _Div(self, e: Div) -> _Val:
-        return _Val("dense", self.emit(f"{self.code(e.num)} / {self.code(e.den)}"))
+        v = self.value(e.num)
+        den = self.code(e.den)
+        if v.kind == "diag":
+            return _Val("diag", _binary(v.code, "/", den), v.size, flat=v.flat)
+        return _Val("dense", _binary(self.dense(v, e.num.shape), "/", den))
 
     def _Hadamard(self, e: Hadamard) -> _Val:
-        return _Val("dense", self.emit(" * ".join(self.code(f) for f in e.factors)))
+        codes = [self.code(f) for f in e.factors if not isinstance(f, Ones)]
+        if not codes:
+            return self.value(e.factors[0])
+        out = codes[0]
+        for c in codes[1:]:
+            out = _binary(out, "*", c)
+        return _Val("dense", out)
 
     def _ElemDiv(self, e: ElemDiv) -> _Val:
-        return _Val("dense", self.emit(f"{self.code(e.num)} / {self.code(e.den)}"))
+        return _Val("dense", _binary(self.code(e.num), "/", self.code(e.den)))
 
     def _ElemPow(self, e: ElemPow) -> _Val:
-        return _Val("dense", self.emit(f"{self.code(e.base)} ** {self.code(e.exponent)}"))
+        exponent = (_exponent(e.exponent.value) if isinstance(e.exponent, Number)
+                    else self.code(e.exponent))
+        return _Val("dense", _binary(self.code(e.base), "**", exponent))
 
     def _Kron(self, e: Kron) -> _Val:
         if e.left.shape == SCALAR or e.right.shape == SCALAR:  # a scalar factor only scales
-            return _Val("dense", self.emit(f"{self.code(e.left)} * {self.code(e.right)}"))
-        return _Val("kron", self.code(e.left), self.code(e.right))
+            return _Val("dense", _binary(self.code(e.left), "*", self.code(e.right)))
+        return _Val("kron", parts=((self.value(e.left), e.left.shape),
+                                   (self.value(e.right), e.right.shape)))
 
     def _Transpose(self, e: Transpose) -> _Val:
         v = self.value(e.arg)
-        if e.arg.shape == SCALAR or v.kind in ("diag", "identity"):
+        if e.arg.shape == SCALAR or v.kind in ("diag", "ones"):
             return v
+        if v.kind == "inv":
+            return _Val("inv", factor=v.factor, trans=not v.trans)
+        if v.kind == "comm":  # K_{m,n}^T = K_{n,m}
+            return _Val("comm", parts=v.parts[::-1])
         if v.kind == "kron":
-            return _Val("kron", _transposed(v.code), _transposed(v.other))
-        return _Val(v.kind, _transposed(v.code))
+            (a, sa), (b, sb) = v.parts
+            return _Val("kron", parts=((self._transpose_val(a, sa), (sa[1], sa[0])),
+                                       (self._transpose_val(b, sb), (sb[1], sb[0]))))
+        if _is_vector(e.arg.shape):
+            return v
+        return _Val("dense", _transposed(v.code))
+
+    def _transpose_val(self, v: _Val, shape: Shape) -> _Val:
+        if v.kind == "dense" and _is_matrix(shape):
+            return _Val("dense", _transposed(v.code))
+        if v.kind == "inv":
+            return _Val("inv", factor=v.factor, trans=not v.trans)
+        return v
 
     def _Pow(self, e: Pow) -> _Val:
-        if e.base.shape == SCALAR and isinstance(e.base, Norm) and _negative(e.exponent):
-            # 1/||x|| at x = 0: the subgradient convention of LANGUAGE.md (x / ||x|| is 0 there)
-            n = self.code(e.base)
-            k = self.code(e.exponent)
-            return _Val("dense", self.emit(f"({n} != 0) * ({n} + ({n} == 0)) ** {k}"))
         if e.base.shape == SCALAR:
-            return _Val("dense", self.emit(f"{self.code(e.base)} ** {self.code(e.exponent)}"))
+            base = self.code(e.base)
+            if not isinstance(e.exponent, Number):
+                return _Val("dense", _binary(base, "**", self.code(e.exponent)))
+            k = e.exponent.value
+            if isinstance(e.base, Norm) and k < 0:
+                # 1/||x|| at x = 0: the subgradient convention of LANGUAGE.md (x / ||x|| is 0)
+                n = self.assign(base, "norm")
+                power = _binary(_Code(f"({n.text} + ({n.text} == 0))"), "**", _exponent(k))
+                return _Val("dense", _binary(_Code(f"({n.text} != 0)"), "*", power))
+            if k == 2 and isinstance(e.base, Norm) and e.base.p in (None, "2", "F"):
+                return _Val("dense", self._squared_norm(e.base.arg))
+            if k == -1:
+                return _Val("dense", _binary(_Code("1.0"), "/", base))
+            if k == Fraction(1, 2):
+                return _Val("dense", _call(self.call("sqrt", base.text)))
+            return _Val("dense", _binary(base, "**", _exponent(k)))
         if not isinstance(e.exponent, Number) or e.exponent.value.denominator != 1:
             raise UnsupportedError("a matrix power needs an integer exponent")
         k = int(e.exponent.value)
         if k == -1:
-            return _Val("inv", self.code(e.base))
-        return _Val("dense", self.emit(self.op("matrix_power", self.code(e.base), k)))
+            base, trans = _strip_transpose(e.base)
+            return _Val("inv", factor=self.factor_of(base), trans=trans)
+        if k == 2:
+            b = self.code(e.base)
+            b = self.assign(b, "t") if not b.atomic else b
+            return _Val("dense", _binary(b, "@", b))
+        return _Val("dense", _call(self.op("matrix_power", self.code(e.base).text, k)))
+
+    def _squared_norm(self, arg: Expr) -> _Code:
+        """||r||^2 as ``r @ r`` (vectors) or ``(R ** 2).sum()`` (matrices)."""
+        c = self.code(arg)
+        if _is_vector(arg.shape):
+            if not c.atomic:
+                c = self.assign(c, self.preferred.get(arg) or _stem(arg))
+                self.memo[arg] = _Val("dense", c)
+            return _binary(c, "@", c)
+        if arg.shape == SCALAR:
+            return _binary(c, "**", _Code("2"))
+        return _call(self.op("sum", _right(_binary(c, "**", _Code("2")), POW)))
 
     def _Norm(self, e: Norm) -> _Val:
         x = self.code(e.arg)
         if e.arg.shape == SCALAR:
-            return _Val("dense", self.emit(self.call("abs", x)))
-        if e.arg.kind == "matrix" and e.p == "2":
-            return _Val("dense", self.emit(self.op("norm_spectral", x)))
-        if e.arg.kind == "matrix" and e.p != "F":
-            raise UnsupportedError(f"the matrix norm ||.||_{e.p} has no translation")
-        if e.p == "1":
-            return _Val("dense", self.emit(self.op("norm_1", x)))
-        return _Val("dense", self.emit(self.op("norm", x)))
+            return _Val("dense", _call(self.call("abs", x.text)))
+        matrix = _is_matrix(e.arg.shape)
+        if matrix and e.p == "2":
+            return _Val("dense", _call(self.op("norm_spectral", x.text)))
+        if matrix and e.p in ("*", "nuc"):
+            return _Val("dense", _call(self.op("norm_nuclear", x.text)))
+        if e.p == "1" and not matrix:
+            return _Val("dense", _call(self.op("sum", self.call("abs", x.text))))
+        if e.p in ("inf", "∞") and not matrix:
+            return _Val("dense", _call(self.op("max", self.call("abs", x.text))))
+        if e.p not in (None, "2", "F") or (matrix and e.p == "1"):
+            raise UnsupportedError(f"the norm ||.||_{e.p} has no translation")
+        return _Val("dense", _call(self.op("norm", x.text)))
 
     def _Call(self, e: Call) -> _Val:
+        """A function: structural ones here (diag stays lazy, det and logdet share their
+        matrix's factorisation, tr of a product is a sum), the others from their records."""
         arg = e.args[0]
-        if e.name == "diag" and arg.kind == "vector":
-            return _Val("diag", self.code(arg))  # lazy: row or column scaling in products
-        fn = FUNCTIONS[e.name]
-        generate = fn.code_template(self.t.name)
-        if isinstance(generate, str):
-            return _Val("dense", self.emit(self.t.call(fn, self.code(arg))))
-        return _Val("dense", generate(self, self.code(arg)))
+        name = e.name
+        if name == "diag" and _is_vector(arg.shape):
+            return _Val("diag", self.code(arg), self.dim(arg.shape[0]))
+        if name in ("det", "logdet"):
+            base, _ = _strip_transpose(arg)
+            f = self.factor_of(base)
+            return _Val("dense", self.determinant(f, log=name == "logdet"))
+        if name == "tr":
+            return _Val("dense", self._trace(arg))
+        if name == "sum":
+            v = self.value(arg)
+            if v.kind == "ones":
+                return _Val("dense", _Code(f"float({v.size})"))
+            return _Val("dense", _call(self.op("sum", _right(self.dense(v, arg.shape), POW))))
+        if name == "vec" and _is_vector(arg.shape):
+            return self.value(arg)
+        if name not in FUNCTIONS:
+            raise UnsupportedError(f"{name} has no translation to {self.t.name}")
+        return _Val("dense", self.apply(name, self.code(arg)))
+
+    def apply(self, name: str, arg: _Code) -> _Code:
+        """The code of function ``name`` (its record's template or multi-line generator)."""
+        fn = FUNCTIONS[name]
+        template = fn.code_template(self.t.name)
+        if isinstance(template, str):
+            if template.count("{0}") > 1:  # the argument is used twice: compute it once
+                arg = self.assign(arg, "z")
+            elif template.startswith("{0}"):  # a method of the argument: {0}.T.reshape(-1)
+                arg = _Code(_right(arg, POW))
+            elif not re.search(r"\(\{0\}[,)]", template):  # inside arithmetic: 0.5 * {0}
+                arg = _Code(_right(arg, MUL))
+            return _template_code(self.t.call(fn, arg.text))
+        self.stem = "w"  # the record's intermediate values; its result is named by its use
+        before = len(self.lines)
+        result = template(self, self.assign(arg, "z").text)
+        if len(self.lines) > before and self.lines[-1].startswith(f"{result} = "):
+            # the last temporary is the value: give it back inline, to be named by its use
+            text = self.lines.pop()[len(result) + 3:]
+            self.taken.discard(result)
+            return _template_code(text)
+        return _Code(result)
+
+    # -- the emitter interface of the function records (matcalc/functions/record.py) --
+    def emit(self, code: str) -> str:
+        name = self.new_name(self.stem)
+        self.lines.append(f"{name} = {code}")
+        return name
+
+    def fresh(self) -> str:
+        return self.new_name(self.stem)
+
+    def line(self, code: str) -> None:
+        self.lines.append(code)
+
+    def call(self, name: str, *args: object) -> str:
+        return self.t.call(FUNCTIONS[name], *args)
+
+    def _trace(self, arg: Expr) -> _Code:
+        """tr(P Q) as sum(P ⊙ Q^T): never the product's off-diagonal entries."""
+        if isinstance(arg, Mul) and self.uses[arg] <= 1:
+            flat = self._flatten(arg)
+            factors = [f for f in flat if f.shape != SCALAR]
+            if len(factors) >= 2:
+                dims = [factors[0].shape[0]] + [f.shape[1] for f in factors]
+                sizes = [self.estimate(d) for d in dims]
+                split = min(range(1, len(factors)), key=lambda k: _order_cost(sizes[:k + 1])
+                            + _order_cost(sizes[k:]) + sizes[0] * sizes[k])
+                p = self.dense(self._chain(factors[:split]), (dims[0], dims[split]))
+                q = self.dense(self._chain(factors[split:]), (dims[split], dims[0]))
+                if dims[split] == 1:  # a column times a row: tr(p q^T) = q^T p
+                    out = _binary(q, "@", p)
+                else:
+                    out = _call(self.op("sum", f"({_binary(p, '*', _transposed(q)).text})"))
+                for f in flat:
+                    if f.shape == SCALAR:
+                        out = _binary(self.code(f), "*", out)
+                return out
+        return _call(self.call("tr", self.code(arg).text))
 
     # -- products ----------------------------------------------------------------
     def _flatten(self, e: Mul) -> list[Expr]:
         out: list[Expr] = []
         for f in e.factors:
-            inline = f.shape != SCALAR and self.uses.get(f, 0) <= 1 and f not in self.memo
-            if isinstance(f, Mul) and inline:
+            inline = isinstance(f, Mul) and self.uses[f] <= 1 and f not in self.memo
+            if inline and f not in self.preferred:
                 out.extend(self._flatten(f))
             else:
                 out.append(f)
         return out
 
-    def _Mul(self, e: Mul) -> _Val:
+    def _Mul(self, e: Mul, negate: bool = False) -> _Val:
         factors = self._flatten(e)
-        scalars = [self.code(f) for f in factors if f.shape == SCALAR]
+        scalars: list[_Code] = []
+        for f in factors:
+            if isinstance(f, Number) and f.value < 0:  # -2 A x: a subtraction or a minus
+                negate = not negate
+                if f.value != -1:
+                    scalars.append(_number(-f.value))
+            elif f.shape == SCALAR:
+                scalars.append(self.code(f))
         mats = [f for f in factors if f.shape != SCALAR]
-        vals = [(f, self.value(f)) for f in mats]
-        kept = [(f, v) for f, v in vals if v.kind != "identity"] or vals[:1]
-        scale = " * ".join(scalars)
-        if not kept:
-            return _Val("dense", self.emit(scale or "1.0"))
-        if len(kept) == 1:
-            return self._scaled(kept[0][1], scale, e)
-        exprs, values = [f for f, _ in kept], [v for _, v in kept]
-        candidates = _candidate_orders(exprs)
-        result = None
-        if len(candidates) > 1:
-            result = self._runtime_choice(candidates, exprs, values)
-        if result is None:
-            result = self._apply(_chain_order(exprs), values, _chain_dims(exprs))
-        return self._scaled(result, scale, e)
+        scale: _Code | None = None
+        for c in scalars:
+            scale = c if scale is None else _binary(scale, "*", c)
+        if negate:
+            scale = _neg(scale) if scale is not None else _Code("-", NEG, "-")
+        if not mats:
+            out = scale if scale is not None else _Code("1.0")
+            return _Val("dense", out if out.text != "-" else _Code("-1.0", NEG, "-"))
+        result = self._chain(mats, scale)
+        return result
 
-    def _runtime_choice(self, candidates: list[Any], exprs: list[Expr],
-                        values: list[_Val]) -> _Val | None:
-        """Emit every candidate order and pick the cheapest on the actual shapes."""
-        try:
-            dim_codes = [self.dim(d) for d in _chain_dims(exprs)]
-        except UnsupportedError:
-            return None
-        diag = [_factor_cost_kind(f) == "diag" for f in exprs]
-        saved, branches = self.lines, []
-        for order in candidates:
-            self.lines = []
-            v = self._apply(order, values, _chain_dims(exprs))
-            if v.kind != "dense":
-                self.lines = saved
-                return None
-            branches.append((self.lines, v.code))
-        self.lines = saved
-        costs = []
-        for order in candidates:
-            terms = _cost_terms(order, len(exprs), diag)
-            costs.append(self.emit(" + ".join(
-                " * ".join(f"({dim_codes[i]})" if " " in dim_codes[i] else dim_codes[i]
-                           for i in term) for term in terms)))
-        out = self.fresh()
-        for k, (lines, code) in enumerate(branches):
-            others = [c for j, c in enumerate(costs) if j > k]
-            test = " and ".join(f"{costs[k]} <= {c}" for c in others)
-            if k == 0:
-                self.lines.append(f"if {test}:")
-            elif others:
-                self.lines.append(f"elif {test}:")
-            else:
-                self.lines.append("else:")
-            self.lines.extend("    " + line for line in lines)
-            self.lines.append(f"    {out} = {code}")
-        return _Val("dense", out)
+    def _chain(self, mats: list[Expr], scale: _Code | None = None) -> _Val:
+        """The product of the matrix factors ``mats`` (at least one), times ``scale``."""
+        mats = self._share_runs(self._drop_identities(mats))
+        distributed = self._distribute(mats)
+        if distributed is not None:
+            return self._scaled_val(distributed, scale, _chain_shape(mats))
+        symmetric = self._symmetric(mats)
+        if symmetric is not None:
+            return self._scaled_val(symmetric, scale, _chain_shape(mats))
+        values = [self.value(f) for f in mats]
+        dims = [mats[0].shape[0]] + [f.shape[1] for f in mats]
+        if len(mats) == 1:
+            return self._scaled_val(values[0], scale, mats[0].shape)
+        sizes = [self.estimate(d) for d in dims]
+        diag = [v.kind in ("diag", "ones") for v in values]
+        order = _best_order(sizes, diag)[1]
+        return self._apply(order, values, dims, scale)
 
-    def _scaled(self, v: _Val, scale: str, e: Expr) -> _Val:
-        if e.shape == SCALAR:
-            entry = self._first_entry(v.code)
-            return _Val("dense", self.emit(f"{scale} * {entry}") if scale else entry)
-        if not scale:
+    def _shrinks(self, run: tuple[Expr, ...]) -> bool:
+        """A run worth sharing is no larger than its largest factor (A x, not x y^T)."""
+        size = self.estimate(run[0].shape[0]) * self.estimate(run[-1].shape[1])
+        return size <= max(self.estimate(f.shape[0]) * self.estimate(f.shape[1]) for f in run)
+
+    def _share_runs(self, mats: list[Expr]) -> list[Expr]:
+        """Replace the longest run of factors that other chains share by its node."""
+        if not self.shared_runs or len(mats) < 2:
+            return mats
+        for length in range(len(mats), 1, -1):
+            for i in range(len(mats) - length + 1):
+                run = tuple(mats[i:i + length])
+                node = Mul(run)
+                if run in self.shared_runs and node not in self.computing:
+                    return self._share_runs(mats[:i] + [node] + mats[i + length:])
+        return mats
+
+    def _drop_identities(self, mats: list[Expr]) -> list[Expr]:
+        kept = [f for f in mats if not isinstance(f, Identity)]
+        return kept or mats[:1]
+
+    def _scaled_val(self, v: _Val, scale: _Code | None, shape: Shape) -> _Val:
+        if scale is None:
             return v
         if v.kind == "diag":
-            return _Val("diag", self.emit(f"{scale} * {v.code}"))
-        return _Val("dense", self.emit(f"{scale} * {self.dense(v)}"))
+            return _Val("diag", _scale(scale, v.code), v.size, flat=v.flat)
+        return _Val("dense", _scale(scale, self.dense(v, shape)))
 
-    def _first_entry(self, name: str) -> str:
-        """``name[0, 0]``, folded into the line that just computed ``name`` when possible."""
-        last = self.lines[-1] if self.lines else ""
-        shared = any(v.code == name for v in self.memo.values())
-        if last.startswith(f"{name} = ") and not shared:
-            self.lines[-1] = f"{name} = ({last[len(name) + 3:]})[0, 0]"
-            return name
-        return self.emit(f"{name}[0, 0]")
-
-    def _apply(self, order: Any, vals: list[_Val], dims: list[Dim] | None = None) -> _Val:
+    def _apply(self, order: Any, values: list[_Val], dims: list[Dim],
+               scale: _Code | None) -> _Val:
         if isinstance(order, int):
-            return vals[order]
-        left = self._apply(order[0], vals, dims)
-        right = self._apply(order[1], vals, dims)
-        inner = dims[_last(order[0]) + 1] if dims is not None else None
-        if inner == 1 and left.kind == "dense" and right.kind == "dense":
-            # an outer product (inner dimension 1): broadcasting, no matrix multiply
-            return _Val("dense", self.emit(f"{left.code} * {right.code}"))
-        return self._product(left, right)
+            return self._scaled_val(values[order], scale, (dims[order], dims[order + 1]))
+        i, j = _first(order), _last(order)
+        k = _last(order[0])
+        size = self.estimate(dims[i]) * self.estimate(dims[j + 1])
+        left_size = self._push_size(order[0], values, dims)
+        right_size = self._push_size(order[1], values, dims)
+        to_left = to_right = None
+        if scale is not None and min(left_size, right_size) < size:
+            if left_size <= right_size:
+                to_left = scale
+            else:
+                to_right = scale
+            scale = None
+        a = self._apply(order[0], values, dims, to_left)
+        b = self._apply(order[1], values, dims, to_right)
+        out = self._product(a, (dims[i], dims[k + 1]), b, (dims[k + 1], dims[j + 1]))
+        return self._scaled_val(out, scale, (dims[i], dims[j + 1]))
 
-    def _product(self, a: _Val, b: _Val) -> _Val:
-        if a.kind == "identity":
-            return b
-        if b.kind == "identity":
-            return a
+    def _push_size(self, order: Any, values: list[_Val], dims: list[Dim]) -> float:
+        """Entries a scale pushed into this operand would multiply (lazy leaves: never)."""
+        if isinstance(order, int) and values[order].kind in ("ones", "inv", "kron", "comm"):
+            return math.inf
+        i, j = _first(order), _last(order)
+        return self.estimate(dims[i]) * self.estimate(dims[j + 1])
+
+    def _product(self, a: _Val, sa: Shape, b: _Val, sb: Shape) -> _Val:
+        out_shape = (sa[0], sb[1])
+        if sa == SCALAR or sb == SCALAR:  # a 1 x 1 product (1^T x) scales the other factor
+            return _Val("dense", _binary(self.dense(a, sa), "*", self.dense(b, sb)))
+        if a.kind == "ones":
+            return self._ones_times(a, sa, b, sb)
+        if b.kind == "ones":
+            return self._times_ones(a, sa, b, sb)
         if a.kind == "diag" and b.kind == "diag":
-            return _Val("diag", self.emit(f"{a.code} * {b.code}"))
-        if a.kind == "diag" and b.kind == "dense":
-            return _Val("dense", self.emit(f"{a.code} * {b.code}"))
-        if a.kind == "dense" and b.kind == "diag":
-            return _Val("dense", self.emit(f"{a.code} * {b.code}.T"))
-        if a.kind == "inv" and b.kind == "dense":
-            return _Val("dense", self.emit(self.op("solve", a.code, b.code)))
-        if a.kind == "dense" and b.kind == "inv":
-            solved = self.op("solve", _transposed(b.code), _transposed(a.code))
-            return _Val("dense", self.emit(f"{solved}.T"))
+            return _Val("diag", _binary(a.code, "*", b.code), a.size, flat=a.flat and b.flat)
+        if a.kind == "diag":
+            bc = self.dense(b, sb)
+            if a.code.text == "1.0":
+                return _Val("dense", bc)
+            if _is_matrix(sb) and not a.flat:
+                return _Val("dense", _binary(_call(self.op("column", _right(a.code, POW))),
+                                             "*", bc))
+            return _Val("dense", _binary(a.code, "*", bc))
+        if b.kind == "diag":
+            ac = self.dense(a, sa)
+            if b.code.text == "1.0":
+                return _Val("dense", ac)
+            return _Val("dense", _binary(ac, "*", b.code))
+        if a.kind == "inv" and b.kind != "inv":
+            return _Val("dense", self.solve(a.factor, a.trans, self.dense(b, sb), sb))
+        if b.kind == "inv" and a.kind != "inv":
+            ac = self.dense(a, sa)
+            if _is_vector(sa):
+                return _Val("dense", self.solve(b.factor, not b.trans, ac, sa))
+            solved = self.solve(b.factor, not b.trans, _transposed(ac), (sa[1], sa[0]))
+            return _Val("dense", _transposed(solved))
+        if a.kind == "comm" and b.kind != "comm":
+            return _Val("dense", self._commute(a.parts, self.dense(b, sb), sb))
+        if b.kind == "comm" and a.kind != "comm":  # A K_{m,n} = (K_{n,m} A^T)^T
+            ac = self.dense(a, sa)
+            if _is_vector(sa):
+                return _Val("dense", self._commute(b.parts[::-1], ac, (sa[1], 1)))
+            return _Val("dense", _transposed(self._commute(
+                b.parts[::-1], _transposed(ac), (sa[1], sa[0]))))
         if a.kind == "kron" and b.kind == "dense":
-            return _Val("dense", self.emit(self._kron_times(a.code, a.other, b.code)))
+            return _Val("dense", self._kron_times(a, b.code, sb, out_shape))
         if a.kind == "dense" and b.kind == "kron":
-            return _Val("dense", self.emit(self._times_kron(a.code, b.code, b.other)))
-        if a.kind == "dense" and b.kind == "dense":
-            if a.code.endswith(".T") and a.code[:-2].isidentifier():
-                # A^T b as (b^T A)^T: XLA would otherwise copy the transpose of a large A
-                return _Val("dense", self.emit(f"({_transposed(b.code)} @ {a.code[:-2]}).T"))
-            return _Val("dense", self.emit(f"{a.code} @ {b.code}"))
-        # Two lazy forms of different kinds: make one of them an array.
-        if b.kind in ("diag", "inv", "kron") and a.kind not in ("diag",):
-            return self._product(a, _Val("dense", self.dense(b)))
-        return self._product(_Val("dense", self.dense(a)), b)
+            return _Val("dense", self._times_kron(a.code, sa, b, out_shape))
+        ac, bc = self.dense(a, sa), self.dense(b, sb)
+        if sa[1] == 1:  # an outer product (inner dimension 1): no matrix multiply
+            if _is_vector(sa) and _is_vector(sb):
+                return _Val("dense", _call(self.op("outer", ac.text, bc.text)))
+            return _Val("dense", _binary(ac, "*", bc))
+        if (self.t.name == "jax" and _is_vector(sb) and ac.text.endswith(".T")
+                and re.fullmatch(r"\w+\.T", ac.text)):
+            # A^T r as r @ A: XLA would otherwise copy the transpose of a large A
+            return _Val("dense", _binary(bc, "@", _Code(ac.text[:-2])))
+        return _Val("dense", _binary(ac, "@", bc))
 
-    def _kron_times(self, left: str, right: str, m: str) -> str:
-        """(left ⊗ right) @ m through a reshape of m (never forms the Kronecker product)."""
-        operands = f"{left}, {right}, {m}.reshape({left}.shape[1], {right}.shape[1], -1)"
-        return (self.op("einsum", "ia,jb,abk->ijk", operands)
-                + f".reshape({left}.shape[0] * {right}.shape[0], -1)")
+    def _ones_times(self, a: _Val, sa: Shape, b: _Val, sb: Shape) -> _Val:
+        """1^T M (column sums), 1^T v (a sum) or 1 r^T (an outer product with ones)."""
+        if sa[1] == 1:  # a column of ones times a row
+            if b.kind == "ones":
+                return _Val("dense", _call(self.op("ones2", a.size, b.size)))
+            return _Val("dense", _call(self.op("outer", self.op("ones", a.size),
+                                               self.dense(b, sb).text)))
+        if b.kind == "diag":
+            return _Val("dense", b.code if not b.flat
+                        else _scale(b.code, self.dense(a, sa)))
+        if b.kind == "ones":  # 1^T 1
+            return _Val("dense", _Code(f"float({a.size})"))
+        bc = self.dense(b, sb)
+        if _is_matrix(sb):
+            return _Val("dense", _call(self.op("sum_axis", _right(bc, POW), 0)))
+        return _Val("dense", _call(self.op("sum", _right(bc, POW))))
 
-    def _times_kron(self, m: str, left: str, right: str) -> str:
-        """m @ (left ⊗ right) through a reshape of m."""
-        operands = f"{m}.reshape(-1, {left}.shape[0], {right}.shape[0]), {left}, {right}"
-        return (self.op("einsum", "kij,ia,jb->kab", operands)
-                + f".reshape(-1, {left}.shape[1] * {right}.shape[1])")
+    def _times_ones(self, a: _Val, sa: Shape, b: _Val, sb: Shape) -> _Val:
+        if sa[1] == 1:  # a column times a row of ones
+            return _Val("dense", _call(self.op("outer", self.dense(a, sa).text,
+                                               self.op("ones", b.size))))
+        if a.kind == "diag":
+            return _Val("dense", a.code if not a.flat
+                        else _scale(a.code, self.dense(b, sb)))
+        ac = self.dense(a, sa)
+        if _is_matrix(sa):
+            return _Val("dense", _call(self.op("sum_axis", _right(ac, POW), 1)))
+        return _Val("dense", _call(self.op("sum", _right(ac, POW))))
+
+    def _commute(self, mn: tuple[str, str], b: _Code, shape: Shape) -> _Code:
+        """K_{m,n} B: the rows of B reordered (vec(X) -> vec(X^T)), never K itself."""
+        m, n = mn
+        if _is_vector(shape):
+            return _call(f"{_right(b, POW)}.reshape({n}, {m}).T.reshape(-1)")
+        return _call(f"{_right(b, POW)}.reshape({n}, {m}, -1).swapaxes(0, 1)"
+                     f".reshape({_paren(m)} * {_paren(n)}, -1)")
+
+    def _kron_times(self, k: _Val, m: _Code, sm: Shape, out_shape: Shape) -> _Code:
+        """(L ⊗ R) M through a reshape of M (never forms the Kronecker product)."""
+        (lv, sl), (rv, sr) = k.parts
+        left, right = self._matrix_code(lv, sl), self._matrix_code(rv, sr)
+        operands = (f"{left.text}, {right.text}, {_right(m, POW)}.reshape("
+                    f"{self.dim(sl[1])}, {self.dim(sr[1])}, -1)")
+        text = self.op("einsum", "ia,jb,abk->ijk", operands)
+        shape = f"{self.dim(sl[0])} * {self.dim(sr[0])}, -1" if _is_matrix(out_shape) else "-1"
+        return _call(f"{text}.reshape({shape})")
+
+    def _times_kron(self, m: _Code, sm: Shape, k: _Val, out_shape: Shape) -> _Code:
+        """M (L ⊗ R) through a reshape of M."""
+        (lv, sl), (rv, sr) = k.parts
+        left, right = self._matrix_code(lv, sl), self._matrix_code(rv, sr)
+        operands = (f"{_right(m, POW)}.reshape(-1, {self.dim(sl[0])}, {self.dim(sr[0])}), "
+                    f"{left.text}, {right.text}")
+        text = self.op("einsum", "kij,ia,jb->kab", operands)
+        shape = f"-1, {self.dim(sl[1])} * {self.dim(sr[1])}" if _is_matrix(out_shape) else "-1"
+        return _call(f"{text}.reshape({shape})")
+
+    def _matrix_code(self, v: _Val, shape: Shape) -> _Code:
+        c = self.dense(v, shape)
+        if _is_matrix(shape):
+            return c
+        return _call(self._as_2d(c, shape))
+
+    # -- structure: symmetric products and distribution ------------------------------
+    def _symmetric(self, mats: list[Expr]) -> _Val | None:
+        """A chain equal to its own transpose, Q^T Q: one symmetric product (syrk)."""
+        n = len(mats)
+        if n < 2 or any(not _transposes(mats[i], mats[n - 1 - i]) for i in range(n // 2)):
+            return None
+        half = mats[n - n // 2:]
+        if any(self.value(f).kind != "dense" for f in half):
+            return None
+        if n % 2:
+            middle = mats[n // 2]
+            if not (isinstance(middle, Call) and middle.name == "diag"
+                    and _is_vector(middle.args[0].shape)):
+                return None
+            weights = middle.args[0]
+            if _bounds(weights)[0] < 0:
+                return None  # no real square root: X^T (w ⊙ X) is the general product
+            root = self.assign(_call(self.call("sqrt", self.code(weights).text)), "sw")
+            dims = [middle.shape[0], middle.shape[1]] + [f.shape[1] for f in half]
+            q = self._apply_chain([_Val("diag", root, self.dim(middle.shape[0]))]
+                                  + [self.value(f) for f in half], dims)
+        else:
+            dims = [half[0].shape[0]] + [f.shape[1] for f in half]
+            q = self._apply_chain([self.value(f) for f in half], dims)
+        qshape = (dims[0], dims[-1])
+        qc = self.dense(q, qshape)
+        if isinstance(q, _Val) and q.kind == "dense" and not qc.atomic:
+            qc = self.assign(qc, "Z" if _is_matrix(qshape) else "g")
+        if _is_vector(qshape):
+            if qshape[1] == 1:  # q^T q with q a column: a dot product
+                return _Val("dense", _binary(qc, "@", qc))
+            return _Val("dense", _call(self.op("outer", qc.text, qc.text)))
+        return _Val("dense", _binary(_transposed(qc), "@", qc))
+
+    def _apply_chain(self, values: list[_Val], dims: list[Dim]) -> _Val:
+        if len(values) == 1:
+            return values[0]
+        sizes = [self.estimate(d) for d in dims]
+        order = _best_order(sizes, [v.kind in ("diag", "ones") for v in values])[1]
+        return self._apply(order, values, dims, None)
+
+    def _distribute(self, mats: list[Expr]) -> _Val | None:
+        """A chain of matrices through a sum of diagonal and rank-one terms is the sum of
+        chains: A^T (diag(s) - s s^T) A = A^T diag(s) A - (A^T s)(A^T s)^T, never the m x m
+        sum; a sum of matrices times a vector is the sum of the products ((A + A^T) v is
+        A v + A^T v: no n x n array)."""
+        if len(mats) < 2:
+            return None
+        for i, f in enumerate(mats):
+            if not (isinstance(f, Add) and _is_matrix(f.shape) and self.uses[f] <= 1
+                    and f not in self.memo):
+                continue
+            if all(_is_matrix(g.shape) for g in mats) and all(_cheap_term(t) for t in f.terms):
+                total: _Code | None = None
+                for t in f.terms:
+                    inner, negated = _signed(t)
+                    chain = Mul((*mats[:i], inner, *mats[i + 1:]))
+                    total = _accumulate(total, self.dense(self._Mul(chain), chain.shape),
+                                        negated)
+                return _Val("dense", total)
+            if i < len(mats) - 1 and mats[-1].shape[1] == 1 and not any(
+                    isinstance(t, Add) for t in f.terms):
+                right = self._placeholder(self._chain(mats[i + 1:]), mats[i + 1:])
+                total = None
+                for t in f.terms:
+                    inner, negated = _signed(t)
+                    term = Mul((inner, right))
+                    total = _accumulate(total, self.dense(self._Mul(term), term.shape), negated)
+                applied = Symbol(f"_applied{len(self.memo)}", (f.shape[0], right.shape[1]))
+                self.memo[applied] = _Val("dense", total)
+                return self._chain([*mats[:i], applied]) if i else self.memo[applied]
+        return None
+
+    def _placeholder(self, v: _Val, mats: list[Expr]) -> Symbol:
+        """A stand-in variable for a computed value (so it can enter new chains)."""
+        shape = _chain_shape(mats)
+        code = self.dense(v, shape)
+        if not code.atomic:
+            code = self.assign(code, "u" if _is_vector(shape) else "T")
+        sym = Symbol(f"_value{len(self.memo)}", shape)
+        self.memo[sym] = _Val("dense", code)
+        return sym
+
+    # -- factorisations ------------------------------------------------------------
+    def _plan_factors(self, nodes: set[Expr]) -> None:
+        """Per inverted or determinant matrix: how many uses, and whether the inverse
+        itself is needed (then it is computed once and multiplied with)."""
+        uses: Counter[Expr] = Counter()
+        explicit: set[Expr] = set()
+        dets: set[Expr] = set()
+        for node in nodes:
+            if isinstance(node, Pow) and node.base.shape != SCALAR:
+                base, _ = _strip_transpose(node.base)
+                for parent in self._effective_parents(node):
+                    uses[base] += 1
+                    if not (isinstance(parent, Mul)
+                            and sum(f.shape != SCALAR for f in parent.factors) >= 2):
+                        explicit.add(base)
+            elif isinstance(node, Call) and node.name in ("det", "logdet"):
+                base, _ = _strip_transpose(node.args[0])
+                uses[base] += self.uses[node]
+                dets.add(base)
+        for base, n in uses.items():
+            cholesky = isinstance(base, Symbol) and "positive definite" in base.props
+            if not self.scipy:
+                kind = "inv" if base in explicit and n > 1 else "plain"
+            elif cholesky:
+                kind = "cho"
+            elif n <= 1:
+                kind = "plain"
+            elif base in explicit and base not in dets:
+                kind = "inv"
+            else:
+                kind = "lu"
+            self.plans[base] = kind
+
+    def _effective_parents(self, node: Expr) -> list[Expr | None]:
+        """The parents through transposes (None: the node is a result)."""
+        out: list[Expr | None] = []
+        for p in self.parents.get(node) or [None]:
+            if isinstance(p, Transpose):
+                out.extend(self._effective_parents(p))
+            else:
+                out.append(p)
+        return out
+
+    def factor_of(self, base: Expr) -> _Factor:
+        f = self.factors.get(base)
+        if f is None:
+            kind = self.plans.get(base, "plain")
+            stem = self.pyname.get(base.name, base.name) if isinstance(base, Symbol) else "mat"
+            matrix = self.code(base)
+            if kind != "plain" and not matrix.atomic:
+                matrix = self.assign(matrix, stem)
+            f = _Factor(matrix, kind, self.dim(base.shape[0]), stem)
+            if kind in ("lu", "cho"):
+                self.used_factor_imports = True
+                f.name = self.new_name(f"{stem}_{kind}")
+                self.lines.append(f"{f.name} = {self.op(kind + '_factor', f.matrix.text)}")
+            self.factors[base] = f
+        return f
+
+    def solve(self, f: _Factor, trans: bool, rhs: _Code, shape: Shape) -> _Code:
+        """M^-1 rhs (M^-T rhs when ``trans``) with M's one factorisation."""
+        if f.kind == "plain":
+            m = _transposed(f.matrix) if trans else f.matrix
+            return _call(self.op("solve", m.text, rhs.text))
+        if f.kind == "inv":
+            inv = self.inverse(f, trans)
+            return _binary(inv, "@", rhs)
+        key = "cho_solve" if f.kind == "cho" else ("lu_solve_t" if trans else "lu_solve")
+        if self.t.name in SOLVE_NEEDS_MATRIX and _is_vector(shape):
+            return _call(self.op(key, f.name, _right(rhs, POW) + "[:, None]") + "[:, 0]")
+        return _call(self.op(key, f.name, rhs.text))
+
+    def inverse(self, f: _Factor, trans: bool = False) -> _Code:
+        """The explicit inverse (computed once), for results that contain it."""
+        if not f.inverse:
+            name = self.new_name(f"{f.stem}_inv")
+            if f.kind in ("plain", "inv"):
+                self.lines.append(f"{name} = {self.op('inv', f.matrix.text)}")
+            elif f.kind == "cho":
+                self.lines.append(f"{name} = {self.op('cho_inverse', f.name, f.size)}")
+                if self.t.name == "numpy":  # LAPACK potri fills the upper triangle only
+                    self.lines.append(f"{name} = {self.op('cho_symmetrize', name)}")
+            else:
+                eye = self.op("eye", f.size)
+                self.lines.append(f"{name} = {self.op('lu_solve', f.name, eye)}")
+            f.inverse = name
+        code = _Code(f.inverse)
+        return _transposed(code) if trans else code
+
+    def determinant(self, f: _Factor, log: bool) -> _Code:
+        """det(M) or logdet(M) (NaN where det <= 0) from M's one factorisation."""
+        if f.kind in ("plain", "inv"):
+            if not log:
+                return self.apply("det", f.matrix)
+            return self.apply("logdet", f.matrix)
+        if f.kind == "cho":
+            diagonal = self.assign(_call(self.op("cho_diagonal", f.name)), f"{f.stem}_diag")
+            if log:
+                return _binary(_Code("2.0"), "*", _call(self.op(
+                    "sum", _call(self.call("log", diagonal.text)).text)))
+            return _binary(_call(f"{self.t.xp}.prod({diagonal.text})"), "**", _Code("2"))
+        diagonal = self.assign(_call(self.op("lu_diagonal", f.name)), f"{f.stem}_diag")
+        swaps = self.op("lu_swaps", f.name, f.size)
+        if not log:
+            return _binary(_Code(f"(-1.0) ** {swaps}"), "*",
+                           _call(f"{self.t.xp}.prod({diagonal.text})"))
+        if not f.sign:
+            f.sign = self.new_name(f"{f.stem}_sign")
+            logabs = self.op("sum", self.call("log", self.call("abs", diagonal.text)))
+            f.logdet = self.new_name(f"{f.stem}_logabsdet")
+            self.lines.append(f"{f.sign} = (-1.0) ** {swaps} * "
+                              f"{self.t.xp}.prod({self.call('sign', diagonal.text)})")
+            self.lines.append(f"{f.logdet} = {logabs}")
+        return self._positive_log(_Code(f.sign), _Code(f.logdet))
+
+    def _positive_log(self, sign: _Code, logabs: _Code) -> _Code:
+        if self.t.name == "numpy":
+            return _Code(f"{logabs.text} if {sign.text} > 0 else np.nan", 0)
+        return _call(self.op("where", f"{sign.text} > 0", logabs.text, self.op("nan")))
 
 
-def _negative(e: Expr) -> bool:
-    return isinstance(e, Number) and e.value < 0
+# ---------------------------------------------------------------------------- helpers
+
+
+def _flat_factors(e: Mul) -> list[Expr]:
+    out: list[Expr] = []
+    for f in e.factors:
+        out.extend(_flat_factors(f) if isinstance(f, Mul) else [f])
+    return out
+
+
+def _paren(dim: str) -> str:
+    return f"({dim})" if " " in dim else dim
+
+
+def _signed(t: Expr) -> tuple[Expr, bool]:
+    """A term without its sign: (-a) is (a, True), (-2) a is (2 a, True)."""
+    if isinstance(t, Neg):
+        return t.arg, True
+    if (isinstance(t, Mul) and isinstance(t.factors[0], Number) and t.factors[0].value < 0):
+        rest = t.factors[1:]
+        if t.factors[0].value == -1:
+            return (rest[0] if len(rest) == 1 else Mul(rest)), True
+        return Mul((Number(-t.factors[0].value), *rest)), True
+    return t, False
+
+
+def _accumulate(total: _Code | None, c: _Code, negated: bool) -> _Code:
+    if total is None:
+        return _neg(c) if negated else c
+    return _binary(total, "-" if negated else "+", c)
+
+
+def _scale(scale: _Code, c: _Code) -> _Code:
+    if scale.text == "-":
+        return _neg(c)
+    return _binary(scale, "*", c)
+
+
+def _strip_transpose(e: Expr) -> tuple[Expr, bool]:
+    if isinstance(e, Transpose):
+        inner, t = _strip_transpose(e.arg)
+        return inner, not t
+    return e, False
+
+
+def _transposes(a: Expr, b: Expr) -> bool:
+    """Whether a = b^T structurally (or both are the same symmetric matrix)."""
+    if isinstance(a, Transpose) and a.arg == b or isinstance(b, Transpose) and b.arg == a:
+        return True
+    if a == b and isinstance(a, Symbol) and "symmetric" in a.props:
+        return True
+    return a == b and isinstance(a, Call) and a.name == "diag" and _is_vector(a.args[0].shape)
+
+
+def _cheap_term(t: Expr) -> bool:
+    """A diagonal, a scaled identity or an outer product (rank one)."""
+    t, _ = _signed(t)
+    if isinstance(t, Identity):
+        return True
+    if isinstance(t, Call) and t.name == "diag" and _is_vector(t.args[0].shape):
+        return True
+    if isinstance(t, Mul):
+        mats = [f for f in t.factors if f.shape != SCALAR]
+        if len(mats) == 1:
+            return _cheap_term(mats[0])
+        return any(f.shape[1] == 1 for f in mats[:-1])
+    return False
+
+
+def _chain_shape(mats: list[Expr]) -> Shape:
+    return (mats[0].shape[0], mats[-1].shape[1])
+
+
+def _first(order: Any) -> int:
+    return order if isinstance(order, int) else _first(order[0])
 
 
 def _last(order: Any) -> int:
-    """The index of the last factor in a (nested) order."""
     return order if isinstance(order, int) else _last(order[1])
 
 
-def _transposed(code: str) -> str:
-    return code[:-2] if code.endswith(".T") else f"{code}.T"
-
-
-# ---------------------------------------------------------------------------- chain ordering
-
-
-def _chain_dims(factors: list[Expr]) -> list[Dim]:
-    return [factors[0].shape[0]] + [f.shape[1] for f in factors]
-
-
-def _estimate(d: Dim, sizes: dict[str, int] | None = None) -> int:
-    """The size of ``d`` with names sized by ``sizes``, others assumed large."""
-    return dim_size(d, sizes or {}, default=_LARGE)  # type: ignore[return-value]
-
-
-def _factor_cost_kind(f: Expr) -> str:
-    if isinstance(f, Call) and f.name == "diag" and f.args[0].kind == "vector":
-        return "diag"
-    return "dense"
+def _order_cost(sizes: list[int]) -> float:
+    return _best_order(sizes, [False] * (len(sizes) - 1))[0] if len(sizes) > 2 else 0.0
 
 
 def _best_order(dims: list[int], diag: list[bool]) -> tuple[float, Any]:
@@ -463,7 +1176,7 @@ def _best_order(dims: list[int], diag: list[bool]) -> tuple[float, Any]:
         for i in range(n - length + 1):
             j = i + length - 1
             options = []
-            for k in range(i, j):
+            for k in reversed(range(i, j)):  # ties: left to right, as Python reads A @ B @ C
                 left_diag = all(diag[i:k + 1])
                 right_diag = all(diag[k + 1:j + 1])
                 step = (dims[i] * dims[j + 1] if left_diag or right_diag
@@ -474,117 +1187,226 @@ def _best_order(dims: list[int], diag: list[bool]) -> tuple[float, Any]:
     return best[(0, n - 1)]
 
 
-def _chain_order(factors: list[Expr]) -> Any:
-    """The order for symbolic dimensions all assumed large."""
-    dims = [_estimate(d) for d in _chain_dims(factors)]
-    return _best_order(dims, [_factor_cost_kind(f) == "diag" for f in factors])[1]
+_BOUNDED01 = ("sigma", "softmax")
+_NONNEGATIVE = ("exp", "sqrt", "abs", "relu", "softplus", "step")
 
 
-def _candidate_orders(factors: list[Expr]) -> list[Any]:
-    """The orders that are cheapest for some sizes of the chain's symbolic dimensions."""
-    chain = _chain_dims(factors)
-    names = sorted({p for d in chain for p in dim_names(d)})
-    diag = [_factor_cost_kind(f) == "diag" for f in factors]
-    if len(factors) < 3 or not names:
-        return [_chain_order(factors)]
-    if len(names) <= 4:
-        samples = itertools.product(_SAMPLE_SIZES, repeat=len(names))
-    else:
-        rng = random.Random(0)
-        samples = (tuple(rng.choice(_SAMPLE_SIZES) for _ in names) for _ in range(100))
-    wins: Counter = Counter()
-    for values in samples:
-        sizes = dict(zip(names, values, strict=True))
-        wins[_best_order([_estimate(d, sizes) for d in chain], diag)[1]] += 1
-    default = _chain_order(factors)
-    ranked = [o for o, _ in wins.most_common(_MAX_CANDIDATES)]
-    if default not in ranked:
-        ranked[-1:] = [default]
-    return ranked
+def _bounds(e: Expr) -> tuple[float, float]:
+    """An interval containing every entry of ``e`` (for square roots of weights)."""
+    inf = math.inf
+    if isinstance(e, Number):
+        return float(e.value), float(e.value)
+    if isinstance(e, Ones):
+        return 1.0, 1.0
+    if isinstance(e, Call) and e.name in _BOUNDED01:
+        return 0.0, 1.0
+    if isinstance(e, Call) and e.name in _NONNEGATIVE or isinstance(e, Norm):
+        return 0.0, inf
+    if isinstance(e, Call) and e.name == "tanh":
+        return -1.0, 1.0
+    if isinstance(e, Neg):
+        lo, hi = _bounds(e.arg)
+        return -hi, -lo
+    if isinstance(e, Add):
+        lo = hi = 0.0
+        for t in e.terms:
+            a, b = _bounds(t)
+            lo, hi = lo + a, hi + b
+        return lo, hi
+    if isinstance(e, (Hadamard, Mul)) and (isinstance(e, Hadamard) or all(
+            f.shape == SCALAR or _is_vector(f.shape) for f in e.factors)
+            and sum(f.shape != SCALAR for f in e.factors) <= 1):
+        lo, hi = 1.0, 1.0
+        for f in e.factors:
+            a, b = _bounds(f)
+            products = [x * y for x in (lo, hi) for y in (a, b)
+                        if not (x == 0 and math.isinf(y) or y == 0 and math.isinf(x))]
+            lo, hi = min(products, default=0.0), max(products, default=0.0)
+        return lo, hi
+    if isinstance(e, ElemPow) and isinstance(e.exponent, Number):
+        k = e.exponent.value
+        if k.denominator == 1 and k.numerator % 2 == 0:
+            return 0.0, inf
+    return -inf, inf
 
 
-def _cost_terms(order: Any, n: int, diag: list[bool]) -> list[list[int]]:
-    """Cost of an order as a sum of products of chain-dimension indices."""
-    terms: list[list[int]] = []
+def _template_code(text: str) -> _Code:
+    """A template's code with the precedence of its outermost operator."""
+    depth, ops = 0, set()
+    for i, ch in enumerate(text):
+        depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(ch, 0)
+        if depth == 0 and ch in "+-*/@<>=" and i > 0 and text[i - 1] == " ":
+            ops.add(ch)
+    if not ops:
+        return _Code(text, ATOM)
+    if ops <= {"*", "/"}:
+        return _Code(text, MUL, "*")
+    if ops <= {"*", "/", "+", "-"}:
+        return _Code(text, ADD, "+")
+    return _Code(text, 0)
 
-    def walk(node: Any) -> tuple[int, int, bool]:
-        if isinstance(node, int):
-            return node, node, diag[node]
-        i, k, left_diag = walk(node[0])
-        _, j, right_diag = walk(node[1])
-        terms.append([i, j + 1] if left_diag or right_diag else [i, k + 1, j + 1])
-        return i, j, left_diag and right_diag
 
-    walk(order)
-    return terms
+def _stem(e: Expr) -> str:
+    """A readable name for the value of ``e``."""
+    if isinstance(e, Call):
+        if e.name in ("det", "logdet") and isinstance(e.args[0], Symbol):
+            return f"{e.name}_{e.args[0].name}"
+        fn = FUNCTIONS.get(e.name)
+        return fn.letter if fn is not None and fn.letter != "u" else e.name
+    if isinstance(e, Add):
+        return "r" if e.shape != SCALAR else "c"
+    if isinstance(e, Norm):
+        return "norm"
+    if isinstance(e, Hadamard):
+        return "w"
+    if isinstance(e, Mul):
+        names = [f.name if isinstance(f, Symbol) else f.arg.name + "t"
+                 if isinstance(f, Transpose) and isinstance(f.arg, Symbol) else ""
+                 for f in e.factors]
+        if all(names) and len("".join(names)) <= 5:
+            return "".join(names)
+    if e.shape == SCALAR:
+        return "c"
+    return "u" if _is_vector(e.shape) else "T"
 
 
 # ---------------------------------------------------------------------------- public API
 
 
-def default_params(expr: Expr) -> list[Symbol]:
-    """The free symbols of ``expr`` in order of first occurrence."""
+def default_params(expr: Expr | Sequence[Expr]) -> list[Symbol]:
+    """The free symbols of ``expr`` (or of several) in order of first occurrence."""
     seen: dict[str, Symbol] = {}
-    for node in expr.walk():
-        if isinstance(node, Symbol):
-            seen.setdefault(node.name, node)
+    for root in ([expr] if isinstance(expr, Expr) else expr):
+        for node in root.walk():
+            if isinstance(node, Symbol):
+                seen.setdefault(node.name, node)
     return list(seen.values())
 
 
 def _convert_input(p: Symbol, name: str, t: Target) -> str:
     if p.dims == SCALAR:
-        return f"{name} = {t.op('scalar_in', name)}"
-    value = t.op("matrix_in", name)
-    if p.dims[1] == 1:
-        return f"{name} = {value}.reshape(-1, 1)"
-    if p.dims[0] == 1:
-        return f"{name} = {value}.reshape(1, -1)"
-    return f"{name} = {value}"
+        return t.op("scalar_in", name)
+    if _is_vector(p.dims):
+        return t.op("vector_in", name)
+    return t.op("matrix_in", name)
 
 
-def _return(expr: Expr, code: str, t: Target) -> str:
+def _output(expr: Expr, code: _Code, t: Target) -> str:
+    """Results keep their shape: scalars are numbers, a row vector is 1 x n, a vector 1-D."""
     if expr.shape == SCALAR:
-        return f"return {t.op('scalar_out', code)}"
-    if expr.shape[1] == 1:
-        return f"return {code}.reshape(-1)"
-    return f"return {code}"
+        return t.op("scalar_out", code.text)
+    if kind_of(expr.shape) == "row vector":
+        return f"{_right(code, POW)}.reshape(1, -1)"
+    return code.text
 
 
-def to_source(expr: Expr, params: Sequence[Symbol] | None = None, target: str = "numpy",
-              name: str = "f", imports: bool = True) -> str:
-    """Python source of ``def name(*, <params>)`` computing ``expr`` for the given target."""
+def _binding_names(exprs: Sequence[Expr]) -> dict[Expr, str]:
+    """The where-binding names of the printed results (h = tanh(W1 x), s = ...)."""
+    from .bindings import bind_common
+
+    names: dict[Expr, str] = {}
+    for e in exprs:
+        try:
+            _, bindings = bind_common(e)
+        except RecursionError:  # pragma: no cover - names are cosmetic
+            continue
+        originals: dict[Expr, Expr] = {}
+
+        def expand(x: Expr, originals: dict[Expr, Expr] = originals) -> Expr:
+            if isinstance(x, Symbol) and x in originals:
+                return originals[x]
+            return x.map_children(expand) if x.children else x
+
+        for name, definition in bindings:
+            original = expand(definition)
+            originals[name] = original
+            names.setdefault(original, name.name)
+    return names
+
+
+def to_source(expr: Expr | Sequence[Expr], params: Sequence[Symbol] | None = None,
+              target: str = "numpy", name: str = "f", imports: bool = True, *,
+              sizes: dict[str, int] | None = None, scipy: bool = True,
+              doc: str | None = None) -> str:
+    """Python source of ``def name(*, <params>)`` computing ``expr`` for the given target.
+
+    ``expr`` may be a sequence of expressions: the function then returns a tuple and
+    computes their shared sub-expressions once (a value and its gradient). ``sizes``
+    (dimension name -> typical size) only guides the order of matrix chains.
+    ``scipy=False`` keeps NumPy code free of SciPy (then a matrix whose inverse and
+    determinant are both needed is factorised twice). ``doc`` replaces the docstring's
+    description of the result.
+    """
     t = get_target(target)
     if not _IDENT.match(name) or keyword.iskeyword(name) or name in _RESERVED:
         raise DeclarationError(f"{name!r} is not a valid function name")
-    params = list(params) if params is not None else default_params(expr)
-    gen = _Generator(params, t)
-    gen.count_uses(expr)
-    result = gen.dense(gen.value(expr))
-    args = ", ".join(gen.pyname[p.name] for p in params)
-    header = f"def {name}(*, {args}):" if args else f"def {name}():"
-    body = [_convert_input(p, gen.pyname[p.name], t) for p in params]
-    body += [*gen.lines, _return(expr, result, t)]
-    doc = f'    """Generated by matcalc ({t.name}) from: {_doc_text(expr)}"""'
-    function = "\n".join([header, doc, *("    " + line for line in body)]) + "\n"
+    roots = [expr] if isinstance(expr, Expr) else list(expr)
+    params = list(params) if params is not None else default_params(roots)
+    gen = _Generator(params, t, dict(sizes or {}), scipy)
+    gen.taken.add(name)
+    gen.preferred = _binding_names(roots)
+    gen.prepare(roots)
+    results = [_output(r, gen.code(r), t) for r in roots]
+    returned = results[0] if isinstance(expr, Expr) else "(" + ", ".join(results) + (
+        ",)" if len(results) == 1 else ")")
+    args = [gen.pyname[p.name] for p in params]
+    description = doc if doc is not None else "; ".join(_doc_text(r) for r in roots)
+    description = description.replace("\\", "\\\\").replace('"""', "'''")
+    head = list(t.imports)
+    if gen.used_factor_imports and t.factor_imports:
+        head += list(t.factor_imports)
+    if t.name == "jax":
+        function = _jax_function(name, args, params, gen, returned, description, t)
+    else:
+        header = f"def {name}(*, {', '.join(args)}):" if args else f"def {name}():"
+        docline = f'    """{description}\n\n    Generated by matcalc ({t.name}).'
+        if gen.used_factor_imports and t.name == "numpy":
+            docline += " Needs SciPy (pip install scipy) for its factorisations."
+        body = [f"{a} = {_convert_input(p, a, t)}" for a, p in zip(args, params, strict=True)]
+        body += [*gen.lines, f"return {returned}"]
+        function = "\n".join([header, docline + '\n    """', *("    " + line for line in body)])
+        function += "\n"
     if not imports:
         return function
-    head = list(t.imports) + ([f"# {t.note}"] if t.note else [])
-    return "\n".join(head) + "\n\n\n" + function
+    note = [f"# {t.note}"] if t.note else []
+    return "\n".join(head + note) + "\n\n\n" + function
+
+
+def _jax_function(name: str, args: list[str], params: Sequence[Symbol], gen: _Generator,
+                  returned: str, description: str, t: Target) -> str:
+    """A jitted body and a keyword front end that runs it in float64 (jax.enable_x64)."""
+    inner = f"_{name}_jit"
+    lines = ["@jax.jit", f"def {inner}({', '.join(args)}):"]
+    lines += ["    " + line for line in gen.lines] + [f"    return {returned}", "", ""]
+    lines.append(f"def {name}(*, {', '.join(args)}):" if args else f"def {name}():")
+    lines.append(f'    """{description}\n\n    Generated by matcalc (jax): float64 inside '
+                 'jax.enable_x64(True), no global flag is changed.\n    """')
+    converted = [_convert_input(p, a, t) for a, p in zip(args, params, strict=True)]
+    lines.append("    with jax.enable_x64(True):")
+    lines.append(f"        return {inner}(")
+    lines += [f"            {c}," for c in converted]
+    lines.append("        )")
+    return "\n".join(lines) + "\n"
 
 
 def _doc_text(expr: Expr) -> str:
     try:
-        text = str(expr)
+        from .bindings import bind_common
+
+        body, named = bind_common(expr)
+        text = str(body)
+        if named:
+            text += " where " + ", ".join(f"{n} = {d}" for n, d in named)
     except Exception:  # printing is another module's business; never fail generation on it
         text = type(expr).__name__
-    text = text.replace("\\", "\\\\").replace('"""', "'''")
-    return text if len(text) <= 200 else text[:200] + " ..."
+    return text if len(text) <= 300 else text[:300] + " ..."
 
 
-def compile_source(expr: Expr, params: Sequence[Symbol] | None = None, target: str = "numpy",
-                   name: str = "f") -> Callable[..., Any]:
+def compile_source(expr: Expr | Sequence[Expr], params: Sequence[Symbol] | None = None,
+                   target: str = "numpy", name: str = "f", **options: Any
+                   ) -> Callable[..., Any]:
     """A Python function computing ``expr``, built by exec'ing only the generated source."""
-    source = to_source(expr, params, target, name)
+    source = to_source(expr, params, target, name, **options)
     namespace: dict[str, Any] = {}
     exec(compile(source, f"<matcalc {target} {name}>", "exec"), namespace)  # noqa: S102
     fn = namespace[name]
