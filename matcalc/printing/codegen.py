@@ -524,7 +524,8 @@ class _Generator:
                 n = self.assign(base, "norm")
                 power = _binary(_Code(f"({n.text} + ({n.text} == 0))"), "**", _exponent(k))
                 return _Val("dense", _binary(_Code(f"({n.text} != 0)"), "*", power))
-            if k == 2 and isinstance(e.base, Norm) and e.base.p in (None, "2", "F"):
+            if k == 2 and isinstance(e.base, Norm) and e.base.p in (
+                    (None, "F") if _is_matrix(e.base.arg.shape) else (None, "2", "F")):
                 return _Val("dense", self._squared_norm(e.base.arg))
             if k == -1:
                 return _Val("dense", _binary(_Code("1.0"), "/", base))
@@ -659,7 +660,8 @@ class _Generator:
     def _flatten(self, e: Mul) -> list[Expr]:
         out: list[Expr] = []
         for f in e.factors:
-            inline = isinstance(f, Mul) and self.uses[f] <= 1 and f not in self.memo
+            inline = (isinstance(f, Mul) and f.shape != SCALAR and self.uses[f] <= 1
+                      and f not in self.memo)
             if inline and f not in self.preferred:
                 out.extend(self._flatten(f))
             else:
@@ -940,7 +942,7 @@ class _Generator:
                                         negated)
                 return _Val("dense", total)
             if i < len(mats) - 1 and mats[-1].shape[1] == 1 and not any(
-                    isinstance(t, Add) for t in f.terms):
+                    isinstance(t, Add) or t.shape == SCALAR for t in f.terms):
                 right = self._placeholder(self._chain(mats[i + 1:]), mats[i + 1:])
                 total = None
                 for t in f.terms:
@@ -1087,9 +1089,10 @@ class _Generator:
 
 
 def _flat_factors(e: Mul) -> list[Expr]:
+    """The factors of nested matrix products (a scalar product stays one factor)."""
     out: list[Expr] = []
     for f in e.factors:
-        out.extend(_flat_factors(f) if isinstance(f, Mul) else [f])
+        out.extend(_flat_factors(f) if isinstance(f, Mul) and f.shape != SCALAR else [f])
     return out
 
 
