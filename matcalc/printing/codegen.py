@@ -273,7 +273,7 @@ class _Generator:
 
     def prepare(self, roots: Sequence[Expr]) -> None:
         """Count uses, remember parents and plan one factorisation per inverted matrix."""
-        seen: set[Expr] = set()
+        seen: dict[Expr, None] = {}  # insertion-ordered: generated code is deterministic
         stack = list(roots)
         self.roots = set(roots)
         for r in roots:
@@ -282,23 +282,23 @@ class _Generator:
             node = stack.pop()
             if node in seen:
                 continue
-            seen.add(node)
+            seen[node] = None
             for child in node.children:
                 self.uses[child] += 1
                 self.parents.setdefault(child, []).append(node)
                 stack.append(child)
-        self._plan_factors(seen)
-        self._count_subchains(seen)
+        self._plan_factors(list(seen))
+        self._count_subchains(list(seen))
 
-    def _count_subchains(self, nodes: set[Expr]) -> None:
+    def _count_subchains(self, nodes: list[Expr]) -> None:
         """Products that occur inside several chains (A x in 2 A x and A x - b) are
         computed once: each such run of factors becomes a shared node."""
         runs: Counter[tuple[Expr, ...]] = Counter()
         for node in nodes:
             if isinstance(node, Mul):
                 mats = tuple(f for f in _flat_factors(node) if f.shape != SCALAR)
-                found = {mats[i:j] for i in range(len(mats))
-                         for j in range(i + 2, len(mats) + 1)}
+                found = dict.fromkeys(mats[i:j] for i in range(len(mats))
+                                      for j in range(i + 2, len(mats) + 1))
                 for run in found:
                     runs[run] += self.uses[node]
         for run, n in runs.items():
@@ -426,14 +426,13 @@ class _Generator:
         terms = [_signed(t) for t in e.terms]
         terms.sort(key=lambda st: st[1])  # a positive term first: b - a, not -a + b
         dense_shape = e.shape
-        has_array = any(t.shape != SCALAR and not isinstance(t, Ones) for t, _ in terms)
+        values = [(t, negated, self.value(t)) for t, negated in terms if not isinstance(t, Zero)]
+        has_array = any(t.shape != SCALAR and v.kind not in ("ones", "diag")
+                        for t, _, v in values)
         total: _Code | None = None
         diagonal: _Code | None = None
         flat = True
-        for t, negated in terms:
-            if isinstance(t, Zero):
-                continue
-            v = self.value(t)
+        for t, negated, v in values:
             if v.kind == "ones" and has_array:
                 c = _Code("1.0")
             elif v.kind == "diag" and e.shape != SCALAR:
@@ -449,6 +448,10 @@ class _Generator:
             return _Val("diag", diagonal, self.dim(dense_shape[0]), flat=flat)
         # a sum with a diagonal: add to the diagonal in place, never a dense diagonal matrix
         diagonal = self.assign(diagonal, "d") if len(diagonal.text) > 30 else diagonal
+        if not has_array:  # c + diag(a): the scalar fills every entry
+            rows, cols = (self.dim(d) for d in e.shape)
+            full = self.assign(_call(self.op("full2", rows, cols, total.text)), "M")
+            return _Val("dense", self._add_diagonal(full, diagonal, fresh=True))
         return _Val("dense", self._add_diagonal(total, diagonal))
 
     def _Neg(self, e: Neg) -> _Val:
@@ -965,7 +968,7 @@ class _Generator:
         return sym
 
     # -- factorisations ------------------------------------------------------------
-    def _plan_factors(self, nodes: set[Expr]) -> None:
+    def _plan_factors(self, nodes: list[Expr]) -> None:
         """Per inverted or determinant matrix: how many uses, and whether the inverse
         itself is needed (then it is computed once and multiplied with)."""
         uses: Counter[Expr] = Counter()

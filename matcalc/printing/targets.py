@@ -29,6 +29,7 @@ BASE: dict[str, str] = {
     "ones2": "{xp}.ones(({0}, {1}){dev})",
     "zeros": "{xp}.zeros({0}{dev})",
     "zeros2": "{xp}.zeros(({0}, {1}){dev})",
+    "full2": "{xp}.full(({0}, {1}), {2}{dev})",
     "outer": "{xp}.outer({0}, {1})",
     "diagonal": "{xp}.diagonal({0})",
     "column": "{0}[:, None]",
