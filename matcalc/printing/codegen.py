@@ -527,9 +527,6 @@ class _Generator:
                 n = self.assign(base, "norm")
                 power = _binary(_Code(f"({n.text} + ({n.text} == 0))"), "**", _exponent(k))
                 return _Val("dense", _binary(_Code(f"({n.text} != 0)"), "*", power))
-            if k == 2 and isinstance(e.base, Norm) and e.base.p in (
-                    (None, "F") if _is_matrix(e.base.arg.shape) else (None, "2", "F")):
-                return _Val("dense", self._squared_norm(e.base.arg))
             if k == -1:
                 return _Val("dense", _binary(_Code("1.0"), "/", base))
             if k == Fraction(1, 2):
@@ -547,18 +544,6 @@ class _Generator:
             return _Val("dense", _binary(b, "@", b))
         return _Val("dense", _call(self.op("matrix_power", self.code(e.base).text, k)))
 
-    def _squared_norm(self, arg: Expr) -> _Code:
-        """||r||^2 as ``r @ r`` (vectors) or ``(R ** 2).sum()`` (matrices)."""
-        c = self.code(arg)
-        if _is_vector(arg.shape):
-            if not c.atomic:
-                c = self.assign(c, self.preferred.get(arg) or _stem(arg))
-                self.memo[arg] = _Val("dense", c)
-            return _binary(c, "@", c)
-        if arg.shape == SCALAR:
-            return _binary(c, "**", _Code("2"))
-        return _call(self.op("sum", _right(_binary(c, "**", _Code("2")), POW)))
-
     def _Norm(self, e: Norm) -> _Val:
         x = self.code(e.arg)
         if e.arg.shape == SCALAR:
@@ -569,7 +554,7 @@ class _Generator:
         if matrix and e.p in ("*", "nuc"):
             return _Val("dense", _call(self.op("norm_nuclear", x.text)))
         if e.p == "1" and not matrix:
-            return _Val("dense", _call(self.op("sum", self.call("abs", x.text))))
+            return _Val("dense", _call(self.op("sum_all", self.call("abs", x.text))))
         if e.p in ("inf", "∞") and not matrix:
             return _Val("dense", _call(self.op("max", self.call("abs", x.text))))
         if e.p not in (None, "2", "F") or (matrix and e.p == "1"):
@@ -593,7 +578,7 @@ class _Generator:
             v = self.value(arg)
             if v.kind == "ones":
                 return _Val("dense", _Code(f"float({v.size})"))
-            return _Val("dense", _call(self.op("sum", _right(self.dense(v, arg.shape), POW))))
+            return _Val("dense", _call(self.op("sum_all", _right(self.dense(v, arg.shape), POW))))
         if name == "vec" and _is_vector(arg.shape):
             return self.value(arg)
         if name not in FUNCTIONS:
@@ -652,7 +637,7 @@ class _Generator:
                 if dims[split] == 1:  # a column times a row: tr(p q^T) = q^T p
                     out = _binary(q, "@", p)
                 else:
-                    out = _call(self.op("sum", f"({_binary(p, '*', _transposed(q)).text})"))
+                    out = _call(self.op("sum_all", f"({_binary(p, '*', _transposed(q)).text})"))
                 for f in flat:
                     if f.shape == SCALAR:
                         out = _binary(self.code(f), "*", out)
@@ -836,7 +821,7 @@ class _Generator:
         bc = self.dense(b, sb)
         if _is_matrix(sb):
             return _Val("dense", _call(self.op("sum_axis", _right(bc, POW), 0)))
-        return _Val("dense", _call(self.op("sum", _right(bc, POW))))
+        return _Val("dense", _call(self.op("sum_all", _right(bc, POW))))
 
     def _times_ones(self, a: _Val, sa: Shape, b: _Val, sb: Shape) -> _Val:
         if sa[1] == 1:  # a column times a row of ones
@@ -848,7 +833,7 @@ class _Generator:
         ac = self.dense(a, sa)
         if _is_matrix(sa):
             return _Val("dense", _call(self.op("sum_axis", _right(ac, POW), 1)))
-        return _Val("dense", _call(self.op("sum", _right(ac, POW))))
+        return _Val("dense", _call(self.op("sum_all", _right(ac, POW))))
 
     def _commute(self, mn: tuple[str, str], b: _Code, shape: Shape) -> _Code:
         """K_{m,n} B: the rows of B reordered (vec(X) -> vec(X^T)), never K itself."""
@@ -1066,7 +1051,7 @@ class _Generator:
             diagonal = self.assign(_call(self.op("cho_diagonal", f.name)), f"{f.stem}_diag")
             if log:
                 return _binary(_Code("2.0"), "*", _call(self.op(
-                    "sum", _call(self.call("log", diagonal.text)).text)))
+                    "sum_all", _call(self.call("log", diagonal.text)).text)))
             return _binary(_call(f"{self.t.xp}.prod({diagonal.text})"), "**", _Code("2"))
         diagonal = self.assign(_call(self.op("lu_diagonal", f.name)), f"{f.stem}_diag")
         swaps = self.op("lu_swaps", f.name, f.size)
@@ -1075,7 +1060,7 @@ class _Generator:
                            _call(f"{self.t.xp}.prod({diagonal.text})"))
         if not f.sign:
             f.sign = self.new_name(f"{f.stem}_sign")
-            logabs = self.op("sum", self.call("log", self.call("abs", diagonal.text)))
+            logabs = self.op("sum_all", self.call("log", self.call("abs", diagonal.text)))
             f.logdet = self.new_name(f"{f.stem}_logabsdet")
             self.lines.append(f"{f.sign} = (-1.0) ** {swaps} * "
                               f"{self.t.xp}.prod({self.call('sign', diagonal.text)})")
@@ -1348,6 +1333,7 @@ def to_source(expr: Expr | Sequence[Expr], params: Sequence[Symbol] | None = Non
         raise DeclarationError(f"{name!r} is not a valid function name")
     roots = [expr] if isinstance(expr, Expr) else list(expr)
     params = list(params) if params is not None else default_params(roots)
+    roots = _one_spelling(roots)
     gen = _Generator(params, t, dict(sizes or {}), scipy)
     gen.taken.add(name)
     gen.preferred = _binding_names(roots)
@@ -1393,6 +1379,25 @@ def _jax_function(name: str, args: list[str], params: Sequence[Symbol], gen: _Ge
     lines += [f"            {c}," for c in converted]
     lines.append("        )")
     return "\n".join(lines) + "\n"
+
+
+def _one_spelling(roots: list[Expr]) -> list[Expr]:
+    """One form for equal values written two ways ((-1) b is -b), so that they are shared."""
+    memo: dict[Expr, Expr] = {}
+
+    def canon(e: Expr) -> Expr:
+        hit = memo.get(e)
+        if hit is not None:
+            return hit
+        out = e.map_children(canon) if e.children else e
+        if isinstance(out, Mul) and isinstance(out.factors[0], Number) \
+                and out.factors[0].value == -1:
+            rest = out.factors[1:]
+            out = Neg(rest[0] if len(rest) == 1 else Mul(rest))
+        memo[e] = out
+        return out
+
+    return [canon(r) for r in roots]
 
 
 def _doc_text(expr: Expr) -> str:

@@ -19,7 +19,7 @@ from ..functions import Function
 BASE: dict[str, str] = {
     # primitives of the generator and of the functions' multi-line code (the functions of
     # the language are spelled in their records, matcalc/functions/)
-    "sum": "{0}.sum()",
+    "sum_all": "{0}.sum()",
     "sum_axis": "{0}.sum(axis={1})",
     "max": "{0}.max()",
     "unvec": "{0}.reshape({2}, {1}).T",  # the m x n matrix whose column-major vec is {0}
@@ -39,7 +39,6 @@ BASE: dict[str, str] = {
     # linear algebra (one call per factorisation)
     "inv": "{xp}.linalg.inv({0})",
     "solve": "{xp}.linalg.solve({0}, {1})",
-    "det": "{xp}.linalg.det({0})",
     "slogdet": "{xp}.linalg.slogdet({0})",
     "matrix_power": "{xp}.linalg.matrix_power({0}, {1})",
     "logdet_value": "{xp}.where({0} > 0, {1}, {xp}.nan)",
