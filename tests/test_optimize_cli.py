@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from scipy.optimize import nnls
 
 from matcalc.cli import main
@@ -42,6 +43,7 @@ def test_minimize_json_and_verbose(tmp_path, capsys):
     assert "iteration" in captured.err
 
 
+@pytest.mark.filterwarnings("ignore:Diagonal number")  # SciPy's LU at trial points
 def test_minimize_starting_point_from_the_data_file(tmp_path, capsys):
     path = tmp_path / "start.npz"
     np.savez(path, C=np.diag([1.0, 2.0]), S=np.eye(2))
