@@ -365,6 +365,14 @@ def test_page_and_vendored_katex_are_served(client: TestClient) -> None:
         assert client.get(asset).status_code == 200, asset
 
 
+def test_info_names_operations_and_limits(client: TestClient) -> None:
+    info = client.get("/api/info").json()
+    assert info["version"] == matcalc.__version__
+    assert set(info["operations"]) == {"grad", "jacobian", "hessian", "derivative",
+                                       "differential"}
+    assert info["limits"]["request_bytes"] == MAX_REQUEST_BYTES == 10_000
+
+
 def test_page_forbids_scripts_from_elsewhere(client: TestClient) -> None:
     policy = client.get("/").headers["content-security-policy"]
     assert "default-src 'self'" in policy and "script-src" not in policy  # 'self' only
