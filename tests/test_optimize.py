@@ -259,6 +259,9 @@ def test_size_not_fixed_by_data():
 
 def test_unknown_variable_and_method():
     _raises(matcalc.MatcalcError, "||A x - b||_2^2", "z", {})
+    _raises(matcalc.MatcalcError, "x^T x", ["x", "x"], {}, x0={"x": [1.0]})
+    _raises(matcalc.MatcalcError, "x^T x", "x", {}, x0={"x": [1.0]}, tol=-1.0)
+    _raises(matcalc.MatcalcError, "x^T x", "x", {}, x0={"x": [1.0]}, max_iter=0)
     _raises(matcalc.MatcalcError, "x^T x", "x", {}, x0={"x": [1.0]}, method="bfgs")
     _raises(matcalc.UnsupportedError, "x^T x", "x", {}, x0={"x": [1.0]},
             constraints="x >= 0", method="Newton-CG")

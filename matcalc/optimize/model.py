@@ -152,7 +152,12 @@ def _wrt_names(wrt: str | list[str] | tuple[str, ...]) -> list[str]:
     if not items or not all(isinstance(w, str) and w.strip() for w in items):
         raise MatcalcError("wrt must name the variables to minimize over",
                            hint='for example wrt="w" or wrt=["w", "beta"]')
-    return [normalize(w.strip()) for w in items]
+    names = [normalize(w.strip()) for w in items]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise MatcalcError(f"wrt names {', '.join(twice)} more than once",
+                           hint="list each variable once")
+    return names
 
 
 def _is_variable(e: Expr, names: set[str]) -> bool:

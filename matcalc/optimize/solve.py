@@ -238,6 +238,11 @@ def minimize(
     terms.
     """
     start = time.perf_counter()
+    if not (isinstance(tol, (int, float)) and 0 < tol < 1):
+        raise MatcalcError(f"tol must be a number between 0 and 1, got {tol!r}",
+                           hint="for example tol=1e-8")
+    if not isinstance(max_iter, int) or max_iter < 1:
+        raise MatcalcError(f"max_iter must be a positive integer, got {max_iter!r}")
     model = build_model(f, wrt, constraints, decls)
     problem = bind(model, data, x0)
     chosen = _choose(method, problem)
