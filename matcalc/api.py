@@ -14,6 +14,7 @@ from .errors import MatcalcError, ShapeError
 from .expr import Expr, Symbol, Transpose, kind_of
 from .parse import parse
 from .printing.bindings import bind_common
+from .printing.tex import tex_name, tex_text
 from .rewrite import Step, Trace, step_lhs
 from .simplify import simplify
 
@@ -160,8 +161,7 @@ class Derivative:
         for i, step in enumerate(self.steps, 1):
             if latex:
                 lines.append(
-                    rf"\item \texttt{{{step.rule.replace('_', chr(92) + '_')}}} "
-                    rf"({_latex_escape(step.source)}): "
+                    rf"\item {tex_name(step.rule)} ({tex_text(step.source)}): "
                     rf"${show(step_lhs(step))} = {show(step.after)}$"
                 )
             else:
@@ -202,12 +202,6 @@ def deep_recursion(limit: int = 20_000):
         if collecting:
             gc.enable()
         sys.setrecursionlimit(old)
-
-
-def _latex_escape(text: str) -> str:
-    for ch in "\\&%$#_{}":
-        text = text.replace(ch, "\\" + ch)
-    return text.replace("^", r"\^{}")
 
 
 def _prepare(f: str | Expr, wrt: str | Symbol, decls: dict[str, str]) -> tuple[Expr, Symbol]:

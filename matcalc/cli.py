@@ -364,7 +364,7 @@ def _configure_rules(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_rules(args: argparse.Namespace) -> str | tuple[str, int]:
-    from .doc import tex_name, tex_text
+    from .printing.tex import tex_name, tex_text
     from .ruletable import rule_table
 
     table = rule_table(args.family, verify=args.verify)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 import tempfile
@@ -13,6 +12,7 @@ import matcalc
 
 from .errors import MatcalcError
 from .printing.derivation import source_latex
+from .printing.tex import tex_name, tex_text, tex_unicode
 from .ruletable import FAMILY_TITLES, families, rule_table
 
 WIDTH = 100
@@ -76,47 +76,6 @@ WORKED_EXAMPLES: tuple[Example, ...] = (
     Example("Log-determinant", "logdet(X)", "X", decls={"X": "symmetric"}),
 )
 """The worked examples of the seed notes (copied here: matcalc never reads the notes)."""
-
-_SYMBOLS = {"⊙": r"$\odot$", "⊗": r"$\otimes$", "⊘": r"$\oslash$", "ᵀ": r"$^{\top}$",
-            "×": r"$\times$", "∘": r"$\circ$", "≥": r"$\geq$", "≤": r"$\leq$", "→": r"$\to$",
-            "−": "-", "–": "--", "—": "---", "’": "'", "‖": r"$\|$", "λ": r"$\lambda$",
-            "σ": r"$\sigma$", "α": r"$\alpha$", "ε": r"$\varepsilon$"}
-
-
-def tex_text(text: str) -> str:
-    """Plain text made safe for LaTeX (specials escaped, known Unicode symbols as math)."""
-    out = []
-    for ch in text:
-        if ch in "\\":
-            out.append(r"\textbackslash{}")
-        elif ch in "&%$#_{}":
-            out.append("\\" + ch)
-        elif ch == "^":
-            out.append(r"\^{}")
-        elif ch == "~":
-            out.append(r"\~{}")
-        elif ch in "<>|":
-            out.append({"<": r"$<$", ">": r"$>$", "|": r"$|$"}[ch])
-        elif ord(ch) > 127:
-            out.append(_SYMBOLS.get(ch, "?"))
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def tex_name(name: str) -> str:
-    """A rule name in typewriter type whose underscores survive copy and ``pdftotext``."""
-    return r"\texttt{" + name.replace("_", r"\char95{}") + "}"
-
-
-def _tt_underscores(latex: str) -> str:
-    return re.sub(r"\\texttt\{([^{}]*)\}", lambda m: tex_name(m.group(1).replace(r"\_", "_")),
-                  latex)
-
-
-def _tex_unicode(latex: str) -> str:
-    """Unicode left in text mode (e.g. in rule sources inside a derivation) as LaTeX."""
-    return "".join(_SYMBOLS.get(ch, "?") if ord(ch) > 127 else ch for ch in latex)
 
 
 _PREAMBLE = r"""\documentclass[10pt,a4paper]{article}
@@ -215,7 +174,7 @@ def _examples_section(examples: tuple[Example, ...]) -> list[str]:
             + (rf". {source_latex(ex.note)}" if ex.note else ".")
         )
         lines.append(r"\[" + d.latex() + r"\]")
-        explanation = _tex_unicode(_tt_underscores(d.explain(format="latex")))
+        explanation = tex_unicode(d.explain(format="latex"))
         lines.append(r"{\small" + "\n" + explanation + "\n}")
     return lines
 

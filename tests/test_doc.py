@@ -54,7 +54,10 @@ def test_glance_table_states_the_assumptions(document: str) -> None:
 
 
 def test_tex_text_escapes_specials() -> None:
-    assert tex_text("a_b & 50% {x}^T ⊙ #") == r"a\_b \& 50\% \{x\}\^{}T $\odot$ \#"
+    assert tex_text("a_b & 50% {x}^T ⊙ #") == r"a\_b \& 50\% \{x\}\^{}T \ensuremath{\odot} \#"
+    # a backslash is \textbackslash{}: "\\" would be a LaTeX line break
+    assert tex_text("a\\b") == r"a\textbackslash{}b"
+    assert "\\\\" not in tex_text("\\sigma \\ x")
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None,

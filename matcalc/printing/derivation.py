@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .tex import tex_text
+
 if TYPE_CHECKING:  # pragma: no cover
     from ..derivation import Derivation, Line, RuleUse
 
@@ -132,22 +134,6 @@ def derivation_align(derivation: Derivation) -> str:
     return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"
 
 
-_UNICODE = {"⊙": r"\ensuremath{\odot}", "⊗": r"\ensuremath{\otimes}",
-            "×": r"\ensuremath{\times}", "σ": r"\ensuremath{\sigma}",
-            "λ": r"\ensuremath{\lambda}", "≥": r"\ensuremath{\geq}",
-            "≤": r"\ensuremath{\leq}", "–": "--", "—": "---"}
-
-
-def _escape(text: str) -> str:
-    """Plain text (a rule's name or source) for LaTeX text mode, pdflatex-safe."""
-    for ch in "\\&%$#_{}":
-        text = text.replace(ch, "\\" + ch)
-    text = text.replace("^", r"\^{}").replace("~", r"\~{}")
-    text = text.replace("<", r"\textless{}").replace(">", r"\textgreater{}")
-    text = text.replace("|", r"\textbar{}")
-    return "".join(_UNICODE.get(ch, "?") if ord(ch) > 127 else ch for ch in text)
-
-
 def derivation_latex(derivation: Derivation) -> str:
     """The ``align*`` block, then the numbered rules with their identities and sources."""
     numbered, _ = _notes(derivation)
@@ -158,7 +144,7 @@ def derivation_latex(derivation: Derivation) -> str:
             math = use.identity_latex()
             identity = f": ${math}$" if math else ""
             out.append(rf"\item[{{[{numbered.index(use) + 1}]}}] "
-                       rf"\texttt{{{_escape(use.name)}}}{identity} ({source_latex(use.source)})")
+                       rf"\texttt{{{tex_text(use.name)}}}{identity} ({source_latex(use.source)})")
         out.append(r"\end{enumerate}")
     return "\n".join(out)
 
@@ -259,7 +245,7 @@ def _clause_latex(clause: str) -> str:
     stop = "." if body.endswith(".") else ""
     found = _identity(body.removesuffix("."))
     if found is None:
-        return _escape(clause)
+        return tex_text(clause)
     before, math, after = found
-    return (lead + (_escape(before) + " " if before else "") + f"${math}$"
-            + (" " + _escape(after) if after else "") + stop)
+    return (lead + (tex_text(before) + " " if before else "") + f"${math}$"
+            + (" " + tex_text(after) if after else "") + stop)
