@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import re
@@ -16,6 +15,7 @@ import matcalc
 from . import __version__
 from .errors import MatcalcError
 from .expr import Expr, Symbol, kind_of
+from .optimize import command as _minimize
 from .parse import parse
 from .shapes import Decl, describe
 
@@ -163,17 +163,8 @@ def _run_parse(args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
-def _can_check() -> bool:
-    """Whether results can be verified (``Derivative.check`` needs ``matcalc.verify``)."""
-    return importlib.util.find_spec("matcalc.verify") is not None
-
-
 DERIVATIVES = ("grad", "jacobian", "hessian", "derivative")
 """The derivative kinds of the Python API that the command line exposes."""
-
-
-def _available(kind: str) -> bool:
-    return hasattr(matcalc, kind)
 
 
 def _add_layout(parser: argparse.ArgumentParser) -> None:
@@ -187,15 +178,13 @@ def _add_layout(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_of(parser: argparse.ArgumentParser) -> None:
-    kinds = [k for k in DERIVATIVES if _available(k)]
     parser.add_argument(
         "--of",
-        choices=kinds,
+        choices=DERIVATIVES,
         default="grad",
         help="which derivative to compute (default: grad)",
     )
-    if _available("jacobian"):
-        _add_layout(parser)
+    _add_layout(parser)
 
 
 def _derive(kind: str, args: argparse.Namespace) -> matcalc.Derivative:
@@ -238,13 +227,12 @@ def _configure_derivative(kind: str) -> Callable[[argparse.ArgumentParser], None
         parser.add_argument(
             "--steps", action="store_true", help="also print the derivation, rule by rule"
         )
-        if _can_check():
-            parser.add_argument(
-                "--check",
-                action="store_true",
-                help="verify the result entry by entry on small concrete sizes; exit 1 if it"
-                " fails",
-            )
+        parser.add_argument(
+            "--check",
+            action="store_true",
+            help="verify the result entry by entry on small concrete sizes; exit 1 if it"
+            " fails",
+        )
 
     return configure
 
@@ -515,76 +503,68 @@ _DERIVATIVE_COMMANDS = {
 }
 
 for _kind in DERIVATIVES:
-    if _available(_kind):
-        _summary, _examples = _DERIVATIVE_COMMANDS[_kind]
-        COMMANDS.append(
-            Command(
-                name=_kind,
-                summary=_summary,
-                examples=_examples,
-                configure=_configure_derivative(_kind),
-                run=_run_derivative(_kind),
-            )
-        )
-
-if hasattr(matcalc, "differential"):
+    _summary, _examples = _DERIVATIVE_COMMANDS[_kind]
     COMMANDS.append(
         Command(
-            name="differential",
-            summary="the differential of a scalar function, linear in d(variable)",
-            examples=(
-                'matcalc differential "x^T A x" --wrt x',
-                'matcalc differential "logdet(X)" --wrt X --format latex',
-            ),
-            configure=_configure_differential,
-            run=_run_differential,
+            name=_kind,
+            summary=_summary,
+            examples=_examples,
+            configure=_configure_derivative(_kind),
+            run=_run_derivative(_kind),
         )
     )
 
-if hasattr(matcalc, "grad") and _can_check():
-    COMMANDS.append(
-        Command(
-            name="check",
-            summary="verify a derivative entry by entry with SymPy, or check your own answer"
-            " (--claim); exit 1 if it fails",
-            examples=(
-                'matcalc check "||A x - b||_2^2" --wrt x',
-                'matcalc check "x^T A x" --wrt x --claim "2 A x"',
-                'matcalc check "-y^T log(softmax(W^T x))" --wrt W --decl "y: probability vector"',
-            )
-            + (('matcalc check "softmax(x)" --wrt x --of jacobian',)
-               if _available("jacobian") else ()),
-            configure=_configure_check,
-            run=_run_check,
-        )
+COMMANDS.append(
+    Command(
+        name="differential",
+        summary="the differential of a scalar function, linear in d(variable)",
+        examples=(
+            'matcalc differential "x^T A x" --wrt x',
+            'matcalc differential "logdet(X)" --wrt X --format latex',
+        ),
+        configure=_configure_differential,
+        run=_run_differential,
     )
+)
 
-if hasattr(matcalc, "grad"):
-    COMMANDS.append(
-        Command(
-            name="explain",
-            summary="the derivation, numbered, one rule and its source per step",
-            examples=(
-                'matcalc explain "||A x - b||_2^2" --wrt x',
-                'matcalc explain "x^T A x" --wrt x --decl "A: symmetric" --format latex',
-            ),
-            configure=_configure_explain,
-            run=_run_explain,
-        )
+COMMANDS.append(
+    Command(
+        name="check",
+        summary="verify a derivative entry by entry with SymPy, or check your own answer"
+        " (--claim); exit 1 if it fails",
+        examples=(
+            'matcalc check "||A x - b||_2^2" --wrt x',
+            'matcalc check "x^T A x" --wrt x --claim "2 A x"',
+            'matcalc check "-y^T log(softmax(W^T x))" --wrt W --decl "y: probability vector"',
+            'matcalc check "softmax(x)" --wrt x --of jacobian',
+        ),
+        configure=_configure_check,
+        run=_run_check,
     )
+)
 
-if hasattr(matcalc, "minimize"):
-    from .optimize import command as _minimize
-
-    COMMANDS.append(
-        Command(
-            name="minimize",
-            summary="minimize a formula over some of its names, the others bound to data",
-            examples=_minimize.EXAMPLES,
-            configure=_minimize.configure,
-            run=_minimize.run,
-        )
+COMMANDS.append(
+    Command(
+        name="explain",
+        summary="the derivation, numbered, one rule and its source per step",
+        examples=(
+            'matcalc explain "||A x - b||_2^2" --wrt x',
+            'matcalc explain "x^T A x" --wrt x --decl "A: symmetric" --format latex',
+        ),
+        configure=_configure_explain,
+        run=_run_explain,
     )
+)
+
+COMMANDS.append(
+    Command(
+        name="minimize",
+        summary="minimize a formula over some of its names, the others bound to data",
+        examples=_minimize.EXAMPLES,
+        configure=_minimize.configure,
+        run=_minimize.run,
+    )
+)
 
 COMMANDS += [
     Command(

@@ -9,12 +9,12 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cache
-from pathlib import Path
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from . import names
+from .data import data_path
 from .errors import DeclarationError, MatcalcError, ParseError
 from .expr import (
     Add,
@@ -44,12 +44,6 @@ MAX_LENGTH = 100_000
 """Longest accepted input, in characters."""
 MAX_DEPTH = 200
 """Deepest accepted nesting of operations."""
-
-
-def data_path(folder: str) -> Path:
-    """Where ``grammar/`` or ``rules/`` lives: inside the installed package, or the checkout."""
-    inside = Path(__file__).parent / folder
-    return inside if inside.is_dir() else Path(__file__).parent.parent / folder
 
 
 @cache

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 
+from .data import data_path
 from .errors import MatcalcError, RewriteError, RuleError
 from .expr import (
     Add,
@@ -24,7 +25,6 @@ from .expr import (
     Zero,
     kind_of,
 )
-from .parse import data_path
 from .shapes import Dims, Inference
 
 Bindings = dict[str, Expr]
@@ -507,34 +507,5 @@ def bottom_up(strategy: Strategy) -> Strategy:
 
     def run(e: Expr) -> Expr:
         return strategy(e.map_children(run))
-
-    return run
-
-
-def top_down(strategy: Strategy) -> Strategy:
-    """Apply to every node, parents first."""
-
-    def run(e: Expr) -> Expr:
-        return strategy(e).map_children(run)
-
-    return run
-
-
-def chain(*strategies: Strategy) -> Strategy:
-    """Apply each strategy in turn."""
-
-    def run(e: Expr) -> Expr:
-        for s in strategies:
-            e = s(e)
-        return e
-
-    return run
-
-
-def minimize(strategies: list[Strategy], cost: Callable[[Expr], float]) -> Strategy:
-    """Run every strategy and keep the cheapest result."""
-
-    def run(e: Expr) -> Expr:
-        return min((s(e) for s in strategies), key=cost, default=e)
 
     return run

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .data import data_path
 from .dims import dim_names
 from .expr import Differential, Expr, Symbol, leaf_dims
-from .parse import data_path
 from .rewrite import Rule, load_rules
 
 FAMILY_ORDER = ("canonical", "differentials", "adjoint", "jacobian", "simplify")

@@ -354,115 +354,46 @@ def _on_structure(fd: np.ndarray, wrt: Symbol, mode: str) -> np.ndarray:
     return project_derivative(fd, wrt, mode, SIZES[wrt.dims[0]], exact=False)
 
 
-def check_gradient(f: Expr, wrt: Symbol, seed: int = 0, points: int = 2) -> Outcome:
-    """Compare ``matcalc.grad(f, wrt).to_numpy()`` with central finite differences.
+@dataclass(frozen=True)
+class _Oracle:
+    """How one derivative kind is compared with finite differences of f."""
+
+    derive: str  # the matcalc function
+    mode: str  # the finite_difference layout
+    largest: float  # |f| beyond which a point is not used (overflow)
+    steps: tuple[float | None, float]  # the step, and a coarser one that must agree
+    agree: tuple[float, float]  # rtol, atol/scale for the two steps to agree
+    tolerance: tuple[float, float]  # rtol, atol/scale for the result to match
+
+
+_ORACLES = {
+    "grad": _Oracle("grad", "grad", 1e8, (None, 1e-4), (1e-3, 1e-5), (1e-4, 1e-6)),
+    # second differences are less accurate: looser agreement and tolerance
+    "hessian": _Oracle("hessian", "hessian", 1e6, (1e-4, 1e-3), (1e-2, 1e-3), (1e-3, 1e-4)),
+    "derivative": _Oracle("derivative", "derivative", 1e8, (None, 1e-4), (1e-3, 1e-5),
+                          (1e-4, 1e-6)),
+}
+
+
+def _finite_differences(f: Expr, wrt: Symbol, point: dict, oracle: _Oracle,
+                        eps: float | None) -> np.ndarray:
+    fd = np.asarray(finite_difference(f, wrt, point, mode=oracle.mode, eps=eps), dtype=float)
+    return _on_structure(fd if oracle.mode == "grad" else np.atleast_2d(fd), wrt, oracle.mode)
+
+
+def _compare(kind: str, f: Expr, wrt: Symbol, seed: int, points: int) -> Outcome:
+    """The compiled ``kind`` derivative of f against central finite differences of f.
 
     ``wrong`` when the finite differences are stable (two step sizes agree) and the
-    compiled gradient disagrees with them; ``skipped`` when the function is not finite or
-    not smooth enough at the random points for finite differences to be trusted (a kink
-    of abs, relu, sign or ||.||_1 within a step, or overflow).
+    compiled result disagrees with them, or is NaN or infinite there; ``skipped`` when f
+    is not finite or not smooth enough at the random points for finite differences to be
+    trusted (a kink of abs, relu, sign or ||.||_1 within a step, or overflow).
     """
+    oracle = _ORACLES[kind]
     try:
-        result = matcalc.grad(f, wrt)
-    except matcalc.UnsupportedError as err:
-        return Outcome("unsupported", err.message)
-    try:
+        result = getattr(matcalc, oracle.derive)(f, wrt)
         compiled = result.to_numpy()
     except matcalc.UnsupportedError as err:  # e.g. a size no parameter determines
-        return Outcome("unsupported", err.message, result)
-    if wrt not in f.free_symbols():
-        point = random_point(sorted(result.expr.free_symbols() | {wrt}, key=lambda s: s.name),
-                             SIZES, np.random.default_rng(seed))
-        got = np.asarray(evaluate(result.expr, point, SIZES), dtype=float)
-        if got.shape != np.shape(point[wrt.name]) or np.any(got != 0):
-            return Outcome("wrong", f"expected a zero of the shape of {wrt.name}", result)
-        return Outcome("checked", "", result)
-    symbols = sorted(f.free_symbols() | result.expr.free_symbols() | {wrt},
-                     key=lambda s: s.name)
-    rng = np.random.default_rng(seed)
-    compared = 0
-    for _ in range(points):
-        point = random_point(symbols, SIZES, rng)
-        with np.errstate(all="ignore"):
-            value = evaluate(f, point, SIZES)
-            if not np.isfinite(value) or abs(value) > 1e8 or not _simple_spectrum(f, point):
-                continue
-            fd = _on_structure(np.asarray(finite_difference(f, wrt, point), dtype=float),
-                               wrt, "grad")
-            fd_coarse = _on_structure(np.asarray(finite_difference(f, wrt, point, eps=1e-4),
-                                                 dtype=float), wrt, "grad")
-            got = np.asarray(compiled(**_python_names(point)), dtype=float)
-        scale = 1.0 + abs(value) + float(np.max(np.abs(fd), initial=0.0))
-        if not (np.all(np.isfinite(fd)) and np.allclose(fd, fd_coarse, rtol=1e-3,
-                                                        atol=1e-5 * scale)):
-            continue  # not smooth at this point: finite differences say nothing
-        if got.size != fd.size:
-            return Outcome("wrong", f"shape {got.shape}, finite differences {fd.shape}", result)
-        got = got.reshape(fd.shape)
-        if not np.all(np.isfinite(got)):
-            continue  # x / ||x||_2 at x = 0 (relu(.) all zero): not differentiable here
-        if not np.allclose(got, fd, rtol=1e-4, atol=1e-6 * scale):
-            worst = np.unravel_index(np.argmax(np.abs(got - fd)), fd.shape)
-            return Outcome("wrong", f"at {point}: entry {worst}: gradient {got[worst]}, "
-                           f"finite differences {fd[worst]}", result)
-        compared += 1
-    if not compared:
-        return Outcome("skipped", "no point where finite differences are reliable", result)
-    return Outcome("checked", "", result)
-
-
-def check_hessian(f: Expr, wrt: Symbol, seed: int = 0, points: int = 2) -> Outcome:
-    """Compare ``matcalc.hessian(f, wrt).to_numpy()`` with finite differences of f.
-
-    Same verdicts as ``check_gradient``; second differences are less accurate, so two
-    step sizes must agree to 1e-2 before a point counts, and the tolerance is 1e-3.
-    """
-    try:
-        result = matcalc.hessian(f, wrt)
-        compiled = result.to_numpy()
-    except matcalc.UnsupportedError as err:
-        return Outcome("unsupported", err.message)
-    symbols = sorted(f.free_symbols() | result.expr.free_symbols() | {wrt},
-                     key=lambda s: s.name)
-    rng = np.random.default_rng(seed)
-    compared = 0
-    for _ in range(points):
-        point = random_point(symbols, SIZES, rng)
-        with np.errstate(all="ignore"):
-            value = evaluate(f, point, SIZES)
-            if not np.isfinite(value) or abs(value) > 1e6 or not _simple_spectrum(f, point):
-                continue
-            fd = _on_structure(np.atleast_2d(
-                finite_difference(f, wrt, point, mode="hessian", eps=1e-4)), wrt, "hessian")
-            fd_coarse = _on_structure(np.atleast_2d(
-                finite_difference(f, wrt, point, mode="hessian", eps=1e-3)), wrt, "hessian")
-            got = np.atleast_2d(np.asarray(compiled(**_python_names(point)), dtype=float))
-        scale = 1.0 + abs(value) + float(np.max(np.abs(fd), initial=0.0))
-        if not (np.all(np.isfinite(fd)) and np.allclose(fd, fd_coarse, rtol=1e-2,
-                                                        atol=1e-3 * scale)):
-            continue
-        if got.size != fd.size:
-            return Outcome("wrong", f"shape {got.shape}, finite differences {fd.shape}", result)
-        got = got.reshape(fd.shape)
-        if not np.all(np.isfinite(got)):
-            continue
-        if not np.allclose(got, fd, rtol=1e-3, atol=1e-4 * scale):
-            worst = np.unravel_index(np.argmax(np.abs(got - fd)), fd.shape)
-            return Outcome("wrong", f"entry {worst}: Hessian {got[worst]}, "
-                           f"finite differences {fd[worst]}", result)
-        compared += 1
-    if not compared:
-        return Outcome("skipped", "no point where finite differences are reliable", result)
-    return Outcome("checked", "", result)
-
-
-def check_jacobian(f: Expr, wrt: Symbol, seed: int = 0, points: int = 2) -> Outcome:
-    """Compare ``matcalc.derivative(f, wrt).to_numpy()`` (d vec(f) / d vec(wrt)^T; the
-    Jacobian for vectors) with central finite differences. Verdicts as ``check_gradient``."""
-    try:
-        result = matcalc.derivative(f, wrt)
-        compiled = result.to_numpy()
-    except matcalc.UnsupportedError as err:
         return Outcome("unsupported", err.message)
     symbols = sorted(f.free_symbols() | result.expr.free_symbols() | {wrt},
                      key=lambda s: s.name)
@@ -472,29 +403,53 @@ def check_jacobian(f: Expr, wrt: Symbol, seed: int = 0, points: int = 2) -> Outc
         point = random_point(symbols, SIZES, rng)
         with np.errstate(all="ignore"):
             value = np.asarray(evaluate(f, point, SIZES), dtype=float)
-            if not np.all(np.isfinite(value)) or np.max(np.abs(value)) > 1e8 or not \
-                    _simple_spectrum(f, point):
+            if not np.all(np.isfinite(value)) or np.max(np.abs(value)) > oracle.largest or \
+                    not _simple_spectrum(f, point):
                 continue
-            fd = _on_structure(np.atleast_2d(
-                finite_difference(f, wrt, point, mode="derivative")), wrt, "derivative")
-            fd_coarse = _on_structure(np.atleast_2d(
-                finite_difference(f, wrt, point, mode="derivative", eps=1e-4)), wrt,
-                "derivative")
-            got = np.atleast_2d(np.asarray(compiled(**_python_names(point)), dtype=float))
+            fd = _finite_differences(f, wrt, point, oracle, oracle.steps[0])
+            fd_coarse = _finite_differences(f, wrt, point, oracle, oracle.steps[1])
+            got = np.asarray(compiled(**_python_names(point)), dtype=float)
         scale = 1.0 + float(np.max(np.abs(value))) + float(np.max(np.abs(fd), initial=0.0))
-        if not (np.all(np.isfinite(fd)) and np.allclose(fd, fd_coarse, rtol=1e-3,
-                                                        atol=1e-5 * scale)):
-            continue
+        if not (np.all(np.isfinite(fd)) and np.allclose(
+                fd, fd_coarse, rtol=oracle.agree[0], atol=oracle.agree[1] * scale)):
+            continue  # not smooth at this point: finite differences say nothing
         if got.size != fd.size:
             return Outcome("wrong", f"shape {got.shape}, finite differences {fd.shape}", result)
         got = got.reshape(fd.shape)
-        if not np.all(np.isfinite(got)):
-            continue
-        if not np.allclose(got, fd, rtol=1e-4, atol=1e-6 * scale):
-            worst = np.unravel_index(np.argmax(np.abs(got - fd)), fd.shape)
-            return Outcome("wrong", f"entry {worst}: derivative {got[worst]}, "
+        bad = ~np.isclose(got, fd, rtol=oracle.tolerance[0], atol=oracle.tolerance[1] * scale)
+        if bad.any():  # NaN or infinite where finite differences are finite is wrong too
+            worst = np.unravel_index(np.argmax(bad), fd.shape)
+            return Outcome("wrong", f"at {point}: entry {worst}: {kind} {got[worst]}, "
                            f"finite differences {fd[worst]}", result)
         compared += 1
     if not compared:
         return Outcome("skipped", "no point where finite differences are reliable", result)
     return Outcome("checked", "", result)
+
+
+def check_gradient(f: Expr, wrt: Symbol, seed: int = 0, points: int = 2) -> Outcome:
+    """Compare ``matcalc.grad(f, wrt).to_numpy()`` with central finite differences (see
+    ``_compare``); a variable absent from f has a zero gradient of its shape."""
+    if wrt in f.free_symbols():
+        return _compare("grad", f, wrt, seed, points)
+    try:
+        result = matcalc.grad(f, wrt)
+    except matcalc.UnsupportedError as err:
+        return Outcome("unsupported", err.message)
+    point = random_point(sorted(result.expr.free_symbols() | {wrt}, key=lambda s: s.name),
+                         SIZES, np.random.default_rng(seed))
+    got = np.asarray(evaluate(result.expr, point, SIZES), dtype=float)
+    if got.shape != np.shape(point[wrt.name]) or np.any(got != 0):
+        return Outcome("wrong", f"expected a zero of the shape of {wrt.name}", result)
+    return Outcome("checked", "", result)
+
+
+def check_hessian(f: Expr, wrt: Symbol, seed: int = 0, points: int = 2) -> Outcome:
+    """Compare ``matcalc.hessian(f, wrt).to_numpy()`` with second differences of f."""
+    return _compare("hessian", f, wrt, seed, points)
+
+
+def check_jacobian(f: Expr, wrt: Symbol, seed: int = 0, points: int = 2) -> Outcome:
+    """Compare ``matcalc.derivative(f, wrt).to_numpy()`` (d vec(f) / d vec(wrt)^T; the
+    Jacobian for vectors) with central finite differences."""
+    return _compare("derivative", f, wrt, seed, points)

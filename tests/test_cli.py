@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -222,24 +221,18 @@ def test_usage_errors_fail_without_traceback(args: tuple[str, ...]) -> None:
 
 # ------------------------------------------------------------------------- grad
 
-needs_grad = pytest.mark.skipif(not hasattr(matcalc, "grad"), reason="matcalc.grad not there yet")
-
-
-@needs_grad
 def test_grad_least_squares() -> None:
     proc = run("grad", "||A x - b||_2^2", "--wrt", "x")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "2 A^T (A x - b)\n"
 
 
-@needs_grad
 def test_grad_latex_with_declaration() -> None:
     proc = run("grad", "x^T A x", "--wrt", "x", "--decl", "A: symmetric", "--format", "latex")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "2 A x\n"
 
 
-@needs_grad
 def test_grad_json() -> None:
     proc = run("grad", "||A x - b||_2^2", "-w", "x", "-f", "json")
     assert proc.returncode == 0, proc.stderr
@@ -249,7 +242,6 @@ def test_grad_json() -> None:
     assert data["kind"] == "vector"
 
 
-@needs_grad
 def test_grad_steps_prints_the_derivation() -> None:
     proc = run("grad", "||A x - b||_2^2", "--wrt", "x", "--steps")
     assert proc.returncode == 0, proc.stderr
@@ -259,10 +251,6 @@ def test_grad_steps_prints_the_derivation() -> None:
     assert derivation.rstrip("\n") == expected
 
 
-@pytest.mark.skipif(
-    not hasattr(matcalc, "grad") or importlib.util.find_spec("matcalc.verify") is None,
-    reason="Derivative.check needs matcalc.verify",
-)
 def test_grad_check_prints_the_report() -> None:
     proc = run("grad", "||A x - b||_2^2", "--wrt", "x", "--check")
     assert proc.returncode == 0, proc.stderr
@@ -271,7 +259,6 @@ def test_grad_check_prints_the_report() -> None:
     assert report.strip()
 
 
-@needs_grad
 def test_grad_errors() -> None:
     proc = run("grad", "A x", "--wrt", "x")
     assert_clean_failure(proc)

@@ -1,8 +1,8 @@
-"""Generated code for every golden and table case agrees with the derivative (numpy, jax, torch)."""
+"""Generated code for every golden and table case agrees with finite differences of the
+function (numpy, jax, torch)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import keyword
 import re
@@ -16,9 +16,9 @@ from test_golden import SEED_RESULTS, SEED_TABLE
 
 import matcalc
 from matcalc.errors import MatcalcError
-from matcalc.numeric import evaluate, random_point, symbols_of
+from matcalc.numeric import finite_difference, random_point, symbols_of
 from matcalc.printing.codegen import compile_source, to_source
-from matcalc.verify import concrete_sizes
+from matcalc.verify import concrete_sizes, project_derivative
 
 TABLE = json.loads((Path(__file__).parent / "data" / "gradients.json").read_text("utf-8"))
 CASES = [(f, wrt, decls) for f, wrt, decls, _ in SEED_TABLE + SEED_RESULTS] + [
@@ -27,17 +27,7 @@ CASES = [(f, wrt, decls) for f, wrt, decls, _ in SEED_TABLE + SEED_RESULTS] + [
 IDS = [f"{f} d/d{wrt}" for f, wrt, _ in CASES]
 
 
-def _available(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
-
-
-TARGETS = [
-    pytest.param("numpy", id="numpy"),
-    pytest.param("jax", id="jax", marks=pytest.mark.skipif(
-        not _available("jax"), reason="jax is not installed (pip install -e '.[bench]')")),
-    pytest.param("torch", id="torch", marks=pytest.mark.skipif(
-        not _available("torch"), reason="torch is not installed (pip install -e '.[bench]')")),
-]
+TARGETS = ["numpy", "jax", "torch"]  # the test extra installs jax[cpu] and torch
 
 _DERIVATIVES: dict[tuple, matcalc.Derivative] = {}
 
@@ -65,16 +55,21 @@ def _runner(target, d):
 
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("f, wrt, decls", CASES, ids=IDS)
-def test_generated_code_agrees_with_the_derivative(f, wrt, decls, target):
+def test_generated_code_agrees_with_finite_differences(f, wrt, decls, target):
+    """The generated gradient against an independent reference: central differences of
+    the original function (on the declared structure of the variable)."""
     d = _derivative(f, wrt, decls)
     sizes = concrete_sizes([d.function, d.expr, d.wrt])
     point = random_point(symbols_of([d.function, d.expr, d.wrt]), sizes,
                          np.random.default_rng(11), positive=True)
-    want = np.asarray(evaluate(d.expr, point, sizes), dtype=float)
+    fd = np.asarray(finite_difference(d.function, d.wrt, point, "grad"), dtype=float)
+    if {"symmetric", "diagonal"} & d.wrt.props:
+        fd = project_derivative(fd, d.wrt, "grad", fd.shape[0], exact=False)
     run = _runner(target, d)
     got = run(**{k + "_" if keyword.iskeyword(k) else k: v for k, v in point.items()})
-    got = np.asarray(got, dtype=float).reshape(want.shape)
-    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-10,
+    got = np.asarray(got, dtype=float).reshape(fd.shape)
+    scale = 1.0 + float(np.max(np.abs(fd), initial=0.0))
+    np.testing.assert_allclose(got, fd, rtol=1e-5, atol=1e-6 * scale,
                                err_msg=f"{target} code for {d}:\n{d.to_source(target)}")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -13,11 +12,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("hatchling") is None,
-    reason="the build backend hatchling is not installed (building offline needs it); "
-    "`pip install hatchling` to run the packaging tests",
-)
 
 
 def _data_files(folder: str) -> list[str]:
@@ -85,7 +79,7 @@ def test_unpacked_wheel_parses_outside_the_checkout(wheel: Path, tmp_path: Path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "x^{\\top} A x\n"
     where = subprocess.run(
-        [sys.executable, "-c", "import importlib as i; print(i.import_module('matcalc.parse')"
+        [sys.executable, "-c", "import importlib as i; print(i.import_module('matcalc.data')"
          ".data_path('grammar'))"],
         cwd=tmp_path,
         env=env,
