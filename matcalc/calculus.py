@@ -138,17 +138,23 @@ def differential_of_matrix_power(node: Expr) -> Expr | None:
     return Add(tuple(terms))
 
 
-def adjoint_of_broadcast(subject: Expr) -> Expr | None:
-    """tr(G^T l) for an array G and a scalar l broadcast to G's shape: tr((1^T G 1)^T l)."""
+def trace_pair(subject: Expr) -> tuple[Expr, Expr] | None:
+    """(G, L) for tr(G^T L), the form the adjoint rules work on; None for anything else."""
     if not (isinstance(subject, Call) and subject.name == "tr"):
         return None
     inner = subject.args[0]
     if not (isinstance(inner, Mul) and len(inner.factors) == 2):
         return None
     head, lin = inner.factors
-    if not (isinstance(head, Transpose) and lin.is_scalar and not head.arg.is_scalar):
+    return (head.arg, lin) if isinstance(head, Transpose) else None
+
+
+def adjoint_of_broadcast(subject: Expr) -> Expr | None:
+    """tr(G^T l) for an array G and a scalar l broadcast to G's shape: tr((1^T G 1)^T l)."""
+    parts = trace_pair(subject)
+    if parts is None or not (parts[1].is_scalar and not parts[0].is_scalar):
         return None
-    g = head.arg
+    g, lin = parts
     total: Expr = Mul((Transpose(Ones(g.shape[0])), g))
     if g.shape[1] != 1:
         total = Mul((Transpose(Ones(g.shape[0])), g, Ones(g.shape[1])))
@@ -158,18 +164,13 @@ def adjoint_of_broadcast(subject: Expr) -> Expr | None:
 def adjoint_of_kronecker(subject: Expr) -> Expr | None:
     """tr(G^T (a ⊗ l)) = tr(((a^T ⊗ I) G)^T l) and tr(G^T (l ⊗ b)) = tr(((I ⊗ b^T) G)^T l)
     for a constant vector a (b) and a linear vector l: a ⊗ l = (a ⊗ I) l, l ⊗ b = (I ⊗ b) l."""
-    if not (isinstance(subject, Call) and subject.name == "tr"):
+    parts = trace_pair(subject)
+    if parts is None or not isinstance(parts[1], Kron):
         return None
-    inner = subject.args[0]
-    if not (isinstance(inner, Mul) and len(inner.factors) == 2):
-        return None
-    head, lin = inner.factors
-    if not (isinstance(head, Transpose) and isinstance(lin, Kron)):
-        return None
+    g, lin = parts
     left, right = lin.left, lin.right
     if left.shape[1] != 1 or right.shape[1] != 1:
         return None
-    g = head.arg
     if is_constant(left) and not is_constant(right):
         spread, target = Kron(Transpose(left), Identity(right.shape[0])), right
     elif is_constant(right) and not is_constant(left):
@@ -182,17 +183,13 @@ def adjoint_of_kronecker(subject: Expr) -> Expr | None:
 def adjoint_of_vec(subject: Expr) -> Expr | None:
     """tr(G^T vec(L)) = tr(H^T L) with H = unvec(G) = (vec(I_n)^T ⊗ I_m)(I_n ⊗ G) for an
     m×n matrix L (Magnus & Neudecker (2019) ch. 2: the inverse of vec as a product)."""
-    if not (isinstance(subject, Call) and subject.name == "tr"):
+    parts = trace_pair(subject)
+    if parts is None or not (isinstance(parts[1], Call) and parts[1].name == "vec"):
         return None
-    inner = subject.args[0]
-    if not (isinstance(inner, Mul) and len(inner.factors) == 2):
-        return None
-    head, lin = inner.factors
-    if not (isinstance(head, Transpose) and isinstance(lin, Call) and lin.name == "vec"):
-        return None
+    g, lin = parts
     rows, cols = lin.args[0].shape
     unvec = Mul((Kron(Transpose(Call("vec", (Identity(cols),))), Identity(rows)),
-                 Kron(Identity(cols), head.arg)))
+                 Kron(Identity(cols), g)))
     return Call("tr", (Mul((Transpose(unvec), lin.args[0])),))
 
 
@@ -323,9 +320,6 @@ def replace_symbol(e: Expr, old: Symbol, new: Expr) -> Expr:
 
 def _split_trace(term: Expr) -> tuple[Expr, Expr]:
     """tr(G^T L) -> (G, L)."""
-    assert isinstance(term, Call) and term.name == "tr"
-    inner = term.args[0]
-    assert isinstance(inner, Mul) and len(inner.factors) == 2
-    head, lin = inner.factors
-    assert isinstance(head, Transpose)
-    return head.arg, lin
+    parts = trace_pair(term)
+    assert parts is not None
+    return parts

@@ -153,13 +153,20 @@ def broadcast_sum(subject: Expr) -> Expr | None:
     return terms[0] if len(terms) == 1 else Add(tuple(terms))
 
 
+def _vec_of_call(subject: Expr, name: str) -> tuple[Expr, Expr] | None:
+    """(M, L) for M vec(name(L)): a function of the linear argument L."""
+    parts = _vec_subject(subject)
+    if parts is None or not (isinstance(parts[1], Call) and parts[1].name == name):
+        return None
+    return parts[0], parts[1].args[0]
+
+
 def trace_factor(subject: Expr) -> Expr | None:
     """M vec(tr(L)) = M vec(I)^T vec(L) (Matrix Cookbook eq. 521: tr(A^T B) = vec(A)^T vec(B))."""
-    parts = _vec_subject(subject)
-    if parts is None or not (isinstance(parts[1], Call) and parts[1].name == "tr"):
+    parts = _vec_of_call(subject, "tr")
+    if parts is None:
         return None
-    m, lin = parts
-    inner = lin.args[0]
+    m, inner = parts
     if inner.is_scalar:
         return Mul((m, Call("vec", (inner,))))
     row = Transpose(Call("vec", (Identity(inner.shape[0]),)))
@@ -168,14 +175,12 @@ def trace_factor(subject: Expr) -> Expr | None:
 
 def sum_factor(subject: Expr) -> Expr | None:
     """M vec(sum(L)) = M 1^T vec(L): the sum of all entries."""
-    parts = _vec_subject(subject)
-    if parts is None or not (isinstance(parts[1], Call) and parts[1].name == "sum"):
+    parts = _vec_of_call(subject, "sum")
+    if parts is None:
         return None
-    m, lin = parts
-    inner = lin.args[0]
-    if inner.is_scalar:
-        return Mul((m, Call("vec", (inner,))))
-    return Mul((Mul((m, Transpose(Ones(_numel(inner))))), Call("vec", (inner,))))
+    m, inner = parts
+    row = Transpose(Ones(_numel(inner)))
+    return Mul((m if inner.is_scalar else Mul((m, row)), Call("vec", (inner,))))
 
 
 def diagonal_selector(n) -> Expr:
@@ -186,11 +191,10 @@ def diagonal_selector(n) -> Expr:
 def diag_factor(subject: Expr) -> Expr | None:
     """M vec(diag(v)) = M W vec(v), and M vec(diag(L)) = M W^T vec(L) for a square L,
     with W = (I ⊗ 1) ⊙ (1 ⊗ I) the n²×n matrix whose column i is e_i ⊗ e_i."""
-    parts = _vec_subject(subject)
-    if parts is None or not (isinstance(parts[1], Call) and parts[1].name == "diag"):
+    parts = _vec_of_call(subject, "diag")
+    if parts is None:
         return None
-    m, lin = parts
-    inner = lin.args[0]
+    m, inner = parts
     if inner.is_scalar:
         return Mul((m, Call("vec", (inner,))))
     n = inner.shape[0]
