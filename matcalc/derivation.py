@@ -35,10 +35,12 @@ from .expr import (
     Symbol,
     Transpose,
     Zero,
+    distinct_preorder,
     kind_of,
+    topological_order,
 )
 from .functions import FUNCTIONS
-from .printing.bindings import _topological, bind_common
+from .printing.bindings import bind_common
 from .rewrite import Rule, Trace, has_differential, load_rules
 from .simplify import Simplifier, prune_differentials, simplify
 
@@ -221,21 +223,6 @@ def _trivial(e: Expr) -> bool:
     return isinstance(e, Pow) and isinstance(e.base, Symbol)
 
 
-def _preorder(root: Expr) -> list[Expr]:
-    """Distinct sub-expressions in the order a reader meets them (parents first)."""
-    out: list[Expr] = []
-    seen: set[Expr] = set()
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if node in seen:
-            continue
-        seen.add(node)
-        out.append(node)
-        stack.extend(reversed(node.children))
-    return out
-
-
 class Names:
     """Named intermediate values: a name for each, and the fold / expand maps."""
 
@@ -314,7 +301,7 @@ def choose_names(f: Expr, wrt: Symbol, result: Expr | None, taken: set[str]) -> 
             names.add(name, value)
             taken.add(name.name)
     # repeated sub-expressions of f that depend on wrt (counted as bind_common counts)
-    order = _topological(f)
+    order = topological_order(f)
     times: Counter[Expr] = Counter({f: 1})
     chosen: list[Expr] = []
     for node in order:
@@ -446,7 +433,7 @@ def _replace(e: Expr, old: Expr, new: Expr) -> Expr:
 
 
 def _differentials(e: Expr) -> list[Differential]:
-    return [n for n in _preorder(e) if isinstance(n, Differential)]
+    return [n for n in distinct_preorder(e) if isinstance(n, Differential)]
 
 
 @dataclass

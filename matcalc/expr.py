@@ -442,6 +442,40 @@ class Call(Expr):
 # ---------------------------------------------------------------------------- helpers
 
 
+def distinct_preorder(root: Expr) -> list[Expr]:
+    """Distinct sub-expressions in the order a reader meets them (parents first), iteratively."""
+    out: list[Expr] = []
+    seen: set[Expr] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        out.append(node)
+        stack.extend(reversed(node.children))
+    return out
+
+
+def topological_order(root: Expr) -> list[Expr]:
+    """Distinct sub-expressions, every parent before all of its children, iteratively."""
+    order: list[Expr] = []
+    seen: set[Expr] = set()
+    stack: list[tuple[Expr, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.append((node, True))
+        stack.extend((c, False) for c in node.children)
+    order.reverse()
+    return order
+
+
 def leaf_dims(node: Expr) -> tuple[Dim, ...]:
     """The dimensions a leaf is declared with (the names of K_{m,n}'s sizes); () for operators."""
     if isinstance(node, (Symbol, Zero)):

@@ -15,6 +15,7 @@ from ..expr import (
     Symbol,
     Transpose,
     Zero,
+    topological_order,
 )
 from ..functions import FUNCTIONS
 
@@ -34,25 +35,6 @@ def _trivial(e: Expr) -> bool:
     return isinstance(e, Transpose) and isinstance(e.arg, _TRIVIAL)
 
 
-def _topological(root: Expr) -> list[Expr]:
-    """Unique sub-expressions, every parent before its children (iterative)."""
-    order: list[Expr] = []
-    seen: set[Expr] = set()
-    stack: list[tuple[Expr, bool]] = [(root, False)]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-            continue
-        if node in seen:
-            continue
-        seen.add(node)
-        stack.append((node, True))
-        stack.extend((c, False) for c in node.children)
-    order.reverse()
-    return order
-
-
 def bind_common(expr: Expr) -> tuple[Expr, list[tuple[Symbol, Expr]]]:
     """The expression with each repeated non-trivial sub-expression replaced by a name.
 
@@ -61,7 +43,7 @@ def bind_common(expr: Expr) -> tuple[Expr, list[tuple[Symbol, Expr]]]:
     Returns the body and the bindings, innermost first (a binding may use earlier ones).
     """
     taken = {s.name for s in expr.free_symbols()}
-    order = _topological(expr)
+    order = topological_order(expr)
     sizes: dict[Expr, int] = {}
     for node in reversed(order):  # children before parents
         sizes[node] = 1 + sum(sizes[c] for c in node.children)
