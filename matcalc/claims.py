@@ -129,21 +129,13 @@ def _show(v: Any) -> str:
 def _declarations(function: Expr, wrt: Symbol, decls: dict[str, str]) -> dict[str, str]:
     """Every name of the function declared with its exact kind, shape and properties, so that
     the claim's names mean the same (user declarations win)."""
-    from .shapes import Decl
+    from .shapes import declaration_of
 
     out: dict[str, str] = {}
     for s in function.free_symbols() | {wrt}:
-        rows, cols = s.shape
-        kind = kind_of(s.shape)
-        if kind == "scalar":
-            decl = Decl("scalar", (), s.props)
-        elif kind == "vector":
-            decl = Decl("vector", (rows,), s.props)
-        elif kind == "matrix":
-            decl = Decl("matrix", (rows, cols), s.props)
-        else:
-            continue
-        out[s.name] = str(decl)
+        decl = declaration_of(s)
+        if decl is not None:
+            out[s.name] = str(decl)
     out.update(decls)
     return out
 

@@ -14,10 +14,10 @@ import matcalc
 
 from . import __version__
 from .errors import MatcalcError
-from .expr import Expr, Symbol, kind_of
+from .expr import Expr, Symbol
 from .optimize import command as _minimize
 from .parse import parse
-from .shapes import Decl, describe
+from .shapes import declaration_of, describe
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -92,17 +92,8 @@ def with_declarations(text: str, entries: Sequence[str]) -> str:
 
 def declaration(symbol: Symbol) -> str:
     """A name's kind as a where-clause entry would write it: ``symmetric matrix(n, n)``."""
-    kind = kind_of(symbol.shape)
-    rows, cols = symbol.shape
-    if kind == "scalar":
-        decl = Decl("scalar", (), symbol.props)
-    elif kind == "vector":
-        decl = Decl("vector", (rows,), symbol.props)
-    elif kind == "matrix":
-        decl = Decl("matrix", (rows, cols), symbol.props)
-    else:
-        return describe(symbol.shape)
-    return str(decl)
+    decl = declaration_of(symbol)
+    return describe(symbol.shape) if decl is None else str(decl)
 
 
 def _names(expr: Expr) -> list[Symbol]:

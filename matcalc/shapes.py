@@ -55,6 +55,20 @@ class Decl:
         return text
 
 
+def declaration_of(symbol: Symbol) -> Decl | None:
+    """The declaration a where-clause would write for a variable (``symmetric matrix(n, n)``);
+    None for a row vector, which no declaration makes."""
+    rows, cols = symbol.shape
+    kind = kind_of(symbol.shape)
+    if kind == "scalar":
+        return Decl("scalar", (), symbol.props)
+    if kind == "vector":
+        return Decl("vector", (rows,), symbol.props)
+    if kind == "matrix":
+        return Decl("matrix", (rows, cols), symbol.props)
+    return None
+
+
 def make_decl(props: list[str], kind: str | None, dims: list[Dim]) -> Decl:
     """Check and build a declaration from its parts (raises DeclarationError)."""
     from .errors import DeclarationError
