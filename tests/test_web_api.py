@@ -31,10 +31,14 @@ with warnings.catch_warnings():  # Starlette 1.x prefers httpx2; httpx (the test
 TABLE = json.loads((Path(__file__).parent / "data" / "gradients.json").read_text("utf-8"))
 GALLERY = json.loads((STATIC.parent / "gallery.json").read_text("utf-8"))
 
-# Four stacked tanh layers: SymPy's entrywise check of this gradient takes many seconds,
-# far beyond the one-second limit of the `strict` app below.
+# Twenty stacked tanh layers (twenty distinct dimensions, sizes up to 22): the entrywise
+# check of this gradient takes about ten seconds, far beyond the one-second limit of the
+# `strict` app below (its derivation takes 0.1 s).
+_LAYERS = "x"
+for _i in range(1, 21):
+    _LAYERS = f"tanh(W{_i} {_LAYERS})"
 SLOW_CHECK = {
-    "formula": "||W4 tanh(W3 tanh(W2 tanh(W1 x))) - y||^2",
+    "formula": f"||W21 {_LAYERS} - y||^2",
     "op": "grad",
     "wrt": "W1",
     "options": {"check": True},
