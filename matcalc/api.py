@@ -14,7 +14,8 @@ from .errors import MatcalcError, ShapeError
 from .expr import Expr, Symbol, Transpose, kind_of
 from .parse import parse
 from .printing.bindings import bind_common
-from .printing.tex import tex_name, tex_text
+from .printing.source import source_latex
+from .printing.tex import tex_name
 from .rewrite import Step, Trace, step_lhs
 from .simplify import simplify
 
@@ -161,7 +162,7 @@ class Derivative:
         for i, step in enumerate(self.steps, 1):
             if latex:
                 lines.append(
-                    rf"\item {tex_name(step.rule)} ({tex_text(step.source)}): "
+                    rf"\item {tex_name(step.rule)} ({source_latex(step.source)}): "
                     rf"${show(step_lhs(step))} = {show(step.after)}$"
                 )
             else:

@@ -343,6 +343,7 @@ def _configure_rules(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_rules(args: argparse.Namespace) -> str | tuple[str, int]:
+    from .printing.source import source_latex
     from .printing.tex import tex_name, tex_text
     from .ruletable import rule_table
 
@@ -362,7 +363,7 @@ def _run_rules(args: argparse.Namespace) -> str | tuple[str, int]:
         lines = []
         for e in table:
             math = e.latex if e.latex is not None else r"\text{" + tex_text(e.identity) + "}"
-            lines.append(rf"{tex_name(e.name)} & ${math}$ & {tex_text(e.source)} \\")
+            lines.append(rf"{tex_name(e.name)} & ${math}$ & {source_latex(e.source)} \\")
         text = "\n".join(lines)
     else:
         lines = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import MatcalcError
+from .printing.source import source_markdown
 from .rewrite import step_lhs
 
 FORMATS = ("text", "markdown", "latex")
@@ -74,7 +75,7 @@ def verbose_markdown(d: Any) -> str:
         where = f" *({_markdown_text(step.phase)})*" if step.phase else ""
         lines.append(
             f"{i}. `{step.rule}`{where}: ${step_lhs(step).latex()} = {step.after.latex()}$  \n"
-            f"   source: {_markdown_text(step.source)}"
+            f"   source: {source_markdown(step.source)}"
         )
     lines += ["", f"**Result:** ${d.latex()}$"]
     return "\n".join(lines)

@@ -11,7 +11,7 @@ from pathlib import Path
 import matcalc
 
 from .errors import MatcalcError
-from .printing.derivation import source_latex
+from .printing.source import source_latex
 from .printing.tex import tex_name, tex_text, tex_unicode
 from .ruletable import FAMILY_TITLES, families, rule_table
 
@@ -32,47 +32,49 @@ class Example:
 
 
 WORKED_EXAMPLES: tuple[Example, ...] = (
-    Example("Linear function", "a^T x", "x", note="Common derivatives: a^T x gives a."),
+    Example("Linear function", "a^T x", "x", note="Common derivatives: `a^T x` gives `a`."),
     Example("Quadratic form, symmetric A", "x^T A x", "x", decls={"A": "symmetric"},
-            note="Since A is symmetric, the gradient is 2 A x."),
+            note="Since `A` is symmetric, the gradient is `2 A x`."),
     Example("Quadratic form, general A", "x^T A x", "x"),
     Example("Squared Euclidean norm", "x^T x", "x"),
     Example("Euclidean norm", "||x||_2", "x"),
     Example("Affine function, squared norm", "||A x - b||_2^2", "x",
-            note="Used in linear regression, f(w) = ||X w - y||^2."),
+            note="Used in linear regression, `f(w) = ||X w - y||^2`."),
     Example("Linear regression", "||X w - y||_2^2", "w"),
     Example("Frobenius norm squared", "||X||_F^2", "X"),
     Example("Trace", "tr(X)", "X"),
-    Example("Trace of a product", "tr(A X)", "X", note="The special case tr(A X) gives A^T."),
+    Example("Trace of a product", "tr(A X)", "X",
+            note="The special case `tr(A X)` gives `A^T`."),
     Example("Composition with a linear map", "||A x||^2", "x",
-            note="y = A x, z = ||y||^2. Verify directly: z = x^T A^T A x, so the gradient"
-            " is 2 A^T A x."),
-    Example("Log-sum-exp", "log(exp(x)^T 1)", "x", note="The gradient is softmax(x)."),
+            note="`y = A x`, `z = ||y||^2`. Verify directly: `z = x^T A^T A x`, so the"
+            " gradient is `2 A^T A x`."),
+    Example("Log-sum-exp", "log(exp(x)^T 1)", "x", note="The gradient is `softmax(x)`."),
     Example("Softmax Jacobian", "softmax(x)", "x", kind="jacobian",
-            note="diag(s) - s s^T with s = softmax(x) (numerator layout: m x n)."),
+            note="`diag(s) - s s^T` with `s = softmax(x)` (numerator layout: `m×n`)."),
     Example("Logistic loss", "log(1 + exp(-y w^T x))", "w", decls={"y": "scalar"},
-            note="y in {-1, 1} is the label; sigma is the logistic sigmoid."),
+            note="`y ∈ {-1, 1}` is the label; `sigma` is the logistic sigmoid."),
     Example("Cross-entropy with softmax", "-y^T log(softmax(W^T x))", "W",
-            decls={"y": "probability vector"}, note="y is one-hot; z = W^T x."),
+            decls={"y": "probability vector"}, note="`y` is one-hot; `z = W^T x`."),
     Example("Ridge regression", "||X w - y||_2^2 + lambda ||w||_2^2", "w",
-            note="The L2 penalty contributes 2 lambda w."),
+            note="The L2 penalty contributes `2 lambda w`."),
     Example("Lasso regression", "||X w - y||_2^2 + lambda ||w||_1", "w",
-            note="The L1 penalty contributes lambda sign(w) (a subgradient)."),
+            note="The L1 penalty contributes `lambda sign(w)` (a subgradient)."),
     Example("Backpropagation, two layers", "||W2 tanh(W1 x) - y||_2^2", "W1",
-            note="The gradient reuses the forward value tanh(W1 x), as backpropagation does."),
+            note="The gradient reuses the forward value `tanh(W1 x)`, as backpropagation does."),
     Example("Attention scores", "v^T softmax(K q)", "q",
-            note="Gradient through the softmax of the scores K q."),
+            note="Gradient through the softmax of the scores `K q`."),
     Example("Adversarial direction (FGSM)", "log(1 + exp(-y w^T x))", "x",
-            decls={"y": "scalar"}, note="delta = epsilon sign(grad_x L)."),
+            decls={"y": "scalar"}, note="`delta = epsilon sign(grad_x L)`."),
     Example("Reparameterisation", "||m + s .* e - y||_2^2", "s",
-            note="z = m + s * e with noise e: the gradient flows to the scale s."),
+            note="`z = m + s .* e` with noise `e`: the gradient flows to the scale `s`."),
     Example("Jacobian regularisation", "lambda ||W||_F^2", "W",
-            note="The Jacobian of W x is W; penalising ||W||_F^2 contributes 2 lambda W."),
+            note="The Jacobian of `W x` is `W`; penalising `||W||_F^2` contributes"
+            " `2 lambda W`."),
     Example("Hessian of a quadratic form", "x^T A x", "x", kind="hessian"),
     Example("Hessian of the logistic loss", "log(1 + exp(-y w^T x))", "w", kind="hessian",
             decls={"y": "scalar"}, note="Positive semidefinite: Newton's method uses it."),
     Example("Eigenvalue gradient", "lambda_max(A)", "A", decls={"A": "symmetric"},
-            note="For a simple largest eigenvalue, v v^T with its unit eigenvector v."),
+            note="For a simple largest eigenvalue, `v v^T` with its unit eigenvector `v`."),
     Example("Log-determinant", "logdet(X)", "X", decls={"X": "symmetric"}),
 )
 """The worked examples of the seed notes (copied here: matcalc never reads the notes)."""
@@ -85,6 +87,7 @@ _PREAMBLE = r"""\documentclass[10pt,a4paper]{article}
 \allowdisplaybreaks
 \setlength{\parindent}{0pt}
 \setlength{\parskip}{4pt}
+\setlength{\emergencystretch}{3em}
 \title{matcalc: matrix calculus cheat sheet}
 \author{generated by \texttt{matcalc doc} %s}
 \date{}
@@ -113,7 +116,7 @@ def _rules_section() -> list[str]:
         title = FAMILY_TITLES.get(family, f"Rules: {family}")
         lines.append(rf"\subsection{{{tex_text(title)}}}")
         for entry in (e for e in table if e.family == family):
-            lines.append(rf"{tex_name(entry.name)}\hfill{{\footnotesize "
+            lines.append(rf"{tex_name(entry.name)}\hspace{{1em plus 1fill}}{{\footnotesize "
                          rf"{source_latex(entry.source)}}}\nopagebreak")
             if entry.latex is None:
                 lines.append(r"\begin{equation}\text{(Python rule: "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 
@@ -9,6 +10,7 @@ import pytest
 
 import matcalc
 from matcalc.doc import WORKED_EXAMPLES, build_document, compile_pdf, tex_text
+from matcalc.printing.source import source_latex
 from matcalc.rewrite import load_rules
 from matcalc.ruletable import families, rule_latex
 
@@ -45,6 +47,31 @@ def test_rule_sources_typeset_their_formulas(document: str) -> None:
     cyclic = r"$\operatorname{tr}(G^{\top} A L) = \operatorname{tr}\left(\left(A^{\top} G\right)"
     assert _words(cyclic) in _words(document)
     assert r"tr(G\^{}T A L)" not in document
+
+
+def _rule_sources(document: str) -> list[str]:
+    """The typeset sources of the rule table (the footnotesize text beside each rule name)."""
+    table = document.split(r"\section{The rule table}")[1].split(r"\section{Worked examples}")[0]
+    flat = _words(table)
+    return re.findall(r"\\hspace\{1em plus 1fill\}\{\\footnotesize (.*?)\}\\nopagebreak", flat)
+
+
+def test_rule_sources_have_no_escaped_scripts(document: str) -> None:
+    sources = _rule_sources(document)
+    assert len(sources) == len(RULES)
+    escaped = [s for s in sources if any(e in s for e in (r"\^{}", r"\_", r"\textbar"))]
+    assert not escaped
+
+
+def test_quoted_formulas_in_sources_are_typeset() -> None:
+    # matcalc syntax through matcalc's printer, the rest (K_{m,n}, <a, b>, sum_ij) in math mode
+    assert source_latex("eq. 9: `vec(X^T) = K_{m,n} vec(X)` defines K") == (
+        r"eq. 9: $\operatorname{vec}(X^{\top}) = K_{m,n} \operatorname{vec}(X)$ defines K")
+    assert source_latex("`<G, A> = sum_ij G_ij A_ij`") == (
+        r"$\langle G,\ A \rangle = \sum_{ij} G_{ij} A_{ij}$")
+    assert source_latex("`(s I - B)^+ = x`, so") == r"$(s I - B)^{+} = x$, so"
+    # an unquoted word with a script is still mathematics, never an escaped caret
+    assert source_latex("applied to U^T U") == r"applied to $U^{\top}$ U"
 
 
 def test_glance_table_states_the_assumptions(document: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .source import source_latex, source_markdown
 from .tex import tex_text
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -159,93 +160,5 @@ def derivation_markdown(derivation: Derivation) -> str:
     for i, use in enumerate(numbered, 1):
         math = use.identity_latex()
         identity = f": ${math}$" if math else ""
-        out.append(f"{i}. `{use.name}`{identity} ({_md(use.source)})")
+        out.append(f"{i}. `{use.name}`{identity} ({source_markdown(use.source)})")
     return "\n".join(out)
-
-
-def _md(text: str) -> str:
-    for ch in "\\`*_[]<>|$":
-        text = text.replace(ch, "\\" + ch)
-    return text
-
-
-_PROSE_AFTER = ("for", "is", "defines", "with", "when", "if", "so")
-
-
-def _formula(text: str) -> str | None:
-    """``text`` typeset by matcalc's own parser and printer, or None when it is not a formula
-    (single lowercase letters may be scalars: ``sigma(z) = 1 / (1 + exp(-z))``)."""
-    import re
-
-    from ..errors import MatcalcError
-    from ..parse import parse
-
-    if not text or "'" in text or text.count("(") != text.count(")"):
-        return None
-    scalars = {n: "scalar" for n in set(re.findall(r"\b[a-z]\b", text))}
-    for decls in ({}, scalars):
-        try:
-            return parse(text, **decls).latex()
-        except (MatcalcError, RecursionError):
-            continue
-    return None
-
-
-def _prose(words: list[str]) -> bool:
-    return bool(words) and words[-1].isalpha() and len(words[-1]) >= 2 and \
-        _formula(words[-1]) is None
-
-
-def _identity(clause: str) -> tuple[str, str, str] | None:
-    """(prose before, the identity as LaTeX, prose after) for a clause ``[prose] a = b [for
-    ...]``; None unless every side parses whole."""
-    import re
-
-    pieces = re.split(r" (=|is|gives) ", clause)
-    parts, joins = pieces[0::2], pieces[1::2]
-    if len(parts) < 2:
-        return None
-    first, last = parts[0].split(" "), parts[-1].split(" ")
-    cut = next((j for j, w in enumerate(last) if w in _PROSE_AFTER), len(last))
-    sides = [_formula(p) for p in parts[1:-1]] + [_formula(" ".join(last[:cut]))]
-    if any(side is None for side in sides):
-        return None
-    for i in range(len(first)):
-        if i and not _prose(first[:i]):
-            continue
-        lhs = _formula(" ".join(first[i:]))
-        if lhs is not None:
-            math = lhs
-            for join, side in zip(joins, sides, strict=True):
-                math += " = " if join == "=" else rf" \text{{ {join} }} "
-                math += side  # type: ignore[operator]
-            return " ".join(first[:i]), math, " ".join(last[cut:])
-    return None
-
-
-def source_latex(source: str) -> str:
-    """A rule's source for LaTeX text mode, its formulas (``tr(G^T A L) = ...``) typeset as
-    mathematics by matcalc's parser and printer, the prose escaped."""
-    out: list[str] = []
-    depth, clause = 0, ""
-    for ch in source:
-        depth += (ch == "(") - (ch == ")")
-        if depth == 0 and ch in ";:,":
-            out += [_clause_latex(clause), ch]
-            clause = ""
-        else:
-            clause += ch
-    out.append(_clause_latex(clause))
-    return "".join(out)
-
-
-def _clause_latex(clause: str) -> str:
-    lead = clause[: len(clause) - len(clause.lstrip())]
-    body = clause.strip()
-    stop = "." if body.endswith(".") else ""
-    found = _identity(body.removesuffix("."))
-    if found is None:
-        return tex_text(clause)
-    before, math, after = found
-    return (lead + (tex_text(before) + " " if before else "") + f"${math}$"
-            + (" " + tex_text(after) if after else "") + stop)
