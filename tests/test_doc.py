@@ -70,6 +70,10 @@ def test_quoted_formulas_in_sources_are_typeset() -> None:
     assert source_latex("`<G, A> = sum_ij G_ij A_ij`") == (
         r"$\langle G,\ A \rangle = \sum_{ij} G_{ij} A_{ij}$")
     assert source_latex("`(s I - B)^+ = x`, so") == r"$(s I - B)^{+} = x$, so"
+    # a differential as the rule table prints it, never d times X; m×n is a size
+    assert source_latex("`d(tr(X)) = tr(I d(X))`") == (
+        r"$\mathrm{d}\operatorname{tr}(X) = \operatorname{tr}(I \mathrm{d}X)$")
+    assert source_latex("`A` of size `m×n`") == r"$A$ of size $m\times n$"
     # an unquoted word with a script is still mathematics, never an escaped caret
     assert source_latex("applied to U^T U") == r"applied to $U^{\top}$ U"
 

@@ -101,7 +101,10 @@ def _typeset(text: str) -> str:
         word = _WORD.match(text, i)
         if word:
             name, i = word.group(), word.end()
-            if name == "sum" and text[i:i + 1] == "_":
+            if name == "d" and text[i:i + 1] == "(" and _closing(text, i) > 0:
+                end = _closing(text, i)
+                token, i = _differential(text[i + 1:end]), end + 1
+            elif name == "sum" and text[i:i + 1] == "_":
                 token = r"\sum"
             elif name in _GREEK:
                 token = ("\\varepsilon" if name == "epsilon" else "\\" + name)
@@ -122,6 +125,9 @@ def _typeset(text: str) -> str:
             inner = ",\\ ".join(math_latex(p) for p in _top_level_split(text[i + 1:end], ","))
             out.append(rf"\langle {inner} \rangle")
             i = end + 1
+        elif text.startswith("...", i):
+            out.append(r"\cdots ")
+            i += 3
         elif text.startswith("||", i):
             out.append(r"\|")
             i += 2
@@ -132,6 +138,27 @@ def _typeset(text: str) -> str:
             out.append(_symbol(ch))
             i += 1
     return "".join(out).strip()
+
+
+def _closing(text: str, i: int) -> int:
+    """The index of the parenthesis closing the one at ``text[i]``, or -1."""
+    depth = 0
+    for j in range(i, len(text)):
+        depth += (text[j] == "(") - (text[j] == ")")
+        if depth == 0:
+            return j
+    return -1
+
+
+def _differential(inner: str) -> str:
+    """``d(X)`` as the rule tables print it: ``\\mathrm{d}X``, ``\\mathrm{d}\\operatorname{tr}(X)``,
+    ``\\mathrm{d}(A B)``."""
+    inner = inner.strip()
+    call = re.match(r"[A-Za-z]\w*\(", inner)
+    bare = re.fullmatch(r"[A-Za-z]\w*", inner) or (
+        call is not None and _closing(inner, call.end() - 1) == len(inner) - 1)
+    math = math_latex(inner)
+    return r"\mathrm{d}" + (math if bare else rf"\left({math}\right)")
 
 
 def _script(text: str, i: int) -> tuple[str, int]:
@@ -190,7 +217,9 @@ def _formula(text: str) -> str | None:
     from ..errors import MatcalcError
     from ..parse import parse
 
-    if not text or "'" in text or text.count("(") != text.count(")"):
+    if (not text or "'" in text or text.count("(") != text.count(")")
+            or re.search(r"\b[A-Za-z]\(", text)  # d(X), f(w): not d times X
+            or "×" in text):  # m×n is a size, not a product
         return None
     scalars = {n: "scalar" for n in set(re.findall(r"\b[a-z]\b", text))}
     for decls in ({}, scalars):
