@@ -366,3 +366,24 @@ def _generator(functions: frozenset[str], max_terms: int) -> _Gen:
     if key not in _GENERATORS:
         _GENERATORS[key] = _Gen(functions, max_terms)
     return _GENERATORS[key]
+
+
+def mutated(formula: str, data: st.DataObject, alphabet: list[str]) -> str:
+    """``formula`` with one to four random edits: insert, delete, replace, swap, duplicate."""
+    chars = list(formula)
+    for _ in range(data.draw(st.integers(1, 4))):
+        op = data.draw(st.sampled_from(["insert", "delete", "replace", "swap", "duplicate"]))
+        i = data.draw(st.integers(0, max(len(chars) - 1, 0)))
+        if op == "insert":
+            chars.insert(i, data.draw(st.sampled_from(alphabet)))
+        elif chars and op == "delete":
+            del chars[i]
+        elif chars and op == "replace":
+            chars[i] = data.draw(st.sampled_from(alphabet))
+        elif chars and op == "duplicate":
+            j = data.draw(st.integers(i, len(chars)))
+            chars[i:i] = chars[i:j]
+        elif len(chars) > 1:
+            j = data.draw(st.integers(0, len(chars) - 1))
+            chars[i], chars[j] = chars[j], chars[i]
+    return "".join(chars)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import declarations, well_typed_exprs
+from strategies import declarations, mutated, well_typed_exprs
 
 import matcalc
 from matcalc.errors import MatcalcError, RewriteError
@@ -101,23 +101,7 @@ def test_random_tokens(text: str, wrt: str) -> None:
 @FUZZ
 @given(st.sampled_from(VALID), st.data())
 def test_mutated_formulas(formula: str, data) -> None:
-    chars = list(formula)
-    for _ in range(data.draw(st.integers(1, 4))):
-        op = data.draw(st.sampled_from(["insert", "delete", "replace", "swap", "duplicate"]))
-        i = data.draw(st.integers(0, max(len(chars) - 1, 0)))
-        if op == "insert":
-            chars.insert(i, data.draw(st.sampled_from(ALPHABET)))
-        elif chars and op == "delete":
-            del chars[i]
-        elif chars and op == "replace":
-            chars[i] = data.draw(st.sampled_from(ALPHABET))
-        elif chars and op == "duplicate":
-            j = data.draw(st.integers(i, len(chars)))
-            chars[i:i] = chars[i:j]
-        elif len(chars) > 1:
-            j = data.draw(st.integers(0, len(chars) - 1))
-            chars[i], chars[j] = chars[j], chars[i]
-    parse_and_grad("".join(chars), data.draw(WRT))
+    parse_and_grad(mutated(formula, data, ALPHABET), data.draw(WRT))
 
 
 @FUZZ

@@ -8,6 +8,7 @@ import time
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import mutated
 
 import matcalc
 from matcalc.errors import (
@@ -192,17 +193,4 @@ def test_random_tokens_raise_only_matcalc_errors(text: str) -> None:
 @FUZZ
 @given(st.sampled_from(VALID), st.data())
 def test_mutated_formulas_raise_only_matcalc_errors(formula: str, data) -> None:
-    chars = list(formula)
-    for _ in range(data.draw(st.integers(1, 4))):
-        op = data.draw(st.sampled_from(["insert", "delete", "replace", "swap"]))
-        i = data.draw(st.integers(0, max(len(chars) - 1, 0)))
-        if op == "insert":
-            chars.insert(i, data.draw(st.sampled_from(ALPHABET)))
-        elif chars and op == "delete":
-            del chars[i]
-        elif chars and op == "replace":
-            chars[i] = data.draw(st.sampled_from(ALPHABET))
-        elif len(chars) > 1:
-            j = data.draw(st.integers(0, len(chars) - 1))
-            chars[i], chars[j] = chars[j], chars[i]
-    _call("".join(chars))
+    _call(mutated(formula, data, ALPHABET))
