@@ -63,6 +63,12 @@ def test_rule_sources_have_no_escaped_scripts(document: str) -> None:
     assert not escaped
 
 
+def test_rule_sources_quote_formulas_in_pairs() -> None:
+    # rules/README.md: a formula in a source is written between backticks
+    unpaired = [r.name for r in RULES if r.source.count("`") % 2]
+    assert not unpaired
+
+
 def test_quoted_formulas_in_sources_are_typeset() -> None:
     # matcalc syntax through matcalc's printer, the rest (K_{m,n}, <a, b>, sum_ij) in math mode
     assert source_latex("eq. 9: `vec(X^T) = K_{m,n} vec(X)` defines K") == (
