@@ -129,13 +129,31 @@ def differential_of_matrix_power(node: Expr) -> Expr | None:
     base = node.base if power > 0 else Pow(node.base, Number(Fraction(-1)))
     power = abs(power)
     d_base = Differential(base)  # type: ignore[arg-type]
+
+    def power_of(i: int) -> list[Expr]:  # U^i as one factor (never i copies of U)
+        return [] if i == 0 else [base] if i == 1 else [Pow(base, Number(Fraction(i)))]
+
     terms = []
     for i in range(power):
-        left = [base] * i
-        right = [base] * (power - 1 - i)
-        factors = [*left, d_base, *right]
+        factors = [*power_of(i), d_base, *power_of(power - 1 - i)]
         terms.append(factors[0] if len(factors) == 1 else Mul(tuple(factors)))
     return Add(tuple(terms))
+
+
+def adjoint_of_sum(subject: Expr) -> Expr | None:
+    """tr(G^T (L1 + ... + Ln)) = tr(G^T L1) + ... + tr(G^T Ln) when no term is broadcast.
+
+    One step for all n terms: splitting one term at a time would rebuild the remaining sum
+    n times (quadratic), and the broadcast rules would try every split of it (cubic).
+    """
+    parts = trace_pair(subject)
+    if parts is None or not isinstance(parts[1], Add):
+        return None
+    lin = parts[1]
+    if any(t.shape != lin.shape for t in lin.terms):
+        return None
+    head = subject.args[0].factors[0]  # type: ignore[attr-defined]
+    return Add(tuple(Call("tr", (Mul((head, t)),)) for t in lin.terms))
 
 
 def trace_pair(subject: Expr) -> tuple[Expr, Expr] | None:

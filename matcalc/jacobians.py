@@ -70,6 +70,17 @@ def _product(factors: list[Expr]) -> Expr:
     return factors[0] if len(factors) == 1 else Mul(tuple(factors))
 
 
+def jacobian_of_sum(subject: Expr) -> Expr | None:
+    """M vec(L1 + ... + Ln) = M vec(L1) + ... + M vec(Ln) when no term is broadcast (one step)."""
+    parts = _vec_subject(subject)
+    if parts is None or not isinstance(parts[1], Add):
+        return None
+    m, lin = parts
+    if any(t.shape != lin.shape for t in lin.terms):
+        return None
+    return Add(tuple(Mul((m, Call("vec", (t,)))) for t in lin.terms))
+
+
 def left_matrix_factor(subject: Expr) -> Expr | None:
     """M vec(A L) = M (I ⊗ A) vec(L) for a matrix L (Matrix Cookbook eq. 520)."""
     parts = _vec_subject(subject)

@@ -139,8 +139,10 @@ def _match_sequence(ps: list[Expr], ss: list[Expr], variables, bindings, node: t
     head, rest = ps[0], ps[1:]
     is_var = isinstance(head, Symbol) and head.name in variables
     max_take = len(ss) - len(rest) if is_var else 1
-    for take in range(1, max_take + 1):
-        if take > len(ss):
+    # the last pattern item must take every remaining item (one try, not one per split)
+    min_take = max_take if not rest else 1
+    for take in range(min_take, max_take + 1):
+        if take < 1 or take > len(ss):
             break
         piece = ss[0] if take == 1 else node(tuple(ss[:take]))
         for b in match(head, piece, variables, bindings):

@@ -66,11 +66,19 @@ def test_every_rule_has_a_name_and_source():
             assert rule.name and rule.source, rule
 
 
-def test_matrix_power_rule_expands_the_product_rule():
+def test_matrix_power_rule_is_the_closed_sum():
     from matcalc.calculus import differential_of_matrix_power
 
     d = differential_of_matrix_power(parse("X^3"))
-    assert str(d) == "dX X X + X dX X + X X dX"
+    assert str(d) == "dX X^2 + X dX X + X^2 dX"  # sum_i X^i dX X^(k-1-i)
+
+
+def test_matrix_power_rule_has_k_terms_of_bounded_size():
+    from matcalc.calculus import differential_of_matrix_power
+
+    d = differential_of_matrix_power(parse("X^500"))
+    assert len(d.terms) == 500
+    assert all(len(t.factors) <= 3 for t in d.terms if hasattr(t, "factors"))
 
 
 def test_broadcast_rule_sums_the_cotangent():
