@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import difflib
 import re
+import sys
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cache
 
-from lark import Lark, Token, Transformer
-from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark import Lark, Token, Transformer_NonRecursive, Tree, v_args
+from lark.exceptions import (
+    LarkError,
+    UnexpectedCharacters,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
+from lark.lark import PostLex
 
 from . import names
 from .data import data_path
@@ -43,35 +51,30 @@ from .shapes import Decl, Dims, Inference, make_decl
 MAX_LENGTH = 100_000
 """Longest accepted input, in characters."""
 MAX_DEPTH = 200
-"""Deepest accepted nesting of operations."""
+"""Deepest accepted nesting of operations (where-bindings nest further without limit)."""
+MAX_DIGITS = 1000
+"""Most significant decimal digits of a number."""
+LARGEST_NUMBER = Fraction(sys.float_info.max)
+SMALLEST_NUMBER = Fraction(sys.float_info.min)
+"""Numbers are exact, but generated code computes in floating point: a nonzero constant must
+lie between these magnitudes (about 2.2e-308 and 1.8e308)."""
+MAX_DIMENSION_DIGITS = 12
+"""Longest declared size, in digits."""
 
 
 @cache
 def _lark() -> Lark:
     grammar = (data_path("grammar") / "matcalc.lark").read_text(encoding="utf-8")
-    parser = Lark(
+    return Lark(
         grammar,
         parser="lalr",
         lexer="basic",
-        start=["expr", "decls"],
-        transformer=_Builder(),
-        postlex=_KeepLexerTerminals(),
+        start=["formula", "decls"],
+        propagate_positions=True,
+        postlex=PostLexer(),
         cache=True,  # building the LALR tables takes ~0.5 s; lark keeps them in a temp file
         maybe_placeholders=False,
     )
-    # Lark.lex() builds a new lexer on every call when a parser is attached (a third of
-    # the time of a parse); build it once.
-    parser.lexer = parser._build_lexer()
-    return parser
-
-
-class _KeepLexerTerminals:
-    """Lark drops terminals no rule uses; these are turned into others by ``_postlex``."""
-
-    always_accept = ("DBAR", "BAR", "NORM_LEFT", "NORM_RIGHT", "ABS_LEFT", "ABS_RIGHT", "WHERE")
-
-    def process(self, stream):
-        return stream
 
 
 # ---------------------------------------------------------------------------- context
@@ -83,25 +86,22 @@ class _Context:
 
     text: str
     decls: dict[str, Decl]
-    bound: set[str] = field(default_factory=set)
+    defined: set[str] = field(default_factory=set)  # names declared or bound after `where`
     dims: Dims = field(default_factory=Dims)
     symbols: dict[str, Symbol] = field(default_factory=dict)
-    spans: dict[int, tuple[int, int]] = field(default_factory=dict)
-    depths: dict[int, int] = field(default_factory=dict)
     offset: int = 0
     bars: list[str] = field(default_factory=list)  # open | and || (post-lexer state)
 
     def error(self, message: str, pos: int | None, hint: str | None = None, cls=ParseError):
-        raise cls(message, text=self.text, pos=pos, hint=hint)
+        at = None if pos is None else min(max(pos + self.offset, 0), len(self.text))
+        raise cls(message, text=self.text, pos=at, hint=hint)
 
-    def locate(self, e: Expr) -> int | None:
-        span = self.spans.get(id(e))
-        return span[0] if span else None
+    def defines(self, name: str) -> bool:
+        return name in self.decls or name in self.defined
 
     def symbol(self, name: str) -> Expr:
         if name in self.symbols:
-            s = self.symbols[name]
-            return Symbol(s.name, s.dims, s.props)
+            return self.symbols[name]
         decl = self.decls.get(name)
         if decl is None:
             if name == "I":
@@ -125,22 +125,75 @@ class _Context:
             shape = (dims[0], dims[1])
         s = Symbol(name, shape, decl.props)
         self.symbols[name] = s
-        return Symbol(s.name, s.dims, s.props)
+        return s
 
     def keeps_whole(self, name: str) -> bool:
         return (
-            name in self.decls
-            or name in self.bound
+            self.defines(name)
             or names.is_greek(name)
             or names.is_simple(name)
             or canonical_function(name) is not None
         )
 
 
-_CONTEXT: ContextVar[_Context] = ContextVar("matcalc_parse_context")
+_CONTEXT: ContextVar[_Context | None] = ContextVar("matcalc_parse_context", default=None)
+
+
+# ---------------------------------------------------------------------------- positions
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Located:
+    """One occurrence of a sub-expression in the text: its span and its children's.
+
+    Nodes are hash-consed, so equal sub-expressions are one object; their occurrences are
+    not, and an error names the occurrence (its children align with ``expr.children``).
+    """
+
+    expr: Expr
+    start: int
+    end: int
+    children: tuple[Located, ...] = ()
+    depth: int = 1
+
+
+def _located(expr: Expr, start: int, end: int, children: tuple[Located, ...] = ()) -> Located:
+    """A new occurrence; rejects nesting beyond MAX_DEPTH where it happens."""
+    depth = 1 + max((c.depth for c in children), default=0)
+    if depth > MAX_DEPTH:
+        ctx = _CONTEXT.get()
+        assert ctx is not None
+        ctx.error(f"the formula is nested more than {MAX_DEPTH} levels deep", start,
+                  hint="split it with where-bindings (where h = ...)")
+    return Located(expr, start, end, children, depth)
+
+
+def _span(*parts: object) -> tuple[int, int]:
+    starts, ends = [], []
+    for p in parts:
+        if isinstance(p, Located):
+            starts.append(p.start)
+            ends.append(p.end)
+        elif isinstance(p, Token) and p.start_pos is not None:
+            starts.append(p.start_pos)
+            ends.append(p.end_pos)
+    return min(starts), max(ends)
 
 
 # ---------------------------------------------------------------------------- post-lexer
+
+
+class PostLexer(PostLex):
+    """lark's post-lexer hook: bars open or close, letter runs split, calls versus products."""
+
+    # Terminals no grammar rule uses (the post-lexer turns them into others); lark would
+    # drop them otherwise.
+    always_accept = ("DBAR", "BAR", "NORM_LEFT", "NORM_RIGHT", "ABS_LEFT", "ABS_RIGHT")
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        ctx = _CONTEXT.get()
+        return stream if ctx is None else _postlex(ctx, stream)
+
 
 _OPERAND_END = {"NAME", "NUMBER", "ONES", "ZEROS", "RPAREN", "RBRACE", "NORM_CLOSE", "ABS_CLOSE",
                 "TRANSPOSE", "NORM_SUB"}
@@ -152,8 +205,23 @@ def _split_token(tok: Token, value: str, type_: str, start: int, end: int) -> To
                  end_pos=end, end_line=tok.end_line, end_column=tok.end_column)
 
 
-def _postlex(ctx: _Context, tokens: Iterator[Token]) -> Iterator[Token]:
+def _scan_where(ctx: _Context, tokens: list[Token]) -> None:
+    """Names declared or bound after ``where`` are known before the formula is read."""
+    where = next((i for i, t in enumerate(tokens) if t.type == "WHERE"), None)
+    if where is None:
+        return
+    if where == len(tokens) - 1:
+        ctx.error("nothing after where", len(ctx.text) - ctx.offset,
+                  "for example: where A: symmetric")
+    for tok, nxt in zip(tokens[where + 1:], tokens[where + 2:], strict=False):
+        if tok.type == "NAME" and nxt.type in ("COLON", "EQUALS"):
+            ctx.defined.add(names.normalize(str(tok)))
+
+
+def _postlex(ctx: _Context, stream: Iterator[Token]) -> Iterator[Token]:
     """Open/close bars, split letter runs, decide calls versus products."""
+    tokens = list(stream)  # lexing is cheap; the declarations after `where` are needed first
+    _scan_where(ctx, tokens)
     bars: list[str] = []
     ctx.bars = bars
     prev: str | None = None
@@ -200,8 +268,7 @@ def _name_tokens(ctx: _Context, tok: Token) -> Iterator[Token]:
     name = names.normalize(raw)
     if (
         canonical_function(name)
-        and name not in ctx.decls
-        and name not in ctx.bound
+        and not ctx.defines(name)
         and not names.is_simple(name)
         and not names.is_greek(name)
     ):
@@ -230,13 +297,12 @@ def _call_tokens(ctx: _Context, tok: Token) -> Iterator[Token]:
     paren_pos = tok.end_pos - len(paren)
     paren_tok = _split_token(tok, paren, "LPAREN", paren_pos, tok.end_pos)
     fn = canonical_function(name)
-    if fn is not None and name not in ctx.decls and name not in ctx.bound:
+    if fn is not None and not ctx.defines(name):
         yield Token.new_borrow_pos("CALL", fn, tok)
         return
     is_latex_command = raw.startswith("\\") and not raw.startswith("\\math")
     if (
-        name in ctx.decls
-        or name in ctx.bound
+        ctx.defines(name)
         or names.is_greek(name)
         or (not is_latex_command and not names.is_lower_word(name))
     ):
@@ -251,6 +317,36 @@ def _call_tokens(ctx: _Context, tok: Token) -> Iterator[Token]:
     ctx.error(f"unknown function {name!r}", tok.start_pos, hint)
 
 
+# ---------------------------------------------------------------------------- numbers
+
+_PLAIN_NUMBER = re.compile(r"([0-9]+)(?:\.([0-9]+))?(?:[eE]([-+]?[0-9]+))?")
+
+
+def number_value(text: str) -> Fraction | str:
+    """The exact value of a number literal, or why it is refused (too long or too large)."""
+    m = _PLAIN_NUMBER.fullmatch(text)
+    if m is None:
+        return "it is not a number"
+    whole, frac, exp = m.group(1), m.group(2) or "", m.group(3) or "0"
+    frac = frac.rstrip("0")
+    digits = (whole + frac).lstrip("0")
+    if len(digits) > MAX_DIGITS:
+        return f"it has more than {MAX_DIGITS} significant digits"
+    if len(exp.lstrip("+-").lstrip("0")) > 5:
+        return "its exponent is too large"
+    if not digits:
+        return Fraction(0)
+    # digits * 10^scale, checked against the float range before it is computed
+    scale = int(exp) - len(frac)
+    magnitude = len(digits) + scale  # the value lies in [10^(magnitude-1), 10^magnitude)
+    if magnitude > 309 or magnitude < -307:
+        return "it is outside the range of floating-point numbers (1e-307 to 1e308)"
+    value = Fraction(int(digits)) * Fraction(10) ** scale
+    if value > LARGEST_NUMBER or value < SMALLEST_NUMBER:
+        return "it is outside the range of floating-point numbers (1e-307 to 1e308)"
+    return value
+
+
 # ---------------------------------------------------------------------------- transformer
 
 _MUL_OPS = {"*", "@", "·", "×", "\\cdot", "\\times"}
@@ -258,172 +354,151 @@ _HADAMARD_OPS = {".*", "⊙", "∘", "\\odot", "\\circ"}
 _KRON_OPS = {"⊗", "\\otimes"}
 
 
-def _make(e: Expr, *parts: object) -> Expr:
-    """Record the span and depth of a new node; reject nesting beyond MAX_DEPTH."""
+def _ctx() -> _Context:
     ctx = _CONTEXT.get()
-    start, end, d = None, None, 0
-    for p in parts:
-        if isinstance(p, Token):
-            s, t, dp = p.start_pos, p.end_pos, 0
-        elif isinstance(p, Expr):
-            span = ctx.spans.get(id(p))
-            s, t = span if span else (None, None)
-            dp = ctx.depths.get(id(p), 1)
-        else:
-            continue
-        if s is not None:
-            start = s if start is None else min(start, s)
-            end = t if end is None else max(end, t)
-        d = max(d, dp)
-    if start is not None:
-        ctx.spans[id(e)] = (start + ctx.offset, end + ctx.offset)
-    ctx.depths[id(e)] = d + 1
-    if d + 1 > MAX_DEPTH:
-        ctx.error(
-            f"the formula is nested more than {MAX_DEPTH} levels deep",
-            (start or 0) + ctx.offset,
-            hint="split it with where-bindings (where h = ...)",
-        )
-    return e
+    assert ctx is not None
+    return ctx
 
 
-MAX_DIGITS = 1000
-"""Longest number accepted, in decimal digits (exact arithmetic on larger ones is too slow)."""
-
-
-class _Builder(Transformer):
-    """The one transformer from parse tree to AST (applied inline by the LALR parser)."""
+@v_args(meta=True)
+class _Builder(Transformer_NonRecursive):
+    """The one transformer from lark's parse tree (with positions) to located expressions."""
 
     # -- atoms -----------------------------------------------------------------
-    def name(self, items):
+    def name(self, meta, items):
         (tok,) = items
-        ctx = _CONTEXT.get()
-        return _make(ctx.symbol(str(tok)), tok)
+        return _located(_ctx().symbol(str(tok)), tok.start_pos, tok.end_pos)
 
-    def number(self, items):
+    def number(self, meta, items):
         (tok,) = items
-        mantissa, _, exponent = str(tok).lower().partition("e")
-        digits = len(mantissa.replace(".", "").lstrip("0"))
-        if len(exponent) > 6 or digits + abs(int(exponent or 0)) > MAX_DIGITS:
-            _CONTEXT.get().error(f"the number {str(tok)[:20]}... is too long or too large",
-                                 tok.start_pos, f"numbers have at most {MAX_DIGITS} digits")
-        return _make(Number(Fraction(str(tok))), tok)
+        value = number_value(str(tok))
+        if isinstance(value, str):
+            shown = str(tok) if len(str(tok)) <= 20 else str(tok)[:20] + "..."
+            _ctx().error(f"the number {shown} cannot be used: {value}", tok.start_pos,
+                         "write a number of ordinary size, such as 1e-6 or 2.5")
+        return _located(Number(value), tok.start_pos, tok.end_pos)
 
-    def ones(self, items):
+    def ones(self, meta, items):
         (tok,) = items
-        return _make(Number(Fraction(1)), tok)
+        return _located(Number(Fraction(1)), tok.start_pos, tok.end_pos)
 
-    def zeros(self, items):
+    def zeros(self, meta, items):
         (tok,) = items
-        return _make(Number(Fraction(0)), tok)
+        return _located(Number(Fraction(0)), tok.start_pos, tok.end_pos)
 
-    def group(self, items):
+    def group(self, meta, items):
         return items[1]
 
-    def call(self, items):
+    def call(self, meta, items):
         tok, args = items[0], items[1]
         name = str(tok)
+        start, end = meta.start_pos, meta.end_pos
         if name == "inv":
             self._arity(tok, args, 1)
-            return _make(Pow(args[0], Number(Fraction(-1))), tok, *args, items[-1])
+            minus_one = _located(Number(Fraction(-1)), tok.start_pos, tok.end_pos)
+            return _located(Pow(args[0].expr, minus_one.expr), start, end, (args[0], minus_one))
         if name == "kron":
             self._arity(tok, args, 2)
-            return _make(Kron(args[0], args[1]), tok, *args, items[-1])
+            return _located(Kron(args[0].expr, args[1].expr), start, end, tuple(args))
         if name == "commutation":
             self._arity(tok, args, 2)
-            m, n = (_dimension(a, tok) for a in args)
-            return _make(Commutation(m, n), tok, *args, items[-1])
+            m, n = (_dimension(a.expr, tok) for a in args)
+            return _located(Commutation(m, n), start, end)
         self._arity(tok, args, FUNCTIONS[name].arity)
-        if name == "log" and isinstance(args[0], Call) and args[0].name == "det":
-            pass  # log(det(X)) stays as written; simplification knows it is logdet(X)
-        return _make(Call(name, tuple(args)), tok, *args, items[-1])
+        return _located(Call(name, tuple(a.expr for a in args)), start, end, tuple(args))
 
-    def bare_call(self, items):
+    def bare_call(self, meta, items):
         tok, arg = items
         name = canonical_function(names.normalize(str(tok)))
-        return _make(Call(name, (arg,)), tok, arg)
+        return _located(Call(name, (arg.expr,)), meta.start_pos, meta.end_pos, (arg,))
 
     def _arity(self, tok: Token, args: list, n: int) -> None:
         if len(args) != n:
-            _CONTEXT.get().error(
-                f"{tok} takes {n} argument{'s' if n > 1 else ''}, got {len(args)}",
-                tok.start_pos + _CONTEXT.get().offset,
-            )
+            _ctx().error(f"{tok} takes {n} argument{'s' if n > 1 else ''}, got {len(args)}",
+                         tok.start_pos)
 
-    def arguments(self, items):
-        return [i for i in items if isinstance(i, Expr)]
+    def arguments(self, meta, items):
+        return [i for i in items if isinstance(i, Located)]
 
-    def norm(self, items):
+    def norm(self, meta, items):
         arg = items[1]
         p = None
         if len(items) > 3:
             sub = str(items[3])
             p = "F" if "F" in sub else ("1" if "1" in sub else "2")
-        return _make(Norm(arg, p), *items)
+        return _located(Norm(arg.expr, p), meta.start_pos, meta.end_pos, (arg,))
 
-    def abs(self, items):
-        return _make(Call("abs", (items[1],)), *items)
+    def abs(self, meta, items):
+        return _located(Call("abs", (items[1].expr,)), meta.start_pos, meta.end_pos, (items[1],))
 
-    def frac(self, items):
-        exprs = [i for i in items if isinstance(i, Expr)]
-        return self._divide(exprs[0], exprs[1], items[0], items)
+    def frac(self, meta, items):
+        num, den = [i for i in items if isinstance(i, Located)]
+        return self._divide(num, den, meta.start_pos, meta.end_pos)
 
-    def sqrt(self, items):
+    def sqrt(self, meta, items):
         arg = items[2]
-        return _make(Call("sqrt", (arg,)), *items)
+        return _located(Call("sqrt", (arg.expr,)), meta.start_pos, meta.end_pos, (arg,))
 
     # -- postfix ---------------------------------------------------------------
-    def transpose(self, items):
-        return _make(Transpose(items[0]), *items)
+    def transpose(self, meta, items):
+        return _located(Transpose(items[0].expr), meta.start_pos, meta.end_pos, (items[0],))
 
-    def inverse_transpose(self, items):
-        return _make(Transpose(Pow(items[0], Number(Fraction(-1)))), *items)
+    def inverse_transpose(self, meta, items):
+        base, tok = items[0], items[1]
+        minus_one = _located(Number(Fraction(-1)), tok.start_pos, tok.end_pos)
+        inverse = _located(Pow(base.expr, minus_one.expr), meta.start_pos, meta.end_pos,
+                           (base, minus_one))
+        return _located(Transpose(inverse.expr), meta.start_pos, meta.end_pos, (inverse,))
 
-    def power(self, items):
-        base, exponent = items[0], items[2]
-        return _make(Pow(base, _fold_negative(exponent)), *items)
+    def power(self, meta, items):
+        base, exponent = items[0], _fold_negative(items[2])
+        return _located(Pow(base.expr, exponent.expr), meta.start_pos, meta.end_pos,
+                        (base, exponent))
 
-    def elempow(self, items):
-        base, exponent = items[0], items[2]
-        return _make(ElemPow(base, _fold_negative(exponent)), *items)
+    def elempow(self, meta, items):
+        base, exponent = items[0], _fold_negative(items[2])
+        return _located(ElemPow(base.expr, exponent.expr), meta.start_pos, meta.end_pos,
+                        (base, exponent))
 
     # -- unary and sums --------------------------------------------------------
-    def neg(self, items):
-        return _make(Neg(items[1]), *items)
+    def neg(self, meta, items):
+        return _located(Neg(items[1].expr), meta.start_pos, meta.end_pos, (items[1],))
 
-    def pos(self, items):
+    def pos(self, meta, items):
         return items[1]
 
-    def sum(self, items):
-        terms: list[Expr] = [items[0]]
+    def sum(self, meta, items):
+        terms: list[Located] = [items[0]]
         for sign, term in zip(items[1::2], items[2::2], strict=True):
-            terms.append(_make(Neg(term), sign, term) if sign.type == "MINUS" else term)
-        return _make(Add(tuple(terms)), *items)
+            if sign.type == "MINUS":
+                term = _located(Neg(term.expr), sign.start_pos, term.end, (term,))
+            terms.append(term)
+        return _located(Add(tuple(t.expr for t in terms)), meta.start_pos, meta.end_pos,
+                        tuple(terms))
 
     # -- products: one level, left to right ------------------------------------
-    def product(self, items):
-        current: Expr = items[0]
-        pending: list[Expr] = []  # factors of the Mul or Hadamard being built
+    def product(self, meta, items):
+        current: Located = items[0]
+        pending: list[Located] = []  # factors of the Mul or Hadamard being built
         pending_kind: str | None = None
-        i = 1
-        tokens: list[object] = [items[0]]
 
-        def flush() -> Expr:
+        def flush() -> Located:
             nonlocal pending, pending_kind
             if pending_kind is None:
                 return current
-            node = Mul(tuple(pending)) if pending_kind == "mul" else Hadamard(tuple(pending))
+            exprs = tuple(p.expr for p in pending)
+            node = Mul(exprs) if pending_kind == "mul" else Hadamard(exprs)
+            made = _located(node, *_span(*pending), tuple(pending))
             pending, pending_kind = [], None
-            return _make(node, *tokens)
+            return made
 
+        i = 1
         while i < len(items):
             op = None
             if isinstance(items[i], Token):
                 op = str(items[i])
-                tokens.append(items[i])
                 i += 1
             factor = items[i]
-            tokens.append(factor)
             i += 1
             kind = (
                 "mul" if op is None or op in _MUL_OPS
@@ -439,50 +514,45 @@ class _Builder(Transformer):
                 pending.append(factor)
                 continue
             current = flush()
+            span = _span(current, factor)
             if kind == "kron":
-                current = _make(Kron(current, factor), *tokens)
+                current = _located(Kron(current.expr, factor.expr), *span, (current, factor))
             elif kind == "ediv":
-                current = _make(ElemDiv(current, factor), *tokens)
+                current = _located(ElemDiv(current.expr, factor.expr), *span, (current, factor))
             else:
-                current = self._divide(current, factor, op, tokens)
+                current = self._divide(current, factor, *span)
         return flush()
 
-    def _divide(self, num: Expr, den: Expr, where: object, parts) -> Expr:
-        if isinstance(num, Number) and isinstance(den, Number):
-            if den.value == 0:
-                ctx = _CONTEXT.get()
-                pos = ctx.spans.get(id(den), (None,))[0]
-                ctx.error("division by zero", pos)
-            return _make(Number(num.value / den.value), *parts)
-        return _make(Div(num, den), *parts)
+    def _divide(self, num: Located, den: Located, start: int, end: int) -> Located:
+        if isinstance(num.expr, Number) and isinstance(den.expr, Number):
+            if den.expr.value == 0:
+                _ctx().error("division by zero", den.start)
+            return _located(Number(num.expr.value / den.expr.value), start, end)
+        return _located(Div(num.expr, den.expr), start, end, (num, den))
 
     # -- declarations ----------------------------------------------------------
-    def decls(self, items):
-        return [i for i in items if not isinstance(i, Token)]
-
-    def declare(self, items):
-        return ("declare", items[0], items[2])
-
-    def bind(self, items):
-        return ("bind", items[0], items[2])
-
-    def decl_type(self, items):
+    def decl_type(self, meta, items):
         props = [str(t) for t in items if isinstance(t, Token) and t.type == "PROPERTY"]
         kinds = [str(t) for t in items if isinstance(t, Token) and t.type == "KIND"]
         dims = next((i for i in items if isinstance(i, list)), [])
-        tok = items[0] if items and isinstance(items[0], Token) else None
         try:
             return make_decl(props, kinds[0] if kinds else None, dims)
         except DeclarationError as err:
-            ctx = _CONTEXT.get()
-            pos = (tok.start_pos + ctx.offset) if tok is not None else None
-            ctx.error(err.message, pos, err.hint, DeclarationError)
+            _ctx().error(err.message, meta.start_pos if not meta.empty else None, err.hint,
+                         DeclarationError)
 
-    def dims(self, items):
-        out = []
+    def dims(self, meta, items):
+        out: list[int | str] = []
         for t in items:
-            if isinstance(t, Token) and t.type in ("NAME", "NUMBER"):
-                out.append(int(t) if t.type == "NUMBER" else str(t))
+            if isinstance(t, Token) and t.type == "NAME":
+                out.append(str(t))
+            elif isinstance(t, Token) and t.type == "NUMBER":
+                text = str(t)
+                if not text.isdigit() or int(text) == 0 or len(text) > MAX_DIMENSION_DIGITS:
+                    _ctx().error(f"{text} is not a size: a dimension is a name or a whole "
+                                 "number from 2 on", t.start_pos,
+                                 "for example vector(n) or matrix(3, 4)", DeclarationError)
+                out.append(int(text))
         return out
 
 
@@ -491,7 +561,7 @@ def _dimension(e: Expr, tok: Token) -> Dim:
     if isinstance(e, Number) and e.value.denominator == 1 and e.value > 0:
         return int(e.value)
     if isinstance(e, Symbol):
-        _CONTEXT.get().symbols.pop(e.name, None)  # a size, not a variable of the formula
+        _ctx().symbols.pop(e.name, None)  # a size, not a variable of the formula
         return e.name
     if isinstance(e, Mul) and e.factors:
         parts = [_dimension(f, tok) for f in e.factors]
@@ -499,19 +569,18 @@ def _dimension(e: Expr, tok: Token) -> Dim:
         for p in parts[1:]:
             out = mul_dims(out, p)
         return out
-    _CONTEXT.get().error("commutation(m, n) takes two sizes (names or positive integers)",
-                         tok.start_pos + _CONTEXT.get().offset,
-                         hint="for example commutation(m, n) or commutation(2, 3)")
+    _ctx().error("commutation(m, n) takes two sizes (names or positive integers)",
+                 tok.start_pos, hint="for example commutation(m, n) or commutation(2, 3)")
     raise AssertionError  # unreachable: error raises
 
 
-def _fold_negative(e: Expr) -> Expr:
-    if isinstance(e, Neg) and isinstance(e.arg, Number):
-        return Number(-e.arg.value)
+def _fold_negative(e: Located) -> Located:
+    if isinstance(e.expr, Neg) and isinstance(e.expr.arg, Number):
+        return Located(Number(-e.expr.arg.value), e.start, e.end, (), e.depth)
     return e
 
 
-# ---------------------------------------------------------------------------- driver
+# ---------------------------------------------------------------------------- errors
 
 _EXPECTED_WORDS = {
     "NAME": "a name", "NUMBER": "a number", "CALL": "a function call", "LPAREN": "'('",
@@ -534,6 +603,29 @@ def _describe_expected(expected: set[str]) -> str:
     return ", ".join(words[:-1]) + (" or " if len(words) > 1 else "") + words[-1]
 
 
+# Malformed examples, matched by lark's parser state (UnexpectedInput.match_examples).
+_SYNTAX_HINTS = {
+    "':' and '=' belong in declarations: x^T A x where A: symmetric, s = softmax(x)": [
+        "x = y", "x: y", "x + y = z", "x^T = y", "x y = z", "tr(x) = y"],
+    "a declaration is `name: kind` or `name = formula`": [
+        "x where x vector", "x where x", "x where x: vector, y"],
+    "a power needs an exponent: x.^2, A^-1, A^T": ["x^", "A^ + B", "x.^"],
+}
+
+
+def _syntax_hint(err: UnexpectedInput) -> str | None:
+    def parse_example(text: str) -> None:
+        _lark().parse(text, start="formula")
+
+    token = _CONTEXT.set(None)  # the examples need no declarations
+    try:
+        return err.match_examples(parse_example, _SYNTAX_HINTS, use_accepts=True)
+    except Exception:  # noqa: BLE001 - a hint is optional
+        return None
+    finally:
+        _CONTEXT.reset(token)
+
+
 def _friendly(ctx: _Context, err: UnexpectedInput, text: str) -> MatcalcError:
     if isinstance(err, UnexpectedCharacters):
         pos = err.pos_in_stream + ctx.offset
@@ -552,24 +644,26 @@ def _friendly(ctx: _Context, err: UnexpectedInput, text: str) -> MatcalcError:
         return ParseError(f"unexpected character {ch!r}", text=ctx.text, pos=pos, hint=hint)
     if isinstance(err, UnexpectedToken):
         tok = err.token
-        pos = (tok.start_pos if tok.start_pos is not None else len(text)) + ctx.offset
         if tok.type == "$END":
             pos = len(text) + ctx.offset
             what = "the formula ends too early"
         else:
+            pos = (tok.start_pos if tok.start_pos is not None else len(text)) + ctx.offset
             what = f"unexpected {tok.value!r}"
         expected = set(err.expected or ())
-        hint = None
-        # LALR states are shared, so a closing bar may be "expected" with none open.
+        # LALR states are shared, so a closing bar may be "expected" with none open: the
+        # bars the post-lexer saw decide.
         if "NORM_CLOSE" in expected and ctx.bars and ctx.bars[-1] == "NORM":
             hint = "a norm opened with || is not closed"
         elif "ABS_CLOSE" in expected and ctx.bars and ctx.bars[-1] == "ABS":
             hint = "an absolute value opened with | is not closed"
-        elif tok.type in ("EQUALS", "COLON"):
-            hint = "':' and '=' belong in declarations: x^T A x where A: symmetric, s = softmax(x)"
-        elif "RPAREN" in expected and tok.type in ("$END", "COMMA"):
+        else:
+            hint = _syntax_hint(err)
+        # lark compares parser states with their stack depth, so nested parentheses
+        # need a rule of their own
+        if hint is None and "RPAREN" in expected and tok.type in ("$END", "COMMA"):
             hint = "a parenthesis is not closed"
-        elif tok.type == "RPAREN":
+        elif hint is None and tok.type == "RPAREN":
             hint = "this parenthesis closes nothing"
         return ParseError(
             f"{what}; expected {_describe_expected(expected)}",
@@ -580,25 +674,19 @@ def _friendly(ctx: _Context, err: UnexpectedInput, text: str) -> MatcalcError:
     return ParseError(str(err), text=ctx.text)
 
 
-def _run(ctx: _Context, text: str, start: str, offset: int):
-    parser = _lark()
-    ctx.offset = offset
+# ---------------------------------------------------------------------------- driver
+
+
+def _parse_tree(ctx: _Context, text: str, start: str) -> Tree:
     token = _CONTEXT.set(ctx)
     try:
-        interactive = parser.parse_interactive(start=start)
-        last = None
-        for tok in _postlex(ctx, parser.lex(text, dont_ignore=False)):
-            interactive.feed_token(tok)
-            last = tok
-        return interactive.feed_eof(last)
+        return _lark().parse(text, start=start)
     except UnexpectedInput as err:
         raise _friendly(ctx, err, text) from None
     except MatcalcError:
         raise
     except LarkError as err:  # pragma: no cover - lark wraps callback errors
-        if isinstance(err.__context__, MatcalcError):
-            raise err.__context__ from None
-        orig = getattr(err, "orig_exc", None)
+        orig = getattr(err, "orig_exc", None) or err.__context__
         if isinstance(orig, MatcalcError):
             raise orig from None
         raise ParseError(f"cannot read the formula: {err}", text=ctx.text) from None
@@ -606,16 +694,16 @@ def _run(ctx: _Context, text: str, start: str, offset: int):
         _CONTEXT.reset(token)
 
 
-def _split_where(text: str) -> tuple[str, str | None, int]:
-    """The formula and the declaration part after the top-level ``where``."""
-    parser = _lark()
+def _build(ctx: _Context, tree: Tree | Token):
+    token = _CONTEXT.set(ctx)
     try:
-        for tok in parser.lex(text, dont_ignore=False):
-            if tok.type == "WHERE":
-                return text[: tok.start_pos], text[tok.end_pos :], tok.end_pos
-    except UnexpectedInput:
-        pass  # the full parse reports it with context
-    return text, None, 0
+        return _Builder().transform(tree)
+    except VisitError as err:  # lark wraps what a callback raises
+        if isinstance(err.orig_exc, MatcalcError):
+            raise err.orig_exc from None
+        raise
+    finally:
+        _CONTEXT.reset(token)
 
 
 def _decl_from_keyword(name: str, value: object) -> Decl:
@@ -626,16 +714,39 @@ def _decl_from_keyword(name: str, value: object) -> Decl:
             f"declaration of {name} must be a string such as 'symmetric matrix(n, n)', "
             f"got {type(value).__name__}"
         )
-    ctx = _Context(text=value, decls={})
-    items = _run(ctx, f"a: {value}", "decls", 0)
-    return items[0][2]
+    prefix = "a: "
+    ctx = _Context(text=value, decls={}, offset=-len(prefix))
+    tree = _parse_tree(ctx, prefix + value, "decls")
+    ((_kind, _name, decl),) = _read_entries(ctx, tree)
+    return decl
+
+
+def _read_entries(ctx: _Context, decls: Tree) -> list[tuple[str, Token, object]]:
+    """``(kind, name, value)`` per declaration: a Decl, or the parse tree of a binding."""
+    entries = []
+    for item in decls.children:
+        if not isinstance(item, Tree):
+            continue  # a comma
+        name_tok, sep, value = item.children
+        if item.data == "bind":
+            entries.append(("bind", name_tok, value))
+            continue
+        if isinstance(value, Tree) and value.children:
+            decl = _build(ctx, value)
+        else:  # `x:` with nothing after the colon
+            ctx.error("a declaration needs a kind", sep.end_pos,
+                      "scalar, vector or matrix", DeclarationError)
+        entries.append(("declare", name_tok, decl))
+    return entries
 
 
 def parse(text: str, /, **decls: str) -> Expr:
     """Read a formula (text or LaTeX) into a typed expression.
 
     Keyword arguments declare kinds, as the ``where`` clause does:
-    ``parse("x^T A x", A="symmetric matrix")``.
+    ``parse("x^T A x", A="symmetric matrix")``. A where-binding (``s = softmax(x)``) is
+    typed once and shared wherever its name occurs, so the result is a DAG as large as the
+    text, however often bindings refer to bindings.
     """
     if not isinstance(text, str):
         raise ParseError(f"a formula must be a string, got {type(text).__name__}")
@@ -646,67 +757,106 @@ def parse(text: str, /, **decls: str) -> Expr:
         )
     if not text.strip():
         raise ParseError("the formula is empty", hint="for example: x^T A x")
-    body, decl_text, decl_offset = _split_where(text)
     declared: dict[str, Decl] = {}
     for key, value in decls.items():
         declared[names.normalize(key)] = _decl_from_keyword(key, value)
     ctx = _Context(text=text, decls=declared)
-    bindings: dict[str, Expr] = {}
+    tree = _parse_tree(ctx, text, "formula")
+    body_tree = tree.children[0]
+    bindings: dict[str, Tree] = {}
     binding_pos: dict[str, int] = {}
-    if decl_text is not None:
-        if not decl_text.strip():
-            ctx.error("nothing after where", len(text), "for example: where A: symmetric")
-        # Names declared or bound after `where` are known before the formula is read.
-        for m in re.finditer(r"([^\s,:=]+)\s*[:=]", decl_text):
-            name = names.normalize(m.group(1))
-            ctx.bound.add(name)
-        entries = _run(ctx, decl_text, "decls", decl_offset)
-        ctx.bound.clear()
-        for kind, name_tok, value in entries:
+    if len(tree.children) > 2:
+        for kind, name_tok, value in _read_entries(ctx, tree.children[2]):
             name = names.normalize(str(name_tok))
             if name in declared or name in bindings:
-                ctx.error(f"{name} is declared twice", name_tok.start_pos + decl_offset,
-                          cls=DeclarationError)
+                ctx.error(f"{name} is declared twice", name_tok.start_pos, cls=DeclarationError)
             if kind == "declare":
-                declared[name] = value
+                declared[name] = value  # type: ignore[assignment]
             else:
-                bindings[name] = value
-                binding_pos[name] = name_tok.start_pos + decl_offset
-        ctx.decls = declared
-        ctx.bound = set(bindings)
-        ctx.symbols = {k: v for k, v in ctx.symbols.items() if k not in declared}
-    expr = _run(ctx, body, "expr", 0)
-    if bindings:
-        expr = _inline_bindings(ctx, expr, bindings, binding_pos)
+                bindings[name] = value  # type: ignore[assignment]
+                binding_pos[name] = name_tok.start_pos
+    body = _build(ctx, body_tree)
     reserved = {d for decl in declared.values() for d in decl.dims if isinstance(d, str)}
-    inference = Inference(ctx.dims, ctx.locate, text, reserved)
-    typed = inference.elaborate(expr)
-    return inference.finish(typed)
+    inference = Inference(ctx.dims, lambda _e: None, text, reserved)
+    typed: dict[str, Expr] = {}
+    built: dict[str, Located] = {}
+    for name in _binding_order(ctx, body, bindings, binding_pos, built):
+        value = _substitute(built[name], typed)
+        typed[name] = inference.elaborate_at(value)
+        inference.opaque.add(id(typed[name]))
+    result = inference.elaborate_at(_substitute(body, typed))
+    return inference.finish(result)
 
 
-def _inline_bindings(
-    ctx: _Context, expr: Expr, bindings: dict[str, Expr], positions: dict[str, int]
-) -> Expr:
-    """Replace bound names (``where s = softmax(x)``) by their definitions."""
-    resolved: dict[str, Expr] = {}
+def _bound_names(where: Located, bound: dict) -> list[str]:
+    """Bound names that occur in a located expression, in order of first occurrence."""
+    out: dict[str, None] = {}
+    stack = [where]
+    while stack:
+        node = stack.pop()
+        if isinstance(node.expr, Symbol) and node.expr.name in bound:
+            out[node.expr.name] = None
+        stack.extend(reversed(node.children))
+    return list(out)
 
-    def resolve(name: str, stack: tuple[str, ...]) -> Expr:
-        if name in resolved:
-            return resolved[name]
-        if name in stack:
-            ctx.error(f"the binding of {name} refers to itself", positions.get(name),
-                      cls=DeclarationError)
-        resolved[name] = substitute(bindings[name], stack + (name,))
-        return resolved[name]
 
-    def substitute(e: Expr, stack: tuple[str, ...]) -> Expr:
-        if isinstance(e, Symbol) and e.name in bindings:
-            return resolve(e.name, stack)
-        if not e.children:
-            return e
-        new = e.map_children(lambda c: substitute(c, stack))
-        if new is not e and id(e) in ctx.spans:
-            ctx.spans[id(new)] = ctx.spans[id(e)]
-        return new
+def _binding_order(ctx: _Context, body: Located, bindings: dict[str, Tree],
+                   positions: dict[str, int], built: dict[str, Located]) -> list[str]:
+    """The bindings the body uses, each after the bindings it uses (a cycle is an error);
+    ``built`` receives the located definition of each."""
+    used: dict[str, list[str]] = {}
 
-    return substitute(expr, ())
+    def uses(name: str) -> list[str]:
+        if name not in used:
+            built[name] = _build(ctx, bindings[name])
+            used[name] = _bound_names(built[name], bindings)
+        return used[name]
+
+    order: list[str] = []
+    state: dict[str, str] = {}  # "open" while its dependencies are visited, then "done"
+    for root in _bound_names(body, bindings):
+        stack = [(root, iter(uses(root)))]
+        if state.get(root) == "done":
+            continue
+        state[root] = "open"
+        while stack:
+            name, pending = stack[-1]
+            nxt = next(pending, None)
+            if nxt is None:
+                stack.pop()
+                state[name] = "done"
+                order.append(name)
+            elif state.get(nxt) == "open":
+                ctx.error(f"the binding of {nxt} refers to itself", positions.get(nxt),
+                          cls=DeclarationError)
+            elif nxt not in state:
+                state[nxt] = "open"
+                stack.append((nxt, iter(uses(nxt))))
+    return order
+
+
+def _substitute(where: Located, typed: dict[str, Expr]) -> Located:
+    """Bound names replaced by their typed (shared) definitions, positions kept."""
+    if not typed:
+        return where
+    done: dict[int, Located] = {}
+    stack = [where]
+    while stack:
+        node = stack[-1]
+        missing = [c for c in node.children if id(c) not in done]
+        if missing:
+            stack.extend(missing)
+            continue
+        stack.pop()
+        if id(node) in done:
+            continue
+        if isinstance(node.expr, Symbol) and node.expr.name in typed:
+            done[id(node)] = Located(typed[node.expr.name], node.start, node.end, (), 1)
+            continue
+        children = tuple(done[id(c)] for c in node.children)
+        if all(a is b for a, b in zip(children, node.children, strict=True)):
+            done[id(node)] = node
+        else:
+            expr = node.expr.rebuild(tuple(c.expr for c in children))
+            done[id(node)] = Located(expr, node.start, node.end, children, node.depth)
+    return done[id(where)]

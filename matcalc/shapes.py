@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .dims import DimUnion, Product, dim_factors, dim_names, map_dim
 from .errors import ShapeError, UnsupportedError
@@ -160,6 +161,11 @@ class Inference:
         self.locate = locate
         self.text = text
         self.reserved = reserved_dims
+        self.opaque: set[int] = set()  # ids of sub-expressions typed already (where-bindings)
+        # The occurrence being elaborated and how many of its children were visited: an
+        # error points at the occurrence (equal sub-expressions are one hash-consed node).
+        self._cursor: list[list] = []
+        self._root: Any = None
 
     # -- errors ----------------------------------------------------------------
     def _for_message(self, e: Expr) -> Expr:
@@ -178,10 +184,22 @@ class Inference:
     def _shape_desc(self, e: Expr) -> str:
         return describe(self._for_message(e).shape)
 
-    def fail(self, message: str, at: Expr, hint: str | None = None, cls=ShapeError):
-        raise cls(message, text=self.text, pos=self.locate(at), hint=hint)
+    def fail(self, message: str, at: Expr | int, hint: str | None = None, cls=ShapeError):
+        """Raise at ``at``: the node being elaborated, or the index of one of its children."""
+        raise cls(message, text=self.text, pos=self.position(at), hint=hint)
 
-    def mismatch(self, what: str, a: Expr, b: Expr, at: Expr, hint: str | None = None):
+    def position(self, at: Expr | int) -> int | None:
+        """Where the occurrence ``at`` was written (an int: that child of the current node)."""
+        here = self._cursor[-1][0] if self._cursor else None
+        if isinstance(at, int):
+            if here is not None and at < len(here.children):
+                return here.children[at].start
+            return None
+        if here is not None and here.expr is at:
+            return here.start
+        return self.locate(at)
+
+    def mismatch(self, what: str, a: Expr, b: Expr, at: Expr | int, hint: str | None = None):
         self.fail(
             f"shape mismatch in {what}: `{self._show(a)}` is a {self._shape_desc(a)} "
             f"but `{self._show(b)}` is a {self._shape_desc(b)}",
@@ -193,7 +211,8 @@ class Inference:
     def is_scalar(self, e: Expr) -> bool:
         return self.dims.shape(e.shape) == SCALAR
 
-    def unify_shapes(self, a: Expr, b: Expr, what: str, at: Expr, hint: str | None = None):
+    def unify_shapes(self, a: Expr, b: Expr, what: str, at: Expr | int,
+                     hint: str | None = None):
         sa, sb = a.shape, b.shape
         ok = self.dims.unify(sa[0], sb[0]) and self.dims.unify(sa[1], sb[1])
         if not ok:
@@ -214,9 +233,30 @@ class Inference:
             )
 
     # -- elaboration -----------------------------------------------------------
+    def elaborate_at(self, where: Any) -> Expr:
+        """Elaborate a located expression (``parse.Located``: ``expr``, ``start``, ``children``
+        aligned with the node's children), so that errors point at the right occurrence."""
+        self._root = where
+        return self.elaborate(where.expr)
+
     def elaborate(self, e: Expr) -> Expr:
-        method = getattr(self, "_elab_" + type(e).__name__)
-        return method(e)
+        if id(e) in self.opaque:
+            return e
+        # Every _elab_ method elaborates the children of its node in order, once each.
+        if self._cursor:
+            parent = self._cursor[-1]
+            i = parent[1]
+            parent[1] += 1
+            here = parent[0]
+            here = here.children[i] if here is not None and i < len(here.children) else None
+        else:
+            here, self._root = self._root, None
+        self._cursor.append([here, 0])
+        try:
+            method = getattr(self, "_elab_" + type(e).__name__)
+            return method(e)
+        finally:
+            self._cursor.pop()
 
     def _elab_Symbol(self, e: Symbol) -> Expr:
         return e
@@ -238,7 +278,7 @@ class Inference:
             return
         for i, t in enumerate(items):
             if t is not first and not self.is_scalar(t):
-                where = raw[i] if raw is not None and self.locate(raw[i]) is not None else at
+                where = i if raw is not None and self.position(i) is not None else at
                 self.unify_shapes(first, t, what, where)
 
     def _elab_Neg(self, e: Neg) -> Expr:
@@ -277,7 +317,7 @@ class Inference:
                         f"for an inner product write `{self._show(left)}^T {self._show(f)}`, "
                         f"for an outer product `{self._show(left)} {self._show(f)}^T`"
                     )
-                at = raw[i] if self.locate(raw[i]) is not None else e
+                at = i if self.position(i) is not None else e
                 self.fail(
                     f"cannot multiply `{self._show(left)}`, a {self._shape_desc(left)}, "
                     f"by `{self._show(f)}`, a {self._shape_desc(f)}: {why}",

@@ -10,7 +10,7 @@ import pytest
 from lark import Lark
 
 import matcalc
-from matcalc.parse import _KeepLexerTerminals
+from matcalc.parse import PostLexer
 
 # (LaTeX, text, keyword declarations)
 PAIRS = [
@@ -98,8 +98,8 @@ def _conflicts(grammar: str) -> list[str]:
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
     try:
-        Lark(grammar, parser="lalr", lexer="basic", start=["expr", "decls"], debug=True,
-             postlex=_KeepLexerTerminals(), maybe_placeholders=False)
+        Lark(grammar, parser="lalr", lexer="basic", start=["formula", "decls"], debug=True,
+             postlex=PostLexer(), maybe_placeholders=False)
     finally:
         logger.removeHandler(handler)
         logger.setLevel(old_level)
@@ -114,6 +114,7 @@ def test_grammar_has_no_lalr_conflicts() -> None:
 def test_conflict_capture_sees_conflicts() -> None:
     # The capture above must be able to fail: a dangling product is a Shift/Reduce conflict.
     ambiguous = """
+    formula: expr
     expr: expr expr | NAME
     decls: NAME
     NAME: /[a-z]/
