@@ -374,7 +374,7 @@ class _Builder(Transformer_NonRecursive):
         value = number_value(str(tok))
         if isinstance(value, str):
             shown = str(tok) if len(str(tok)) <= 20 else str(tok)[:20] + "..."
-            _ctx().error(f"the number {shown} cannot be used: {value}", tok.start_pos,
+            _ctx().error(f"the number {shown} is too long or too large: {value}", tok.start_pos,
                          "write a number of ordinary size, such as 1e-6 or 2.5")
         return _located(Number(value), tok.start_pos, tok.end_pos)
 
