@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import gc
-import sys
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -42,10 +39,8 @@ class Derivative:
     def text(self, bindings: bool = True) -> str:
         """The result in matcalc notation; repeated sub-expressions named in a where clause."""
         if not bindings:
-            with deep_recursion():
-                return str(self.expr)
-        with deep_recursion():
-            body, named = bind_common(self.expr)
+            return str(self.expr)
+        body, named = bind_common(self.expr)
         if not named:
             return str(body)
         return f"{body} where " + ", ".join(f"{n} = {d}" for n, d in named)
@@ -53,10 +48,8 @@ class Derivative:
     def latex(self, bindings: bool = True) -> str:
         """The result as LaTeX math (with a where clause for repeated sub-expressions)."""
         if not bindings:
-            with deep_recursion():
-                return self.expr.latex()
-        with deep_recursion():
-            body, named = bind_common(self.expr)
+            return self.expr.latex()
+        body, named = bind_common(self.expr)
         if not named:
             return body.latex()
         defs = r",\; ".join(f"{n.latex()} = {d.latex()}" for n, d in named)
@@ -185,26 +178,6 @@ class Derivative:
         return list(seen.items())
 
 
-@contextmanager
-def deep_recursion(limit: int = 20_000):
-    """Allow the recursive tree walks of deep results (an L-layer network is ~3L levels).
-
-    The cyclic garbage collector is paused meanwhile: expressions are acyclic (reference
-    counting frees them) and its passes over the many live nodes cost a third of the time
-    of a large derivation.
-    """
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(old, limit))
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
-            gc.enable()
-        sys.setrecursionlimit(old)
-
-
 def _prepare(f: str | Expr, wrt: str | Symbol, decls: dict[str, str]) -> tuple[Expr, Symbol]:
     expr = parse(f, **decls) if isinstance(f, str) else f
     if isinstance(wrt, Symbol):
@@ -244,8 +217,7 @@ def grad(f: str | Expr, wrt: str | Symbol, /, **decls: str) -> Derivative:
             hint="use jacobian for vector-valued functions",
         )
     trace = Trace()
-    with deep_recursion():
-        result = simplify(Differentiator(trace).gradient(expr, variable))
+    result = simplify(Differentiator(trace).gradient(expr, variable))
     return Derivative(expr, variable, result, "grad", trace.steps)
 
 
@@ -263,8 +235,7 @@ def jacobian(
         raise MatcalcError(f"unknown layout {layout!r}", hint="numerator or denominator")
     expr, variable = _prepare(y, wrt, decls)
     trace = Trace()
-    with deep_recursion():
-        result = JacobianBuilder(trace).jacobian(expr, variable)
+    result = JacobianBuilder(trace).jacobian(expr, variable)
     mode = "jacobian"
     if layout == "denominator":
         result = simplify(Transpose(result))
@@ -278,8 +249,7 @@ def hessian(f: str | Expr, wrt: str | Symbol, /, **decls: str) -> Derivative:
 
     g = grad(f, wrt, **decls)
     trace = Trace()
-    with deep_recursion():
-        result = JacobianBuilder(trace).hessian(g.function, g.wrt)
+    result = JacobianBuilder(trace).hessian(g.function, g.wrt)
     return Derivative(g.function, g.wrt, result, "hessian", g.steps + trace.steps, g.expr)
 
 
@@ -299,8 +269,7 @@ def differential(f: str | Expr, wrt: str | Symbol, /, **decls: str) -> Expr:
     expr, variable = _prepare(f, wrt, decls)
     dx = Differential(variable)
     if not expr.is_scalar:
-        with deep_recursion():
-            return JacobianBuilder().forward(expr, variable)
+        return JacobianBuilder().forward(expr, variable)
     g = grad(expr, variable)
     if variable.is_scalar:
         return simplify(Mul((g.expr, dx)))
@@ -321,16 +290,9 @@ def _direction(name: str, like: Symbol, taken: set[Symbol]) -> Symbol:
 
 
 def _substitute(expr: Expr, old: Expr, new: Expr) -> Expr:
-    memo: dict[Expr, Expr] = {}
+    from .expr import map_bottom_up
 
-    def sub(e: Expr) -> Expr:
-        if e == old:
-            return new
-        if e not in memo:
-            memo[e] = e.map_children(sub) if e.children else e
-        return memo[e]
-
-    return sub(expr)
+    return map_bottom_up(expr, lambda node, rebuilt: new if node == old else rebuilt)
 
 
 def hvp(f: str | Expr, wrt: str | Symbol, /, direction: str = "v", **decls: str) -> Derivative:
@@ -343,9 +305,8 @@ def hvp(f: str | Expr, wrt: str | Symbol, /, direction: str = "v", **decls: str)
     if g.wrt.kind == "matrix":
         direction = direction.upper()
     v = _direction(direction, g.wrt, g.function.free_symbols())
-    with deep_recursion():
-        d = differential(g.expr, g.wrt)
-        result = simplify(_substitute(d, Differential(g.wrt), v))
+    d = differential(g.expr, g.wrt)
+    result = simplify(_substitute(d, Differential(g.wrt), v))
     return Derivative(g.function, g.wrt, result, "hvp", g.steps, g.expr, direction=v)
 
 
@@ -358,8 +319,7 @@ def jvp(f: str | Expr, wrt: str | Symbol, /, direction: str = "v", **decls: str)
     if variable.kind == "matrix":
         direction = direction.upper()
     v = _direction(direction, variable, expr.free_symbols())
-    with deep_recursion():
-        result = simplify(_substitute(differential(expr, variable), Differential(variable), v))
+    result = simplify(_substitute(differential(expr, variable), Differential(variable), v))
     return Derivative(expr, variable, result, "jvp", direction=v)
 
 

@@ -23,6 +23,8 @@ from .expr import (
     Symbol,
     Transpose,
     Zero,
+    map_bottom_up,
+    postorder,
 )
 from .rewrite import (
     Rule,
@@ -224,18 +226,24 @@ class Differentiator:
         self._size: dict[Expr, int] = {}
 
     def depends(self, e: Expr, wrt: Expr) -> bool:
-        """Whether ``e`` contains ``wrt`` (memoised over the DAG)."""
+        """Whether ``e`` contains ``wrt`` (memoised over the DAG, iteratively)."""
         hit = self._depends.get(e)
         if hit is None:
-            hit = e == wrt or any(self.depends(c, wrt) for c in e.children)
-            self._depends[e] = hit
+            for node in postorder(e):
+                if node not in self._depends:
+                    self._depends[node] = node == wrt or any(
+                        self._depends[c] for c in node.children)
+            hit = self._depends[e]
         return hit
 
     def size(self, e: Expr) -> int:
+        """Nodes of the tree of ``e`` (memoised over the DAG, iteratively)."""
         hit = self._size.get(e)
         if hit is None:
-            hit = 1 + sum(self.size(c) for c in e.children)
-            self._size[e] = hit
+            for node in postorder(e):
+                if node not in self._size:
+                    self._size[node] = 1 + sum(self._size[c] for c in node.children)
+            hit = self._size[e]
         return hit
 
     def gradient(self, f: Expr, wrt: Symbol) -> Expr:
@@ -324,16 +332,7 @@ class Differentiator:
 
 def replace_symbol(e: Expr, old: Symbol, new: Expr) -> Expr:
     """``e`` with every occurrence of the variable ``old`` replaced by ``new``."""
-    memo: dict[Expr, Expr] = {}
-
-    def walk(node: Expr) -> Expr:
-        hit = memo.get(node)
-        if hit is None:
-            hit = new if node == old else node.map_children(walk)
-            memo[node] = hit
-        return hit
-
-    return walk(e)
+    return map_bottom_up(e, lambda node, rebuilt: new if node == old else rebuilt)
 
 
 def _split_trace(term: Expr) -> tuple[Expr, Expr]:

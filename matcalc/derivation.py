@@ -675,8 +675,6 @@ def _differential_lhs(name: str, shape: tuple) -> tuple[str, str]:
 
 def derive(derivative: Any) -> Derivation:
     """The textbook derivation of a ``Derivative`` (gradient, Jacobian, Hessian, vec)."""
-    from .api import deep_recursion
-
     f, wrt, mode = derivative.function, derivative.wrt, derivative.mode
     taken = {s.name for s in f.free_symbols()}
     fname = _function_name(f, taken)
@@ -686,25 +684,24 @@ def derive(derivative: Any) -> Derivation:
     head = f"{title} of {fname} = {f} with respect to {wrt}"
     head_latex = (rf"\text{{{title} of }} {Symbol(fname).latex()} = {f.latex()}"
                   rf" \text{{ with respect to }} {wrt.latex()}")
-    with deep_recursion():
-        if mode == "hessian":
-            g = type(derivative)(f, wrt, derivative.gradient, "grad")
-            gspec = ChainSpec(f, wrt, "grad", str(g), g.latex(), g.expr)
-            lines = chain(gspec, fname, _differential_lhs(fname, f.shape))
-            hspec = ChainSpec(derivative.gradient, wrt, "hessian", str(derivative),
-                              derivative.latex(), derivative.expr)
-            grad_name = f"grad {fname}"
-            dlhs = (f"d({grad_name})", rf"\mathrm{{d}}(\nabla {Symbol(fname).latex()})")
-            lines += chain(hspec, fname, dlhs, header=False)
-        elif mode == "grad":
-            spec = ChainSpec(f, wrt, "grad", str(derivative), derivative.latex(), derivative.expr)
-            lines = chain(spec, fname, _differential_lhs(fname, f.shape))
-        elif mode in ("jacobian", "jacobian_denominator", "derivative"):
-            spec = ChainSpec(f, wrt, "jacobian", str(derivative), derivative.latex(),
-                             derivative.expr, transpose_result=mode == "jacobian_denominator")
-            lines = chain(spec, fname, _differential_lhs(fname, f.shape))
-        else:  # pragma: no cover - every mode is listed above
-            raise MatcalcError(f"no derivation for mode {mode!r}")
+    if mode == "hessian":
+        g = type(derivative)(f, wrt, derivative.gradient, "grad")
+        gspec = ChainSpec(f, wrt, "grad", str(g), g.latex(), g.expr)
+        lines = chain(gspec, fname, _differential_lhs(fname, f.shape))
+        hspec = ChainSpec(derivative.gradient, wrt, "hessian", str(derivative),
+                          derivative.latex(), derivative.expr)
+        grad_name = f"grad {fname}"
+        dlhs = (f"d({grad_name})", rf"\mathrm{{d}}(\nabla {Symbol(fname).latex()})")
+        lines += chain(hspec, fname, dlhs, header=False)
+    elif mode == "grad":
+        spec = ChainSpec(f, wrt, "grad", str(derivative), derivative.latex(), derivative.expr)
+        lines = chain(spec, fname, _differential_lhs(fname, f.shape))
+    elif mode in ("jacobian", "jacobian_denominator", "derivative"):
+        spec = ChainSpec(f, wrt, "jacobian", str(derivative), derivative.latex(),
+                         derivative.expr, transpose_result=mode == "jacobian_denominator")
+        lines = chain(spec, fname, _differential_lhs(fname, f.shape))
+    else:  # pragma: no cover - every mode is listed above
+        raise MatcalcError(f"no derivation for mode {mode!r}")
     return Derivation(head, head_latex, tuple(lines))
 
 

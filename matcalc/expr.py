@@ -139,9 +139,25 @@ class Expr:
         try:
             return self._shape
         except AttributeError:
-            s = self._compute_shape()
-            object.__setattr__(self, "_shape", s)
-            return s
+            pass
+        # the shapes this one needs first, iteratively (deep expressions, no deep recursion)
+        stack: list[Expr] = [self]
+        while stack:
+            node = stack[-1]
+            if hasattr(node, "_shape"):
+                stack.pop()
+                continue
+            missing = [c for c in node._shape_inputs() if not hasattr(c, "_shape")]
+            if missing:
+                stack.extend(missing)
+                continue
+            stack.pop()
+            object.__setattr__(node, "_shape", node._compute_shape())
+        return self._shape
+
+    def _shape_inputs(self) -> tuple[Expr, ...]:
+        """The nodes whose shapes ``_compute_shape`` reads."""
+        return self.children
 
     def _compute_shape(self) -> Shape:
         raise NotImplementedError
@@ -263,6 +279,9 @@ class Differential(Expr):
 
     def _compute_shape(self) -> Shape:
         return self.var.shape
+
+    def _shape_inputs(self) -> tuple[Expr, ...]:
+        return (self.var,)
 
 
 # ---------------------------------------------------------------------------- operators
@@ -485,6 +504,55 @@ def leaf_dims(node: Expr) -> tuple[Dim, ...]:
     if isinstance(node, Commutation):
         return tuple(p for d in (node.m, node.n) for p in dim_factors(d))
     return ()
+
+
+def postorder(root: Expr) -> list[Expr]:
+    """Each distinct node once, children before parents (iterative: safe on deep DAGs).
+
+    Memoised recursive functions stay within a small recursion depth when they are
+    called on these nodes in this order first: every child is then a memo hit.
+    """
+    order: list[Expr] = []
+    seen: set[int] = set()
+    stack: list[tuple[Expr, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        stack.extend((c, False) for c in reversed(node.children))
+    return order
+
+
+def map_bottom_up(root: Expr, fn: Callable[[Expr, Expr], Expr]) -> Expr:
+    """``fn(node, rebuilt)`` for every distinct node, children first, where ``rebuilt`` is
+    the node with its children already mapped; memoised over the DAG and iterative."""
+    done: dict[int, Expr] = {}
+    for node in postorder(root):
+        children = node.children
+        if children:
+            new = tuple(done[id(c)] for c in children)
+            rebuilt = node if all(a is b for a, b in zip(new, children, strict=True)) else (
+                node.rebuild(new))
+        else:
+            rebuilt = node
+        done[id(node)] = fn(node, rebuilt)
+    return done[id(root)]
+
+
+def depth(expr: Expr) -> int:
+    """Height of the expression tree, computed iteratively."""
+    best = 0
+    stack: list[tuple[Expr, int]] = [(expr, 1)]
+    while stack:
+        node, d = stack.pop()
+        best = max(best, d)
+        stack.extend((c, d + 1) for c in node.children)
+    return best
 
 
 def substitute_dims(e: Expr, fn: Callable[[Dim], Dim]) -> Expr:

@@ -22,8 +22,17 @@ from .expr import (
     Transpose,
     Zero,
     mul_dims,
+    postorder,
 )
-from .rewrite import Rule, Trace, apply_first, index_rules, is_constant, load_rules
+from .rewrite import (
+    Rule,
+    Trace,
+    apply_first,
+    has_differential,
+    index_rules,
+    is_constant,
+    load_rules,
+)
 from .simplify import is_zero, simplify
 from .structured import project_jacobian, projector, unconstrained
 
@@ -221,6 +230,7 @@ class JacobianBuilder:
         self.trace = trace or Trace()
         self.engine = Differentiator(self.trace)
         self.memo: dict[Expr, Expr] = {}
+        self._warm = False
 
     def forward(self, e: Expr, wrt: Symbol) -> Expr:
         """d(e), linear in d(wrt), every other differential zero."""
@@ -231,12 +241,16 @@ class JacobianBuilder:
         hit = self.memo.get(e)
         if hit is not None:
             return hit
+        if not self._warm:  # children first, so that the recursion below stays shallow
+            self._warm = True
+            for node in postorder(e)[:-1]:
+                self.forward(node, wrt)
         d_node = self.engine.differential(e)
 
         def substitute(x: Expr) -> Expr:
             if isinstance(x, Differential):
                 return self.forward(x.var, wrt)
-            if not x.children:
+            if not has_differential(x):  # a constant operand: not visited
                 return x
             return x.map_children(substitute)
 

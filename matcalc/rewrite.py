@@ -6,7 +6,7 @@ import importlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import cache
 
 from .data import data_path
 from .errors import MatcalcError, RewriteError, RuleError
@@ -24,6 +24,7 @@ from .expr import (
     Symbol,
     Zero,
     kind_of,
+    map_bottom_up,
 )
 from .shapes import Dims, Inference
 
@@ -32,10 +33,38 @@ Bindings = dict[str, Expr]
 # ---------------------------------------------------------------------------- conditions
 
 
-@lru_cache(maxsize=1 << 16)
+_HAS_DIFFERENTIAL: dict[Expr, bool] = {}
+
+
 def has_differential(e: Expr) -> bool:
-    """A differential occurs in ``e`` (memoised: shared sub-trees are looked at once)."""
-    return isinstance(e, Differential) or any(has_differential(c) for c in e.children)
+    """A differential occurs in ``e`` (memoised: shared sub-trees are looked at once;
+    iterative: deep expressions need no deep recursion)."""
+    cache = _HAS_DIFFERENTIAL
+    hit = cache.get(e)
+    if hit is not None:
+        return hit
+    found: dict[Expr, bool] = {}  # this call's results (another thread may clear the cache)
+
+    def known(node: Expr) -> bool | None:
+        value = found.get(node)
+        return cache.get(node) if value is None else value
+
+    stack = [e]
+    while stack:
+        node = stack[-1]
+        if known(node) is not None:
+            stack.pop()
+            continue
+        values = [known(c) for c in node.children]
+        if None in values:
+            stack.extend(c for c, v in zip(node.children, values, strict=True) if v is None)
+            continue
+        stack.pop()
+        found[node] = isinstance(node, Differential) or any(values)
+    if len(cache) > 1 << 17:
+        cache.clear()
+    cache.update(found)
+    return bool(known(e))
 
 
 def is_constant(e: Expr) -> bool:
@@ -505,9 +534,9 @@ def exhaust(strategy: Strategy) -> Strategy:
 
 
 def bottom_up(strategy: Strategy) -> Strategy:
-    """Apply to every node, children first."""
+    """Apply to every node, children first (once per distinct node of the DAG, iteratively)."""
 
     def run(e: Expr) -> Expr:
-        return strategy(e.map_children(run))
+        return map_bottom_up(e, lambda _node, rebuilt: strategy(rebuilt))
 
     return run

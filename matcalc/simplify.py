@@ -165,16 +165,18 @@ def order_key(e: Expr) -> tuple:
     stack = [e]
     while stack:
         node = stack[-1]
-        missing = [c for c in node.children if c not in _KEYS]
+        # a differential's variable may be a deep expression: a part of the key, not repr'd
+        parts = (node.var,) if isinstance(node, Differential) else node.children
+        missing = [c for c in parts if c not in _KEYS]
         if missing:
             stack.extend(missing)
             continue
         stack.pop()
         if node in _KEYS:
             continue
-        kids = [_KEYS[c] for c in node.children]
+        kids = [_KEYS[c] for c in parts]
         size = 1 + sum(k[1] for k in kids)
-        leaf = "" if node.children else repr(node)
+        leaf = "" if parts else repr(node)
         structure = (type(node).__name__, leaf, tuple(k[2] for k in kids))
         _KEYS[node] = (_tokens(node, [k[0] for k in kids])[:_PREFIX], size, structure)
     return _KEYS[e]
@@ -241,6 +243,16 @@ def with_coefficient(c: Fraction, e: Expr) -> Expr:
     return Mul((num(c), e))
 
 
+def _excerpt(e: Expr, limit: int = 80) -> str:
+    """The start of ``e``'s text, for messages about large expressions."""
+    from .expr import postorder
+
+    if len(postorder(e)) > 200:
+        return f"a {type(e).__name__} of {len(postorder(e))} distinct nodes"
+    text = to_text(e)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 # ---------------------------------------------------------------------------- the simplifier
 
 
@@ -252,22 +264,47 @@ class Simplifier:
         self._expanding = False
 
     def __call__(self, e: Expr) -> Expr:
-        hit = self.memo.get(e)
+        memo = self.memo
+        hit = memo.get(e)
         if hit is not None:
             return hit
-        children = e.children
-        if children:
-            new_children = tuple(self(c) for c in children)
-            node = e.rebuild(new_children) if new_children != children else e
-        else:
-            node = e
-        method = getattr(self, "_" + type(node).__name__, None)
-        result = method(node) if method else node
-        if result != node:
-            result = self(result)
-        self.memo[e] = result
-        self.memo[result] = result
-        return result
+        # Children first with an explicit stack, so deep expressions need no deep
+        # recursion; a node whose rule rewrote it waits for the rewritten form.
+        rewritten: dict[Expr, Expr] = {}
+        stack = [e]
+        while stack:
+            node = stack[-1]
+            if node in memo:
+                stack.pop()
+                continue
+            waiting = rewritten.get(node)
+            if waiting is not None:
+                result = memo.get(waiting)
+                if result is None:
+                    raise UnsupportedError(
+                        f"simplifying `{_excerpt(node)}` does not terminate",
+                        hint="a canonical-form rule rewrites the expression into itself")
+            else:
+                children = node.children
+                missing = [c for c in children if c not in memo]
+                if missing:
+                    stack.extend(missing)
+                    continue
+                new_children = tuple(memo[c] for c in children)
+                rebuilt = node.rebuild(new_children) if new_children != children else node
+                method = getattr(self, "_" + type(rebuilt).__name__, None)
+                result = method(rebuilt) if method else rebuilt
+                if result != rebuilt:
+                    hit = memo.get(result)
+                    if hit is None:
+                        rewritten[node] = result
+                        stack.append(result)
+                        continue
+                    result = hit
+            stack.pop()
+            memo[node] = result
+            memo[result] = result
+        return memo[e]
 
     # -- leaves ----------------------------------------------------------------
     def _Zero(self, e: Zero) -> Expr:

@@ -15,6 +15,7 @@ from ..expr import (
     Symbol,
     Transpose,
     Zero,
+    map_bottom_up,
     topological_order,
 )
 from ..functions import FUNCTIONS
@@ -60,22 +61,15 @@ def bind_common(expr: Expr) -> tuple[Expr, list[tuple[Symbol, Expr]]]:
             times[c] += n
     if not chosen:
         return expr, []
-    memo: dict[Expr, Expr] = {}
-
-    def sub(e: Expr, top: bool = False) -> Expr:
-        if not top and e in chosen:
-            return chosen[e]
-        hit = memo.get(e) if not top else None
-        if hit is not None:
-            return hit
-        out = e.map_children(sub) if e.children else e
-        if not top:
-            memo[e] = out
-        return out
-
-    body = sub(expr)
-    bindings = [(name, sub(node, top=True)) for node, name in chosen.items()]
-    return _rename(body, _dependency_order(bindings), taken)
+    named: dict[Expr, Expr] = {}  # each node with its chosen sub-expressions named
+    inside: dict[Expr, Expr] = {}  # the same, for the definition of a chosen node
+    for node in reversed(order):  # children first, iteratively
+        kids = node.children
+        new = tuple(named[c] for c in kids)
+        inside[node] = node.rebuild(new) if kids and new != kids else node
+        named[node] = chosen.get(node, inside[node])
+    bindings = [(name, inside[node]) for node, name in chosen.items()]
+    return _rename(named[expr], _dependency_order(bindings), taken)
 
 
 def _letter(e: Expr) -> str:
@@ -103,9 +97,7 @@ def _rename(body: Expr, bindings: list[tuple[Symbol, Expr]], taken: set[str]
         mapping[old] = Symbol(name, old.dims)
 
     def sub(e: Expr) -> Expr:
-        if isinstance(e, Symbol) and e in mapping:
-            return mapping[e]
-        return e.map_children(sub) if e.children else e
+        return map_bottom_up(e, lambda node, rebuilt: mapping.get(node, rebuilt))
 
     return sub(body), [(mapping[n], sub(d)) for n, d in bindings]
 

@@ -58,6 +58,7 @@ from ..expr import (
     Transpose,
     Zero,
     kind_of,
+    postorder,
 )
 from ..functions import FUNCTIONS
 from .targets import SOLVE_NEEDS_MATRIX, Target, get_target
@@ -1334,11 +1335,24 @@ def to_source(expr: Expr | Sequence[Expr], params: Sequence[Symbol] | None = Non
     roots = [expr] if isinstance(expr, Expr) else list(expr)
     params = list(params) if params is not None else default_params(roots)
     roots = _one_spelling(roots)
-    gen = _Generator(params, t, dict(sizes or {}), scipy)
-    gen.taken.add(name)
-    gen.preferred = _binding_names(roots)
-    gen.prepare(roots)
-    results = [_output(r, gen.code(r), t) for r in roots]
+    def generator() -> _Generator:
+        gen = _Generator(params, t, dict(sizes or {}), scipy)
+        gen.taken.add(name)
+        gen.preferred = _binding_names(roots)
+        gen.prepare(roots)
+        return gen
+
+    gen = generator()
+    try:
+        results = [_output(r, gen.code(r), t) for r in roots]
+    except RecursionError:
+        # Too deep to generate recursively: values children first, so that no call goes
+        # deeper than one level (the recursion limit is never raised).
+        gen = generator()
+        for r in roots:
+            for node in postorder(r):
+                gen.value(node)
+        results = [_output(r, gen.code(r), t) for r in roots]
     returned = results[0] if isinstance(expr, Expr) else "(" + ", ".join(results) + (
         ",)" if len(results) == 1 else ")")
     args = [gen.pyname[p.name] for p in params]

@@ -124,7 +124,7 @@ _DEFAULT = LatexPrinter()
 
 def to_latex(e: Expr) -> str:
     """The expression as LaTeX math."""
-    return _DEFAULT.print(e)
+    return _DEFAULT.print_deep(e)
 
 
 __all__ = ["to_latex", "LatexPrinter", "PROD"]

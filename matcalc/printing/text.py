@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from fractions import Fraction
 
@@ -25,6 +26,7 @@ from ..expr import (
     Symbol,
     Transpose,
     Zero,
+    postorder,
 )
 from ..functions import canonical_function
 
@@ -115,10 +117,30 @@ class TextPrinter:
     def __init__(self, ascii: bool = False) -> None:
         if ascii:
             self.hadamard, self.kron = " .* ", " ⊗ "
+        self.memo: dict[Expr, str] | None = None  # the text of each node, for deep ones
 
     def print(self, e: Expr) -> str:
+        if self.memo is not None:
+            hit = self.memo.get(e)
+            if hit is None:
+                hit = self.memo[e] = getattr(self, "_" + type(e).__name__)(e)
+            return hit
         method = getattr(self, "_" + type(e).__name__)
         return method(e)
+
+    def print_deep(self, e: Expr) -> str:
+        """``print(e)`` for an expression of any depth: when the recursion would be too deep,
+        the nodes are printed children first with each text memoised, so that no call goes
+        deeper than one level (the recursion limit is never raised)."""
+        try:
+            return self.print(e)
+        except RecursionError:
+            pass
+        deep = copy.copy(self)
+        deep.memo = {}
+        for node in postorder(e):
+            deep.print(node)
+        return deep.memo[e]
 
     def precedence(self, e: Expr) -> int:
         """Binding strength of ``e`` in this printer's notation."""
@@ -286,4 +308,4 @@ _DEFAULT = TextPrinter()
 
 def to_text(e: Expr, ascii: bool = False) -> str:
     """The expression in matcalc text notation."""
-    return (TextPrinter(ascii=True) if ascii else _DEFAULT).print(e)
+    return (TextPrinter(ascii=True) if ascii else _DEFAULT).print_deep(e)
