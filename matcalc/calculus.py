@@ -36,6 +36,7 @@ from .rewrite import (
     first_of,
     index_rules,
     is_constant,
+    is_rank_deficient,
     load_rules,
 )
 from .simplify import Simplifier, is_zero, prune_differentials, simplify
@@ -285,10 +286,11 @@ class Differentiator:
         new = apply_first(differential_index()(node), node, self.trace, "differential")
         if new is not None:
             return new
-        raise UnsupportedError(
-            f"no differential rule applies to `{node}`",
-            hint="this operator cannot be differentiated by matcalc yet",
-        )
+        hint = "this operator cannot be differentiated by matcalc yet"
+        if any(is_rank_deficient(c) for c in node.children):
+            hint = (f"`{node.children[0]}` has rank one (a product through a vector), so it is "
+                    "singular for sizes above 1: Jacobi's formula needs an invertible matrix")
+        raise UnsupportedError(f"no differential rule applies to `{node}`", hint=hint)
 
     def backpropagate(self, node: Expr, g: Expr, wrt: Expr):
         """Pairs (child, gradient contribution) from the gradient ``g`` of ``node``."""

@@ -95,6 +95,15 @@ def is_symmetric(e: Expr) -> bool:
     return known_symmetric(e)
 
 
+def is_rank_deficient(e: Expr) -> bool:
+    """``e`` is a square product through a vector (``u v^T``, ``A x y^T B``): its rank is at
+    most one, so it is singular unless it is 1×1, and Jacobi's formula does not apply."""
+    if not isinstance(e, Mul) or e.is_scalar:
+        return False
+    chain = [f for f in e.factors if not f.is_scalar]
+    return any(f.shape[1] == 1 for f in chain[:-1])
+
+
 CONDITIONS: dict[str, Callable[[Expr], bool]] = {
     "constant": is_constant,
     "linear": lambda e: not is_constant(e),
@@ -107,6 +116,7 @@ CONDITIONS: dict[str, Callable[[Expr], bool]] = {
     "integer": lambda e: isinstance(e, Number) and e.value.denominator == 1,
     "number": lambda e: isinstance(e, Number),
     "probability": lambda e: isinstance(e, Symbol) and "probability" in e.props,
+    "invertible": lambda e: not is_rank_deficient(e),
 }
 """Named conditions a rule may place on its pattern variables."""
 

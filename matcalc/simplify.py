@@ -29,6 +29,8 @@ from .expr import (
     Symbol,
     Transpose,
     Zero,
+    map_bottom_up,
+    postorder,
     product_shape,
 )
 from .functions import FUNCTIONS
@@ -249,6 +251,8 @@ def _excerpt(e: Expr, limit: int = 80) -> str:
 
     if len(postorder(e)) > 200:
         return f"a {type(e).__name__} of {len(postorder(e))} distinct nodes"
+    from .printing.text import to_text
+
     text = to_text(e)
     return text if len(text) <= limit else text[:limit] + "..."
 
@@ -656,15 +660,21 @@ class Simplifier:
         return e
 
 
-@lru_cache(maxsize=1 << 16)
+def _tree_count(e: Expr, counts: Callable[[Expr], bool]) -> int:
+    """How many nodes of the tree of ``e`` satisfy ``counts`` (shared sub-expressions
+    counted once per occurrence, but visited once: linear in the DAG)."""
+    total: dict[int, int] = {}
+    for node in postorder(e):
+        total[id(node)] = int(counts(node)) + sum(total[id(c)] for c in node.children)
+    return total[id(e)]
+
+
 def _count_transposes(e: Expr) -> int:
-    """Transposes in ``e``, a leaf ``X^-T`` counted once."""
-    return int(isinstance(e, Transpose)) + sum(_count_transposes(c) for c in e.children)
+    return _tree_count(e, lambda n: isinstance(n, Transpose))
 
 
-@lru_cache(maxsize=1 << 16)
 def _node_count(e: Expr) -> int:
-    return 1 + sum(_node_count(c) for c in e.children)
+    return _tree_count(e, lambda n: True)
 
 
 def _has_distributable(e: Expr) -> bool:
@@ -674,15 +684,17 @@ def _has_distributable(e: Expr) -> bool:
 
 def _sigmoid_of_negation(e: Expr) -> Expr:
     """sigma(-z) = 1 - sigma(z) (derivation: 1/(1 + e^z) = 1 - 1/(1 + e^-z))."""
-    if isinstance(e, Call) and e.name == "sigma":
-        c, rest = split_coefficient(e.args[0])
-        if c < 0:
-            inner = with_coefficient(-c, rest)
-            return Add((Ones(e.shape[0]) if not e.is_scalar else ONE,
-                        Mul((num(-1), Call("sigma", (inner,))))))
-    if not e.children:
-        return e
-    return e.map_children(_sigmoid_of_negation)
+
+    def rewrite(node: Expr, rebuilt: Expr) -> Expr:
+        if isinstance(node, Call) and node.name == "sigma":
+            c, rest = split_coefficient(node.args[0])
+            if c < 0:
+                inner = with_coefficient(-c, rest)
+                return Add((Ones(node.shape[0]) if not node.is_scalar else ONE,
+                            Mul((num(-1), Call("sigma", (inner,))))))
+        return rebuilt
+
+    return map_bottom_up(e, rewrite)
 
 
 def _distribute(e: Expr) -> Expr:
