@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .budget import derivation_budget
 from .calculus import Differentiator
 from .errors import MatcalcError, ShapeError
 from .expr import Expr, Symbol, Transpose, kind_of
@@ -208,6 +210,18 @@ def _own_dimensions(variable: Symbol, expr: Expr) -> Symbol:
     return Symbol(variable.name, dims, variable.props)
 
 
+def _budgeted(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a derivation with one work budget (matcalc.budget), shared by nested calls."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with derivation_budget():
+            return fn(*args, **kwargs)
+
+    return run
+
+
+@_budgeted
 def grad(f: str | Expr, wrt: str | Symbol, /, **decls: str) -> Derivative:
     """The gradient of a scalar function: same shape as ``wrt``, entry (i, j) = df/dwrt_ij."""
     expr, variable = _prepare(f, wrt, decls)
@@ -221,6 +235,7 @@ def grad(f: str | Expr, wrt: str | Symbol, /, **decls: str) -> Derivative:
     return Derivative(expr, variable, result, "grad", trace.steps)
 
 
+@_budgeted
 def jacobian(
     y: str | Expr, wrt: str | Symbol, /, layout: str = "numerator", **decls: str
 ) -> Derivative:
@@ -243,6 +258,7 @@ def jacobian(
     return Derivative(expr, variable, result, mode, trace.steps)
 
 
+@_budgeted
 def hessian(f: str | Expr, wrt: str | Symbol, /, **decls: str) -> Derivative:
     """The Hessian of a scalar function: entry (i, j) = d2f / dx_i dx_j."""
     from .jacobians import JacobianBuilder
@@ -260,6 +276,7 @@ def derivative(F: str | Expr, wrt: str | Symbol, /, **decls: str) -> Derivative:
     return d
 
 
+@_budgeted
 def differential(f: str | Expr, wrt: str | Symbol, /, **decls: str) -> Expr:
     """The differential, linear in d(wrt): ``x^T (A + A^T) dx`` for a scalar function, and the
     forward differential (``d(X^-1) = -X^-1 dX X^-1``) for vector- and matrix-valued ones."""

@@ -75,8 +75,8 @@ class UnsupportedError(MatcalcError):
     """matcalc cannot (yet) derive or evaluate this expression; it never guesses."""
 
 
-class RewriteError(MatcalcError):
-    """A rewrite ran out of its step budget (a rule set that does not terminate)."""
+class RewriteError(UnsupportedError):
+    """A derivation ran out of its step budget (a runaway, or a rule set that loops)."""
 
 
 class RuleError(MatcalcError):

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 
+from .budget import charge
 from .data import data_path
 from .errors import MatcalcError, RewriteError, RuleError
 from .expr import (
@@ -477,11 +478,14 @@ class Trace:
     def add(self, rule: Rule, before: Expr, after: Expr, phase: str = "") -> None:
         self.budget -= 1
         if self.budget < 0:
+            from .simplify import excerpt
+
             last = ", ".join(s.rule for s in self.steps[-5:])
             raise RewriteError(
-                "the rewrite step budget is exhausted",
+                f"the rewrite step budget is exhausted at `{excerpt(before)}`",
                 hint=f"the last rules applied were: {last}",
             )
+        charge(before)
         if self.record:
             self.steps.append(Step(rule.name, rule.source, before, after, phase))
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from fractions import Fraction
 from functools import lru_cache
 
+from .budget import charge
 from .errors import UnsupportedError
 from .expr import (
     SCALAR,
@@ -245,7 +246,7 @@ def with_coefficient(c: Fraction, e: Expr) -> Expr:
     return Mul((num(c), e))
 
 
-def _excerpt(e: Expr, limit: int = 80) -> str:
+def excerpt(e: Expr, limit: int = 80) -> str:
     """The start of ``e``'s text, for messages about large expressions."""
     from .expr import postorder
 
@@ -281,12 +282,13 @@ class Simplifier:
             if node in memo:
                 stack.pop()
                 continue
+            charge(node)
             waiting = rewritten.get(node)
             if waiting is not None:
                 result = memo.get(waiting)
                 if result is None:
                     raise UnsupportedError(
-                        f"simplifying `{_excerpt(node)}` does not terminate",
+                        f"simplifying `{excerpt(node)}` does not terminate",
                         hint="a canonical-form rule rewrites the expression into itself")
             else:
                 children = node.children
