@@ -39,6 +39,7 @@ from .rewrite import (
     is_rank_deficient,
     load_rules,
 )
+from .shapes import MAX_MATRIX_POWER
 from .simplify import Simplifier, is_zero, prune_differentials, simplify
 from .structured import project_gradient, unconstrained
 
@@ -129,6 +130,10 @@ def differential_of_matrix_power(node: Expr) -> Expr | None:
     if not (isinstance(k, Number) and k.value.denominator == 1) or k.value in (1, -1, 0):
         return None
     power = int(k.value)
+    if abs(power) > MAX_MATRIX_POWER:
+        raise UnsupportedError(f"the matrix power `{node}` is too large to differentiate "
+                               f"(at most {MAX_MATRIX_POWER})",
+                               hint="d(X^k) is a sum of k terms")
     base = node.base if power > 0 else Pow(node.base, Number(Fraction(-1)))
     power = abs(power)
     d_base = Differential(base)  # type: ignore[arg-type]

@@ -117,10 +117,15 @@ class Expr:
         return self.rebuild(new)
 
     def walk(self) -> Iterator[Expr]:
-        """All nodes, pre-order, iteratively (safe on deep trees)."""
+        """Each distinct node once, pre-order, iteratively: linear in the size of the DAG
+        (shared sub-expressions are not visited again), safe on deep expressions."""
+        seen: set[int] = set()
         stack: list[Expr] = [self]
         while stack:
             node = stack.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
             yield node
             stack.extend(reversed(node.children))
 

@@ -35,6 +35,9 @@ from .expr import (
 )
 from .functions import FUNCTIONS, check_argument
 
+MAX_MATRIX_POWER = 10_000
+"""Largest |k| of a matrix power X^k: its differential is a sum of k terms."""
+
 KINDS = ("scalar", "vector", "matrix")
 PROPERTIES = ("symmetric", "diagonal", "probability")
 DIM_NAMES = ("n", "m", "p", "q", "r", "k", "l", "s", "t", "u", "v")
@@ -376,6 +379,15 @@ class Inference:
                     f"a matrix power needs an integer exponent, not `{self._show(exponent)}`",
                     e,
                     hint="use .^ for an elementwise power",
+                    cls=UnsupportedError,
+                )
+            if abs(exponent.value) > MAX_MATRIX_POWER:
+                self.fail(
+                    f"the matrix power `^{exponent}` is too large to differentiate "
+                    f"(at most {MAX_MATRIX_POWER})",
+                    e,
+                    hint="d(X^k) is a sum of k terms; use an elementwise power .^ or a "
+                    "smaller exponent",
                     cls=UnsupportedError,
                 )
         return Pow(base, exponent)

@@ -282,7 +282,7 @@ class Simplifier:
             if node in memo:
                 stack.pop()
                 continue
-            charge(node)
+            charge(node, 1 + max(0, len(node.children) - 8))  # flattening costs per item
             waiting = rewritten.get(node)
             if waiting is not None:
                 result = memo.get(waiting)

@@ -1,0 +1,99 @@
+"""Growth of derivation time with the size of the formula, as ratios in one run.
+
+Usage (from the repository root)::
+
+    python benchmarks/stress.py            # each family at two sizes, ratio checked
+    python benchmarks/stress.py --soak     # larger sizes, three doublings per family
+
+For each family of formulas the time is measured at size n and 2n (best of a few runs)
+and the ratio t(2n) / t(n) is compared with 4, a quadratic bound: a ratio above 4 (with a
+margin for noise) marks the family as growing faster than quadratically. Exit status 1
+when a family does. The numbers are recorded in BENCHMARKS.md ("Stress").
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import matcalc  # noqa: E402
+
+QUADRATIC = 4.0
+NOISE = 1.5  # timings on a shared machine; a real super-quadratic family is far above
+
+
+def nested_softmax(n: int) -> tuple[str, str]:
+    inner = "x"
+    for _ in range(n):
+        inner = f"softmax({inner})"
+    return f"y^T log({inner})", "x"
+
+
+def network(n: int) -> tuple[str, str]:
+    chain = ", ".join(["h0 = x"] + [f"h{i} = tanh(W{i} h{i - 1})" for i in range(1, n + 1)])
+    return f"sum(h{n}) where {chain}", "x"
+
+
+FAMILIES: dict[str, tuple[str, Callable[[int], tuple[str, str]], int]] = {
+    # name: (mode, formula of the size, base size)
+    "tr(X^k)": ("grad", lambda n: (f"tr(X^{n})", "X"), 250),
+    "tr(X^-k)": ("grad", lambda n: (f"tr(X^-{n})", "X"), 250),
+    "nested softmax": ("grad", nested_softmax, 8),
+    "x .* x ... (n factors)": ("grad", lambda n: ("sum(" + " .* ".join(["x"] * n) + ")", "x"),
+                               64),
+    "x^T A ... A x": ("grad", lambda n: ("x^T " + " ".join(["A"] * n) + " x", "A"), 50),
+    "||A1 ... An x||^2": ("grad", lambda n: ("||" + " ".join(f"A{i}" for i in range(n))
+                                             + " x||^2", "x"), 32),
+    "tanh network, gradient": ("grad", network, 64),
+    "tanh network, Hessian": ("hessian", network, 4),
+    "where-bindings h_k = h_(k-1) .* h_(k-1)": (
+        "grad", lambda n: (f"sum(h{n}) where " + ", ".join(
+            ["h0 = x"] + [f"h{i} = h{i - 1} .* h{i - 1}" for i in range(1, n + 1)]), "x"), 20),
+}
+
+
+def timed(mode: str, formula: str, wrt: str, repeat: int = 2) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = getattr(matcalc, mode)(formula, wrt)
+        str(result)  # printing is part of the work
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--soak", action="store_true", help="larger sizes, three doublings")
+    args = parser.parse_args()
+    matcalc.grad("x^T x", "x")  # load the rules first
+    doublings = 3 if args.soak else 1
+    failed = []
+    print(f"{'family':44} {'n':>6} {'time':>9} {'ratio':>7}")
+    for name, (mode, make, base) in FAMILIES.items():
+        n = base * (2 if args.soak else 1)
+        previous = timed(mode, *make(n))
+        print(f"{name:44} {n:>6} {previous:>8.3f}s")
+        for _ in range(doublings):
+            n *= 2
+            now = timed(mode, *make(n))
+            ratio = now / max(previous, 1e-3)
+            verdict = "" if ratio <= QUADRATIC * NOISE else "  faster than quadratic"
+            if verdict:
+                failed.append(name)
+            print(f"{'':44} {n:>6} {now:>8.3f}s {ratio:>6.1f}x{verdict}")
+            previous = now
+    if failed:
+        print("growing faster than quadratically: " + ", ".join(failed))
+        return 1
+    print("every family grows at most quadratically (ratio <= 4 per doubling, with margin)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

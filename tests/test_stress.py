@@ -1,0 +1,228 @@
+"""Stress suite: formula families grown in size, the reproducers of issue 12, threads.
+
+Sizes are chosen to finish in seconds; growth ratios are measured in benchmarks/stress.py,
+not here. Results are checked against closed forms derived by hand or finite differences.
+A longer run: ``python benchmarks/stress.py --soak`` (larger sizes, every family).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import pytest
+from differentiable import check_gradient, check_hessian
+
+import matcalc
+from matcalc.errors import MatcalcError, UnsupportedError
+
+
+def nested_softmax(n: int) -> str:
+    inner = "x"
+    for _ in range(n):
+        inner = f"softmax({inner})"
+    return inner
+
+
+def tanh_network(layers: int) -> str:
+    """sum(h_L) with h_i = tanh(W_i h_(i-1)), written with where-bindings (any depth)."""
+    chain = ", ".join(["h0 = x"] + [f"h{i} = tanh(W{i} h{i - 1})" for i in range(1, layers + 1)])
+    sizes = ", ".join(["x: vector(n)"] + [f"W{i}: matrix(n, n)" for i in range(1, layers + 1)])
+    return f"sum(h{layers}) where {chain}, {sizes}"
+
+
+def _assert_checked(outcome) -> None:
+    assert outcome.status == "checked", outcome.detail
+
+
+@pytest.fixture
+def no_recursion_limit_changes(monkeypatch):
+    """Fail if anything raises (or lowers) the process-wide recursion limit."""
+    def forbidden(limit: int) -> None:
+        raise AssertionError(f"sys.setrecursionlimit({limit}) called")
+
+    monkeypatch.setattr(sys, "setrecursionlimit", forbidden)
+
+
+# ---------------------------------------------------------------------------- families
+
+
+@pytest.mark.parametrize("k", [3, 50, 1000])
+def test_matrix_power_closed_form(k: int) -> None:
+    # d tr(X^k) = k tr(X^(k-1) dX), so the gradient is k (X^(k-1))^T
+    assert str(matcalc.grad(f"tr(X^{k})", "X")) == f"{k} (X^T)^{k - 1}"
+
+
+@pytest.mark.parametrize("k", [2, 20, 1000])
+def test_negative_matrix_power_closed_form(k: int) -> None:
+    # d tr(X^-k) = -k tr(X^(-k-1) dX): the gradient is -k (X^-T)^(k+1)
+    assert str(matcalc.grad(f"tr(X^-{k})", "X")) == f"-{k} (X^-T)^{k + 1}"
+
+
+def test_matrix_power_against_finite_differences() -> None:
+    f = matcalc.parse("a^T X^7 b")
+    _assert_checked(check_gradient(f, next(s for s in f.free_symbols() if s.name == "X")))
+
+
+@pytest.mark.parametrize("n", [1, 4, 8])
+def test_nested_softmax(n: int) -> None:
+    f = matcalc.parse(f"y^T log({nested_softmax(n)})")
+    x = next(s for s in f.free_symbols() if s.name == "x")
+    outcome = check_gradient(f, x)
+    _assert_checked(outcome)
+    # one named softmax per level: the printed result grows linearly with n
+    assert len(str(outcome.result)) < 120 * (n + 2)
+
+
+def test_sixteen_nested_softmax_print_linearly() -> None:
+    g = matcalc.grad(f"y^T log({nested_softmax(16)})", "x")
+    assert len(str(g)) < 120 * 18
+
+
+def test_long_elementwise_product() -> None:
+    n = 128
+    g = matcalc.grad("sum(" + " .* ".join(["x"] * n) + ")", "x")
+    product = " ⊙ ".join(["x"] * (n - 1))  # d/dx sum(x^n) = n x^(n-1), entrywise
+    assert str(g) == f"{n} ({product})"
+
+
+def test_long_matrix_chain() -> None:
+    sizes = ", ".join(f"A{i}: matrix(n, n)" for i in range(5))
+    f = matcalc.parse("||" + " ".join(f"A{i}" for i in range(5)) + f" x||^2 where {sizes}")
+    _assert_checked(check_gradient(f, next(s for s in f.free_symbols() if s.name == "x")))
+    g = matcalc.grad("||" + " ".join(f"A{i}" for i in range(128)) + " x||^2", "x")
+    assert g.shape == g.wrt.shape
+
+
+def test_repeated_factor_chain() -> None:
+    f = matcalc.parse("x^T " + " ".join(["A"] * 8) + " x")
+    _assert_checked(check_gradient(f, next(s for s in f.free_symbols() if s.name == "A")))
+    g = matcalc.grad("x^T " + " ".join(["A"] * 100) + " x", "A")
+    assert len(g.expr.terms) == 100  # sum_i (A^T)^i x x^T (A^T)^(99-i)
+
+
+def residual_network(layers: int) -> str:
+    """h_i = h_(i-1) + tanh(W_i h_(i-1)): each h used twice, a tree of 2^L leaves."""
+    chain = ", ".join(["h0 = x"] + [f"h{i} = h{i - 1} + tanh(W{i} h{i - 1})"
+                                    for i in range(1, layers + 1)])
+    sizes = ", ".join(["x: vector(n)"] + [f"W{i}: matrix(n, n)" for i in range(1, layers + 1)])
+    return f"sum(h{layers}) where {chain}, {sizes}"
+
+
+def test_shared_bindings_differentiate_as_a_dag() -> None:
+    g = matcalc.grad(residual_network(40), "x")  # 2^40 leaves as a tree
+    assert g.shape == g.wrt.shape and len(str(g)) < 20_000
+    f = matcalc.parse(residual_network(4))
+    _assert_checked(check_gradient(f, next(s for s in f.free_symbols() if s.name == "x")))
+
+
+def test_doubling_bindings_parse_shared_and_end_or_succeed() -> None:
+    # h_k = h_(k-1) ⊙ h_(k-1) = x.^(2^k): 2^40 factors once flattened; never a hang
+    chain = ", ".join(["h0 = x"] + [f"h{i} = h{i - 1} .* h{i - 1}" for i in range(1, 41)])
+    try:
+        g = matcalc.grad(f"sum(h40) where {chain}", "x")
+    except UnsupportedError as err:
+        assert "steps" in str(err)
+    else:
+        assert g.shape == g.wrt.shape
+
+
+def test_deep_network_gradient_needs_no_recursion_limit(no_recursion_limit_changes) -> None:
+    g = matcalc.grad(tanh_network(256), "x")
+    assert g.shape == g.wrt.shape
+    assert str(g) and g.latex() and g.text(bindings=False)
+    assert "def f(" in g.to_source()
+    f = matcalc.parse(tanh_network(24))
+    _assert_checked(check_gradient(f, next(s for s in f.free_symbols() if s.name == "x")))
+
+
+def test_deep_network_hessian(no_recursion_limit_changes) -> None:
+    f = matcalc.parse(tanh_network(6))
+    _assert_checked(check_hessian(f, next(s for s in f.free_symbols() if s.name == "x")))
+
+
+def test_deep_expressions_print(no_recursion_limit_changes) -> None:
+    from matcalc.expr import Kron, Symbol
+
+    e = Symbol("x", ("n", 1))
+    for _ in range(3000):
+        e = Kron(e, Symbol("x", ("n", 1)))
+    assert str(e).count("⊗") == 3000
+    assert e.latex().count(r"\otimes") == 3000
+
+
+# ---------------------------------------------------------------------------- reproducers
+
+LOCATED = [
+    "x^T x where x: vector(0.5)",
+    "x^T x where x: vector(1e9)",
+    "alpha + " + "1" * 4301,
+    "1e400 x^T x",
+    "x^T x where x:",
+    "tr(X^{100000000000000000000})",
+    "sum(" + " ⊗ ".join(["x"] * 300) + ")",
+    "(" * 150 + "x" + ")" * 150 + " + " + "exp(" * 250 + "x" + ")" * 250,
+]
+
+
+@pytest.mark.parametrize("text", LOCATED, ids=[t[:24] for t in LOCATED])
+def test_input_errors_are_located(text: str) -> None:
+    with pytest.raises(MatcalcError) as info:
+        matcalc.grad(text, "X" if "X" in text else "x")
+    assert info.value.line is not None and info.value.column is not None
+
+
+def test_rank_one_determinant_is_unsupported_not_a_failing_formula() -> None:
+    # det(u u^T) = 0 for n >= 2: Jacobi's formula (with (u u^T)^-1) does not apply
+    with pytest.raises(UnsupportedError) as info:
+        matcalc.grad("-det(u u^T)", "u")
+    assert "det(u u^T)" in str(info.value)
+
+
+def test_jacobian_of_scalar_in_a_matrix_checks() -> None:
+    j = matcalc.jacobian("x^T X y", "X")
+    assert str(j) == "vec(x y^T)^T"  # d(x^T X y) = (y ⊗ x)^T vec(dX)
+    assert j.check()
+
+
+def test_huge_numbers_never_reach_code_generation() -> None:
+    g = matcalc.grad("1e300 x^T x", "x")
+    assert "def f(" in g.to_source()
+
+
+def test_runaway_ends_with_unsupported_error_naming_the_work() -> None:
+    from matcalc.budget import derivation_budget
+
+    with derivation_budget(steps=500), pytest.raises(UnsupportedError) as info:
+        matcalc.grad(f"y^T log({nested_softmax(16)})", "x")
+    assert "softmax" in str(info.value)
+
+
+# ---------------------------------------------------------------------------- threads
+
+FORMULAS = [
+    ("||A x - b||_2^2", "x"), ("tr(X^20)", "X"), (f"y^T log({nested_softmax(6)})", "x"),
+    ("logdet(X^T X)", "X"), (tanh_network(12), "x"), ("x^T A x where A: symmetric", "x"),
+]
+
+
+def test_eight_threads_derive_at_once() -> None:
+    expected = [str(matcalc.grad(f, w)) for f, w in FORMULAS]
+    results: dict[int, list[str]] = {}
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            order = FORMULAS[i % len(FORMULAS):] + FORMULAS[:i % len(FORMULAS)]
+            got = {f: str(matcalc.grad(f, w)) for f, w in order}
+            results[i] = [got[f] for f, _ in FORMULAS]
+        except BaseException as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert all(results[i] == expected for i in range(8))
