@@ -561,31 +561,26 @@ def depth(expr: Expr) -> int:
 
 
 def substitute_dims(e: Expr, fn: Callable[[Dim], Dim]) -> Expr:
-    """The same expression with each dimension name (each factor of a product) renamed."""
-    memo: dict[Expr, Expr] = {}
+    """The same expression with each dimension name (each factor of a product) renamed
+    (each distinct node once, iteratively: deep expressions need no deep recursion)."""
 
     def dim(d: Dim) -> Dim:
         return map_dim(d, fn)
 
-    def walk(node: Expr) -> Expr:
-        if node in memo:
-            return memo[node]
+    def rename(node: Expr, rebuilt: Expr) -> Expr:
         if isinstance(node, Symbol):
-            out: Expr = Symbol(node.name, (dim(node.dims[0]), dim(node.dims[1])), node.props)
-        elif isinstance(node, Zero):
-            out = Zero((dim(node.dims[0]), dim(node.dims[1])))
-        elif isinstance(node, (Identity, Ones)):
-            out = type(node)(dim(node.n))
-        elif isinstance(node, Commutation):
-            out = Commutation(dim(node.m), dim(node.n))
-        elif isinstance(node, Differential):
-            out = Differential(walk(node.var))  # type: ignore[arg-type]
-        else:
-            out = node.map_children(walk)
-        memo[node] = out
-        return out
+            return Symbol(node.name, (dim(node.dims[0]), dim(node.dims[1])), node.props)
+        if isinstance(node, Zero):
+            return Zero((dim(node.dims[0]), dim(node.dims[1])))
+        if isinstance(node, (Identity, Ones)):
+            return type(node)(dim(node.n))
+        if isinstance(node, Commutation):
+            return Commutation(dim(node.m), dim(node.n))
+        if isinstance(node, Differential):
+            return Differential(substitute_dims(node.var, fn))  # type: ignore[arg-type]
+        return rebuilt
 
-    return walk(e)
+    return map_bottom_up(e, rename)
 
 
 ZERO = Number(Fraction(0))

@@ -58,6 +58,7 @@ from ..expr import (
     Transpose,
     Zero,
     kind_of,
+    map_bottom_up,
     postorder,
 )
 from ..functions import FUNCTIONS
@@ -1397,21 +1398,15 @@ def _jax_function(name: str, args: list[str], params: Sequence[Symbol], gen: _Ge
 
 def _one_spelling(roots: list[Expr]) -> list[Expr]:
     """One form for equal values written two ways ((-1) b is -b), so that they are shared."""
-    memo: dict[Expr, Expr] = {}
 
-    def canon(e: Expr) -> Expr:
-        hit = memo.get(e)
-        if hit is not None:
-            return hit
-        out = e.map_children(canon) if e.children else e
+    def canon(_node: Expr, out: Expr) -> Expr:  # children first, iteratively
         if isinstance(out, Mul) and isinstance(out.factors[0], Number) \
                 and out.factors[0].value == -1:
             rest = out.factors[1:]
             out = Neg(rest[0] if len(rest) == 1 else Mul(rest))
-        memo[e] = out
         return out
 
-    return [canon(r) for r in roots]
+    return [map_bottom_up(r, canon) for r in roots]
 
 
 def _doc_text(expr: Expr) -> str:
