@@ -39,6 +39,12 @@ def network(n: int) -> tuple[str, str]:
     return f"sum(h{n}) where {chain}", "x"
 
 
+def residual(n: int) -> tuple[str, str]:
+    chain = ", ".join(["h0 = x"] + [f"h{i} = h{i - 1} + tanh(W{i} h{i - 1})"
+                                    for i in range(1, n + 1)])
+    return f"sum(h{n}) where {chain}", "x"
+
+
 FAMILIES: dict[str, tuple[str, Callable[[int], tuple[str, str]], int]] = {
     # name: (mode, formula of the size, base size)
     "tr(X^k)": ("grad", lambda n: (f"tr(X^{n})", "X"), 250),
@@ -50,6 +56,7 @@ FAMILIES: dict[str, tuple[str, Callable[[int], tuple[str, str]], int]] = {
     "||A1 ... An x||^2": ("grad", lambda n: ("||" + " ".join(f"A{i}" for i in range(n))
                                              + " x||^2", "x"), 32),
     "tanh network, gradient": ("grad", network, 64),
+    "residual network h_i = h_(i-1) + tanh(W_i h_(i-1))": ("grad", residual, 16),
     "tanh network, Hessian": ("hessian", network, 4),
     "where-bindings h_k = h_(k-1) .* h_(k-1)": (
         "grad", lambda n: (f"sum(h{n}) where " + ", ".join(
