@@ -41,6 +41,7 @@ from .expr import (
 )
 from .functions import FUNCTIONS
 from .printing.bindings import bind_common
+from .printing.source import source_parts
 from .rewrite import Rule, Trace, has_differential, load_rules
 from .simplify import Simplifier, prune_differentials, simplify
 
@@ -145,7 +146,8 @@ class Derivation:
                 "rhs": line.rhs, "rhs_latex": line.rhs_latex, "note": line.note,
                 "note_latex": line.note_latex,
                 "rules": [{"name": r.name, "identity": r.identity,
-                           "identity_latex": r.identity_latex(), "source": r.source}
+                           "identity_latex": r.identity_latex(), "source": r.source,
+                           "source_parts": source_parts(r.source)}
                           for r in line.rules],
             } for line in self.lines],
             "latex": self.align(),

@@ -10,7 +10,7 @@ import pytest
 
 import matcalc
 from matcalc.doc import WORKED_EXAMPLES, build_document, compile_pdf, tex_text
-from matcalc.printing.source import source_latex
+from matcalc.printing.source import source_latex, source_parts
 from matcalc.rewrite import load_rules
 from matcalc.ruletable import families, rule_latex
 
@@ -117,3 +117,12 @@ def test_broken_latex_is_reported(tmp_path) -> None:
     source = "\\documentclass{article}\\begin{document}$\\frac{1}$\\end{document}\n"
     with pytest.raises(matcalc.MatcalcError, match="pdflatex failed|latexmk failed"):
         compile_pdf(source, tmp_path / "bad.pdf")
+
+
+def test_source_parts_split_prose_from_typeset_formulas() -> None:
+    """The web page typesets a source's quoted formulas and shows its prose as text."""
+    parts = source_parts("derivation: a scalar added to a vector, `G^T 1 l = l 1^T G`")
+    assert parts[0] == {"text": "derivation: a scalar added to a vector, "}
+    assert len(parts) == 2 and "\\top" in parts[1]["math"] and "`" not in parts[1]["math"]
+    assert source_parts("Matrix Cookbook (2012) eq. 35") == [
+        {"text": "Matrix Cookbook (2012) eq. 35"}]

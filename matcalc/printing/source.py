@@ -50,6 +50,15 @@ def source_markdown(source: str) -> str:
                    for i, piece in enumerate(pieces))
 
 
+def source_parts(source: str) -> list[dict[str, str]]:
+    """A rule's source as alternating prose and formula parts (formulas as LaTeX math)."""
+    pieces = source.split("`")
+    if len(pieces) == 1 or len(pieces) % 2 == 0:
+        return [{"text": source}]
+    return [{"math": math_latex(piece)} if i % 2 else {"text": piece}
+            for i, piece in enumerate(pieces) if piece]
+
+
 def _markdown_escape(text: str) -> str:
     for ch in "\\`*_[]<>|$":
         text = text.replace(ch, "\\" + ch)

@@ -219,7 +219,17 @@
           typeset(identity, rule.identity_latex, false);
           why.append(": ", identity);
         }
-        why.append(` (${rule.source})`);
+        why.append(" (");
+        for (const part of rule.source_parts || [{ text: rule.source }]) {
+          if (part.math === undefined) {
+            why.append(part.text);
+          } else {
+            const formula = document.createElement("span");
+            typeset(formula, part.math, false);
+            why.appendChild(formula);
+          }
+        }
+        why.append(")");
         item.appendChild(why);
       }
       steps.appendChild(item);
