@@ -248,8 +248,6 @@ def with_coefficient(c: Fraction, e: Expr) -> Expr:
 
 def excerpt(e: Expr, limit: int = 80) -> str:
     """The start of ``e``'s text, for messages about large expressions."""
-    from .expr import postorder
-
     if len(postorder(e)) > 200:
         return f"a {type(e).__name__} of {len(postorder(e))} distinct nodes"
     from .printing.text import to_text
@@ -662,21 +660,46 @@ class Simplifier:
         return e
 
 
-def _tree_count(e: Expr, counts: Callable[[Expr], bool]) -> int:
-    """How many nodes of the tree of ``e`` satisfy ``counts`` (shared sub-expressions
-    counted once per occurrence, but visited once: linear in the DAG)."""
-    total: dict[int, int] = {}
-    for node in postorder(e):
-        total[id(node)] = int(counts(node)) + sum(total[id(c)] for c in node.children)
-    return total[id(e)]
+_TRANSPOSES: dict[Expr, int] = {}
+_NODES: dict[Expr, int] = {}
+
+
+def _tree_count(e: Expr, counts: Callable[[Expr], bool], cache: dict[Expr, int]) -> int:
+    """How many nodes of the tree of ``e`` satisfy ``counts``: shared sub-expressions count
+    once per occurrence but are visited once (memoised, iteratively: linear in the DAG)."""
+    hit = cache.get(e)
+    if hit is not None:
+        return hit
+    found: dict[Expr, int] = {}  # this call's counts (another thread may clear the cache)
+
+    def known(node: Expr) -> int | None:
+        value = found.get(node)
+        return cache.get(node) if value is None else value
+
+    stack = [e]
+    while stack:
+        node = stack[-1]
+        if known(node) is not None:
+            stack.pop()
+            continue
+        values = [known(c) for c in node.children]
+        if None in values:
+            stack.extend(c for c, v in zip(node.children, values, strict=True) if v is None)
+            continue
+        stack.pop()
+        found[node] = int(counts(node)) + sum(values)  # type: ignore[arg-type]
+    if len(cache) > 1 << 17:
+        cache.clear()
+    cache.update(found)
+    return found[e]
 
 
 def _count_transposes(e: Expr) -> int:
-    return _tree_count(e, lambda n: isinstance(n, Transpose))
+    return _tree_count(e, lambda n: isinstance(n, Transpose), _TRANSPOSES)
 
 
 def _node_count(e: Expr) -> int:
-    return _tree_count(e, lambda n: True)
+    return _tree_count(e, lambda n: True, _NODES)
 
 
 def _has_distributable(e: Expr) -> bool:
