@@ -83,6 +83,11 @@ ERRORS = [
     ("x" + " + x" * 60000, P, "limit", False),
 ]
 
+# A hang guard, not a speed test: a hang or an exponential blow-up takes far longer, while a
+# loaded CI machine must not fail a correct parse. Speed and growth are measured in
+# benchmarks/stress.py.
+HANG_GUARD_SECONDS = 30.0
+
 
 @pytest.mark.parametrize("text,cls,fragment,positioned", ERRORS,
                          ids=[repr(e[0][:30]) for e in ERRORS])
@@ -90,7 +95,7 @@ def test_error(text: str, cls: type, fragment: str, positioned: bool) -> None:
     start = time.perf_counter()
     with pytest.raises(cls) as info:
         matcalc.parse(text)
-    assert time.perf_counter() - start < 2.0  # a hang guard, not a benchmark
+    assert time.perf_counter() - start < HANG_GUARD_SECONDS
     message = str(info.value)
     assert fragment in message
     if positioned:
@@ -151,7 +156,7 @@ def test_big_inputs_do_not_hang(text: str) -> None:
         assert e.kind in ("scalar", "vector", "row vector", "matrix")
     except MatcalcError:
         pass
-    assert time.perf_counter() - start < 2.0
+    assert time.perf_counter() - start < HANG_GUARD_SECONDS
 
 
 def test_deep_parentheses_and_long_sums_succeed() -> None:
