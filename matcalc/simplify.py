@@ -341,6 +341,12 @@ class Simplifier:
             return broadcast(items[0] if len(items) == 1 else Add(tuple(items)), shape)
         if len(items) == 1:
             return items[0]
+        if shape[0] == 1 and not e.is_scalar:  # a row s^T - y^T is (s - y)^T (see _Transpose)
+            pulled = [self(Transpose(t)) for t in items]
+            if not any(isinstance(t, Add) for t in pulled) and 1 + sum(
+                    _count_transposes(t) for t in pulled) <= sum(
+                    _count_transposes(t) for t in items):
+                return Transpose(Add(tuple(sorted(pulled, key=sort_key))))
         shorter = self._expanded_if_shorter(items)
         if shorter is not None:
             return shorter
@@ -524,10 +530,14 @@ class Simplifier:
         if isinstance(a, Mul):
             return Mul(tuple(Transpose(f) if not f.is_scalar else f for f in reversed(a.factors)))
         if isinstance(a, Add):
-            pushed = self(Add(tuple(Transpose(t) for t in a.terms)))
-            if _count_transposes(pushed) < _count_transposes(e):
-                return pushed
-            return e
+            # one form for a sum and its transposed terms (see _Add): a row vector is the
+            # transpose of a column, (A x - b)^T, (1 - y)^T, unless that has more
+            # transposes than x^T A^T - b^T; a matrix sum takes the transposes into its terms
+            pushed = [self(Transpose(t)) for t in a.terms]
+            if e.shape[0] == 1 and 1 + _count_transposes(a) <= sum(
+                    _count_transposes(t) for t in pushed):
+                return e
+            return Add(tuple(pushed))
         if isinstance(a, Kron):
             return Kron(Transpose(a.left), Transpose(a.right))
         k = _integer_exponent(a)
@@ -739,19 +749,6 @@ def _has_differential(e: Expr) -> bool:
     from .rewrite import has_differential
 
     return has_differential(e)
-
-
-def _transposed_sum(e: Expr) -> Expr:
-    """``s^T - y^T`` as ``(s - y)^T`` (one transpose instead of one per term)."""
-    if not isinstance(e, Add) or e.is_scalar:
-        return e
-    inner = []
-    for t in e.terms:
-        c, rest = split_coefficient(t)
-        if not isinstance(rest, Transpose):
-            return e
-        inner.append(with_coefficient(c, rest.arg))
-    return Transpose(simplify(Add(tuple(inner))))
 
 
 def _common_coefficient(items: list[Expr]) -> Fraction:
@@ -971,7 +968,7 @@ def factor_sum(terms: list[Expr]) -> Expr | None:
             shapes = {product_shape([f.shape for f in rest]) for rest in rests}
             if len(shapes) != 1:
                 continue
-            summed = _transposed_sum(simplify(Add(tuple(inner))))
+            summed = simplify(Add(tuple(inner)))
             return Mul((summed, common)) if side == -1 else Mul((common, summed))
     return _factor_groups(terms, parts)
 
