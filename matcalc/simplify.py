@@ -146,6 +146,13 @@ def scalar_key(e: Expr) -> tuple:
     return (not isinstance(e, Symbol), isinstance(e, Add), order_key(e))
 
 
+def hadamard_key(e: Expr) -> tuple:
+    """Order of elementwise factors: names (and differentials, ``X dw ⊙ s``), then
+    products and calls, sums last (``y ⊙ sigma(z)``, ``s ⊙ (1 - s)``), then by structure."""
+    leading = isinstance(e, Symbol) or _has_differential(e)
+    return (isinstance(e, Add), not leading, order_key(e))
+
+
 _PREFIX = 24
 """Tokens of the reading-order part of the order key (the structure breaks the ties)."""
 _KEYS: dict[Expr, tuple] = {}
@@ -446,7 +453,7 @@ class Simplifier:
         elif len(factors) == 1:
             base = factors[0]
         else:
-            factors.sort(key=lambda f: (isinstance(f, Add), order_key(f)))
+            factors.sort(key=hadamard_key)
             base = Hadamard(tuple(factors))
         return Mul((*scalars, base)) if scalars else base
 
@@ -497,9 +504,9 @@ class Simplifier:
         except _ZeroFactor:
             return zero_like(e)
         top = sorted((b if k == 1 else ElemPow(b, num(k)) for b, k in powers.items() if k > 0),
-                     key=lambda f: (isinstance(f, Add), order_key(f)))
+                     key=hadamard_key)
         bottom = sorted((b if k == -1 else ElemPow(b, num(-k)) for b, k in powers.items()
-                         if k < 0), key=lambda f: (isinstance(f, Add), order_key(f)))
+                         if k < 0), key=hadamard_key)
         result: Expr = (Hadamard(tuple(top)) if len(top) > 1 else top[0]) if top else (
             _ones_like(e))
         if bottom:
