@@ -305,6 +305,12 @@ class Simplifier:
                 rebuilt = node.rebuild(new_children) if new_children != children else node
                 method = getattr(self, "_" + type(rebuilt).__name__, None)
                 result = method(rebuilt) if method else rebuilt
+                if result == rebuilt:  # canonical shape: the identities of rules/simplify.rules
+                    for rule in simplify_index()(rebuilt):
+                        out = rule.apply(rebuilt)
+                        if out is not None and out != rebuilt:
+                            result = out
+                            break
                 if result != rebuilt:
                     hit = memo.get(result)
                     if hit is None:
@@ -372,7 +378,7 @@ class Simplifier:
             return None
         self._expanding = True
         try:
-            expanded = self(Add(tuple(_distribute(_sigmoid_of_negation(t)) for t in items)))
+            expanded = self(Add(tuple(_distribute(_expanded(t)) for t in items)))
         finally:
             self._expanding = False
         before = sum(_node_count(t) for t in items) + 1
@@ -406,9 +412,6 @@ class Simplifier:
                 chain.append(f)
         if coeff == 0:
             return zero_like(e)
-        chain = _merge_chain_powers(chain)
-        chain = _probability_sums(chain)
-        chain = _mixed_products(chain)
         if len(chain) > 1:
             chain = [f for f in chain if not isinstance(f, Identity)]
         if len(chain) > 1 and product_shape([f.shape for f in chain]) == SCALAR:
@@ -604,14 +607,6 @@ class Simplifier:
             return arg
         if e.name == "tr" and isinstance(arg, Zero):
             return num(0)
-        if e.name == "tr":
-            best = self._trace(arg)
-            if best is not None:
-                return best
-        for rule in simplify_index()(e):
-            out = rule.apply(e)
-            if out is not None:
-                return out
         if e.name == "diag" and isinstance(arg, Transpose) and e.shape[1] == 1:
             return Call("diag", (arg.arg,))
         if e.name == "diag" and isinstance(arg, Zero):
@@ -724,16 +719,14 @@ def _has_distributable(e: Expr) -> bool:
     return isinstance(rest, Hadamard) and any(isinstance(f, Add) for f in rest.factors)
 
 
-def _sigmoid_of_negation(e: Expr) -> Expr:
-    """sigma(-z) = 1 - sigma(z) (derivation: 1/(1 + e^z) = 1 - 1/(1 + e^-z))."""
+def _expanded(e: Expr) -> Expr:
+    """Every node rewritten by the first identity of rules/expansions.rules that applies."""
 
     def rewrite(node: Expr, rebuilt: Expr) -> Expr:
-        if isinstance(node, Call) and node.name == "sigma":
-            c, rest = split_coefficient(node.args[0])
-            if c < 0:
-                inner = with_coefficient(-c, rest)
-                return Add((Ones(node.shape[0]) if not node.is_scalar else ONE,
-                            Mul((num(-1), Call("sigma", (inner,))))))
+        for rule in expansion_rules():
+            out = rule.apply(rebuilt)
+            if out is not None:
+                return out
         return rebuilt
 
     return map_bottom_up(e, rewrite)
@@ -1001,6 +994,14 @@ def _factor_groups(terms: list[Expr], parts: list) -> Expr | None:
 
 
 @lru_cache(maxsize=1)
+def expansion_rules():
+    """The identities of rules/expansions.rules, tried by the cost-based expansion search."""
+    from .rewrite import load_rules
+
+    return load_rules("expansions")
+
+
+@lru_cache(maxsize=1)
 def simplify_index():
     """The identities of rules/simplify.rules by the head of the expression they rewrite
     (their patterns are written in canonical form)."""
@@ -1024,6 +1025,58 @@ def log_determinant_of_power(e: Expr) -> Expr | None:
         k = _integer_exponent(e.args[0])
         if k is not None:
             return Mul((num(k), Call("logdet", (e.args[0].base,))))  # type: ignore[attr-defined]
+    return None
+
+
+def _on_chain(e: Expr, rewrite: Callable[[list[Expr]], list[Expr]]) -> Expr | None:
+    """Apply ``rewrite`` to the matrix factors of a product (None when nothing changes)."""
+    if not isinstance(e, Mul):
+        return None
+    scalars = [f for f in e.factors if f.is_scalar]
+    chain = [f for f in e.factors if not f.is_scalar]
+    if len(chain) < 2:
+        return None
+    new = rewrite(chain)
+    if new == chain:
+        return None
+    if not new and not e.is_scalar:
+        new = [Identity(e.shape[0])]
+    factors = scalars + new
+    return (factors[0] if len(factors) == 1 else Mul(tuple(factors))) if factors else num(1)
+
+
+def chain_powers(e: Expr) -> Expr | None:
+    """X^a X^b = X^(a+b) for adjacent powers of one square matrix (X^-1 X = I,
+    X^T X^-T = I; Matrix Cookbook eq. 1 ff.); rules/simplify.rules: simplify_chain_powers."""
+    return _on_chain(e, _merge_chain_powers)
+
+
+def probability_sums(e: Expr) -> Expr | None:
+    """1^T p = p^T 1 = 1 for a probability vector or a softmax (rules/simplify.rules)."""
+    return _on_chain(e, _probability_sums)
+
+
+def mixed_products(e: Expr) -> Expr | None:
+    """(A ⊗ B)(C ⊗ D) = (A C) ⊗ (B D) (Matrix Cookbook eq. 511; rules/simplify.rules)."""
+    return _on_chain(e, _mixed_products)
+
+
+def trace_rotation(e: Expr) -> Expr | None:
+    """tr of a product: scalars out, and the cheapest cyclic rotation of the chain or of its
+    transpose (Matrix Cookbook eqs. 13, 16; rules/simplify.rules: simplify_trace_cyclic)."""
+    if isinstance(e, Call) and e.name == "tr" and not e.args[0].is_scalar:
+        return Simplifier()._trace(e.args[0])
+    return None
+
+
+def sigmoid_of_negation(e: Expr) -> Expr | None:
+    """sigma(-z) = 1 - sigma(z) (rules/expansions.rules: 1/(1 + e^z) = 1 - 1/(1 + e^-z))."""
+    if isinstance(e, Call) and e.name == "sigma":
+        c, rest = split_coefficient(e.args[0])
+        if c < 0:
+            inner = with_coefficient(-c, rest)
+            return Add((Ones(e.shape[0]) if not e.is_scalar else ONE,
+                        Mul((num(-1), Call("sigma", (inner,))))))
     return None
 
 

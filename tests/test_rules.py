@@ -12,7 +12,8 @@ from matcalc.rewrite import load_rules, parse_rules
 from matcalc.verify import concrete_sizes, rational_point, to_sympy
 from matcalc.verify.rules import check_rule
 
-FAMILIES = ("canonical", "differentials", "adjoint", "jacobian", "kronecker", "simplify")
+FAMILIES = ("canonical", "differentials", "adjoint", "jacobian", "kronecker", "simplify",
+            "expansions")
 PATTERN_RULES = [r for fam in FAMILIES for r in load_rules(fam) if r.rhs is not None]
 SPECTRAL = {"d_lambda_max", "d_lambda_min", "d_spectral_norm", "d_eigvec_max", "d_eigvec_min",
             "d_svec_left", "d_svec_right"}
@@ -56,6 +57,38 @@ WRONG = [*parse_rules(WRONG_IDENTITY, "canonical"),
 @pytest.mark.parametrize("rule", WRONG, ids=[r.name for r in WRONG])
 def test_a_wrong_identity_fails(rule):
     assert check_rule(rule) is False
+
+
+# An example subject for every Python rule of the simplification families: the rule must
+# apply to it, and both sides must agree entrywise (SymPy, exact rational point).
+PYTHON_EXAMPLES = {
+    "simplify_det_power": ("det(X^3)", {}),
+    "simplify_logdet_power": ("logdet(X^-2)", {}),
+    "simplify_trace_cyclic": ("tr(X^-1 A X)", {}),
+    "simplify_chain_powers": ("X^2 X^-1 A A^-1 X^T X^-T B", {}),
+    "simplify_probability_sum": ("softmax(x)^T 1", {}),
+    "simplify_mixed_product": ("(A ⊗ B) (C ⊗ D)", {"A": "matrix(n, n)", "C": "matrix(n, n)",
+                                                    "B": "matrix(m, m)", "D": "matrix(m, m)"}),
+    "expand_sigmoid_of_negation": ("sigma(-2 x)", {}),
+}
+PYTHON_RULES = [r for fam in ("simplify", "expansions") for r in load_rules(fam)
+                if r.function is not None]
+
+
+@pytest.mark.parametrize("rule", PYTHON_RULES, ids=[r.name for r in PYTHON_RULES])
+def test_python_simplification_rule_holds(rule):
+    from matcalc.simplify import simplify
+
+    text, decls = PYTHON_EXAMPLES[rule.name]
+    subject = simplify(parse(text, **decls)) if rule.name.startswith("expand") else parse(
+        text, **decls)
+    out = rule.apply(subject)
+    assert out is not None and out != subject, rule.name
+    sizes = concrete_sizes([subject, out])
+    variables = sorted(subject.free_symbols(), key=lambda s: s.name)
+    rng = random.Random(rule.name)
+    point = rational_point(variables, sizes, rng, positive=True)
+    assert_close(to_sympy(subject, point, sizes), to_sympy(out, point, sizes))
 
 
 def test_every_rule_has_a_name_and_source():
