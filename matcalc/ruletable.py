@@ -8,7 +8,7 @@ from .data import data_path
 from .rewrite import Rule, load_rules
 from .verify.rules import check_rule
 
-FAMILY_ORDER = ("canonical", "differentials", "adjoint", "jacobian", "simplify")
+FAMILY_ORDER = ("canonical", "differentials", "adjoint", "jacobian", "simplify", "expansions")
 """Families in the order the engine uses them; other rule files follow alphabetically."""
 
 FAMILY_TITLES = {
@@ -18,6 +18,7 @@ FAMILY_TITLES = {
     "jacobian": "Reading off the Jacobian (vec rules)",
     "kronecker": "Kronecker products and the commutation matrix",
     "simplify": "Simplification (applied to every result)",
+    "expansions": "Expansions (tried when they shorten a sum)",
 }
 
 
