@@ -165,3 +165,7 @@ def test_latex_contract_v2():
     assert matcalc.parse("(W2^T e ⊙ (1 - h.^2)) x^T").latex() == (
         r"\left(W_{2}^{\top} e \odot \left(1 - h^{\circ 2}\right)\right) x^{\top}")
     assert str(matcalc.parse("(x ⊗ I) H (x^T ⊗ I)")) == "(x ⊗ I) H (x^T ⊗ I)"
+    # a scalar fraction is a \frac, without parentheses (text needs them)
+    e = matcalc.parse("2 (x^T x / (x^T A x)) y")
+    assert e.latex() == r"2 \frac{x^{\top} x}{x^{\top} A x} y"
+    assert str(e) == "2 (x^T x / (x^T A x)) y"

@@ -5,10 +5,18 @@ from __future__ import annotations
 import re
 
 from ..dims import Dim, dim_factors
-from ..expr import Call, ElemPow, Expr, Norm, Number, Pow, Symbol, Transpose
+from ..expr import Call, Div, ElemPow, Expr, Mul, Norm, Number, Pow, Symbol, Transpose
 from ..functions import FUNCTIONS, RECORDS, canonical_function
 from ..names import ACCENTS, is_greek, normalize, split_subscript
-from .text import ATOM, PROD, TextPrinter, inverse_transposed, precedence
+from .text import (
+    ATOM,
+    NEG,
+    PROD,
+    TextPrinter,
+    inverse_transposed,
+    precedence,
+    split_fraction,
+)
 
 _TALL = re.compile(r"\\(frac|left|sqrt|sum)")
 _BARE_TAIL = re.compile(
@@ -26,6 +34,14 @@ class LatexPrinter(TextPrinter):
 
     def paren(self, text: str) -> str:
         return rf"\left({text}\right)"
+
+    def precedence(self, e: Expr) -> int:
+        """A scalar fraction is typeset as ``\\frac``, which needs no parentheses."""
+        if e.is_scalar and (isinstance(e, Div) or (
+                isinstance(e, Mul) and split_fraction(e.factors)[1]
+                and precedence(e) != NEG)):
+            return ATOM
+        return precedence(e)
 
     def juxtapose(self, left_text: str, right_text: str) -> str:
         """``\\cdot`` where a space would read as a call (``\\sigma \\cdot \\left(x\\right)``)."""

@@ -228,8 +228,8 @@ class TextPrinter:
             if i == 0:
                 # `(a ⊙ b) c^T`, `(x ⊗ I) H`: the grammar reads `a ⊙ b c^T` the same way,
                 # but a reader may not, so an operator product leading a product is wrapped
-                ok = p >= PROD and not isinstance(f, Mul) and not (
-                    len(factors) > 1 and isinstance(f, _OPERATOR_PRODUCTS))
+                ok = p >= PROD and not (isinstance(f, Mul) and p < ATOM) and not (
+                    len(factors) > 1 and isinstance(f, _OPERATOR_PRODUCTS) and p < ATOM)
             else:
                 ok = p > PROD
             text = self.wrap(f, ok)
