@@ -206,6 +206,30 @@ def adjoint_of_kronecker(subject: Expr) -> Expr | None:
     return Call("tr", (Mul((Transpose(Mul((spread, g))), target)),))
 
 
+def adjoint_of_mean(subject: Expr) -> Expr | None:
+    """tr(g mean(L)) = tr(H^T L) with H = g 1 1^T / (m n) for an m×n L; the number of
+    entries is written with all-ones vectors, 1^T 1 = n."""
+    if not (isinstance(subject, Call) and subject.name == "tr"):
+        return None
+    inner = subject.args[0]
+    if not (isinstance(inner, Mul) and len(inner.factors) == 2):
+        return None
+    head, lin = inner.factors
+    if not (isinstance(head, Transpose) and isinstance(lin, Call) and lin.name == "mean"):
+        return None
+    arg = lin.args[0]
+    if arg.is_scalar:
+        return Call("tr", (Mul((head, arg)),))
+    rows, cols = arg.shape
+    count: Expr = Mul((Transpose(Ones(rows)), Ones(rows)))
+    ones: Expr = Ones(rows)
+    if cols != 1:
+        count = Mul((count, Mul((Transpose(Ones(cols)), Ones(cols)))))
+        ones = Mul((Ones(rows), Transpose(Ones(cols))))
+    spread = Mul((head.arg, Pow(count, Number(Fraction(-1))), ones))
+    return Call("tr", (Mul((Transpose(spread), arg)),))
+
+
 def adjoint_of_vec(subject: Expr) -> Expr | None:
     """tr(G^T vec(L)) = tr(H^T L) with H = unvec(G) = (vec(I_n)^T ⊗ I_m)(I_n ⊗ G) for an
     m×n matrix L (Magnus & Neudecker (2019) ch. 2: the inverse of vec as a product)."""

@@ -58,6 +58,7 @@ class Algebra(Protocol):
     def kron(self, a: Any, b: Any) -> Any: ...
     def matrix_power(self, a: Any, k: int) -> Any: ...
     def spectral_norm(self, a: Any) -> Any: ...
+    def nuclear_norm(self, a: Any) -> Any: ...
     def call(self, fn: Function, a: Any) -> Any: ...
     def finish(self, value: Any) -> Any: ...  # normalise a node's value (dtype)
 
@@ -186,6 +187,10 @@ class Evaluator:
         x = self.run(e.arg)
         if e.arg.kind == "matrix" and e.p == "2":
             return self.algebra.spectral_norm(x)
+        if e.arg.kind == "matrix" and e.p == "*":
+            return self.algebra.nuclear_norm(x)
+        if e.p == "inf":  # the largest absolute entry
+            return self.function("max", self.function("abs", x))
         if e.arg.kind == "matrix" and e.p != "F":
             raise UnsupportedError(f"the matrix norm ||.||_{e.p} cannot be evaluated")
         if e.p == "1":

@@ -140,6 +140,9 @@ class NumpyAlgebra:
     def spectral_norm(self, a: np.ndarray) -> np.ndarray:
         return np.full((1, 1), np.linalg.norm(a, 2))
 
+    def nuclear_norm(self, a: np.ndarray) -> np.ndarray:
+        return np.full((1, 1), np.linalg.svd(a, compute_uv=False).sum())
+
     def call(self, fn: Function, a: np.ndarray) -> np.ndarray:
         return fn.numpy(np, a)
 

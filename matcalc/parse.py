@@ -425,7 +425,14 @@ class _Builder(Transformer_NonRecursive):
         p = None
         if len(items) > 3:
             sub = str(items[3])
-            p = "F" if "F" in sub else ("1" if "1" in sub else "2")
+            if "F" in sub:
+                p = "F"
+            elif "inf" in sub or "∞" in sub:
+                p = "inf"
+            elif "*" in sub or "ast" in sub:
+                p = "*"
+            else:
+                p = "1" if "1" in sub else "2"
         return _located(Norm(arg.expr, p), meta.start_pos, meta.end_pos, (arg,))
 
     def abs(self, meta, items):

@@ -37,8 +37,9 @@ DIFFERENTIALS = {r.name: r for r in load_rules("differentials")}
 ADJOINTS = {r.name: r for r in load_rules("adjoint")}
 CANONICAL = load_rules("canonical")
 
-NOT_DIFFERENTIABLE_YET: set[str] = set()
-"""Known gaps: functions with no differential rule of their own (none left)."""
+NOT_DIFFERENTIABLE_YET = {"polar"}
+"""Known gap: d polar(X) solves a Sylvester equation, which the language cannot write, so
+the Hessian of the nuclear norm is not available."""
 NO_ADJOINT_YET: set[str] = set()
 """Known gaps: linear functions with no adjoint rule (none left)."""
 
@@ -191,6 +192,9 @@ def test_linear_functions_have_an_adjoint_rule_or_are_rewritten_away(name: str) 
     fn = FUNCTIONS[name]
     if fn.adjoint is not None:
         rule = ADJOINTS[fn.adjoint]
+        if rule.function is not None:  # written in Python: its docstring names the function
+            assert f"{name}(" in (rule.function.__doc__ or "")
+            return
         assert any(isinstance(n, Call) and n.name == name for n in rule.lhs.walk())
         return
     rewritten = [r for r in CANONICAL if isinstance(r.lhs, Call) and r.lhs.name == name]

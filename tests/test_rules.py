@@ -17,7 +17,7 @@ FAMILIES = ("canonical", "differentials", "adjoint", "jacobian", "kronecker", "s
             "expansions")
 PATTERN_RULES = [r for fam in FAMILIES for r in load_rules(fam) if r.rhs is not None]
 SPECTRAL = {"d_lambda_max", "d_lambda_min", "d_spectral_norm", "d_eigvec_max", "d_eigvec_min",
-            "d_svec_left", "d_svec_right"}
+            "d_svec_left", "d_svec_right", "d_nuclear_norm"}
 
 
 @pytest.mark.parametrize("rule", PATTERN_RULES, ids=[r.name for r in PATTERN_RULES])

@@ -104,6 +104,15 @@ RECORDS = (
         code="{xp}.sum({0})", differential="d_sum_entries",
     ),
     Function(
+        name="mean", description="mean of all entries", family="matrix", accepts="any",
+        shape=to_scalar, latex=r"\operatorname{mean}",
+        numpy=lambda np, a: np.full((1, 1), a.mean()),
+        sympy=lambda sp, m: scalar_matrix(sp, sum(m) / len(m)),
+        sympy_expr=lambda sp, a: _sum_expr(sp, a) / (a.shape[0] * a.shape[1])
+        if isinstance(a, sp.MatrixExpr) else a,
+        code="{xp}.mean({0})", differential="d_mean", adjoint="adj_mean",
+    ),
+    Function(
         name="vec", description="columns stacked into one vector (column-major)",
         family="matrix", accepts="any", shape=vec_shape, latex=r"\operatorname{vec}",
         numpy=lambda np, a: a.reshape(-1, 1, order="F"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .record import CodeEmitter, Function, cols_vector, rows_vector, to_scalar
+from .record import CodeEmitter, Function, cols_vector, rows_vector, same_shape, to_scalar
 
 
 def fix_sign(np: Any, v: Any) -> Any:
@@ -53,6 +53,18 @@ def _svd_code(left: bool):
     return gen
 
 
+def _polar_numpy(np: Any, a: Any) -> Any:
+    u, _, vt = np.linalg.svd(a, full_matrices=False)
+    return u @ vt
+
+
+def _polar_code(g: CodeEmitter, x: str) -> str:
+    u, s, vt = g.fresh(), g.fresh(), g.fresh()
+    g.line(f"{u}, {s}, {vt} = {g.op('svd', x)}")
+    k = g.emit(f"min({x}.shape[0], {x}.shape[1])")
+    return g.emit(f"{u}[:, :{k}] @ {vt}[:{k}]")
+
+
 def _spectral(name: str, description: str, shape, latex: str, numpy, code, accepts="square",
               differential: str | None = None, nonsmooth: str | None = None) -> Function:
     return Function(name=name, description=description, family="spectral", accepts=accepts,
@@ -81,4 +93,10 @@ RECORDS = (
     _spectral("svec_right", "right singular vector of the largest singular value", cols_vector,
               r"v_{1}", lambda np, a: _svd(np, a, False), _svd_code(False), accepts="matrix",
               differential="d_svec_right"),
+    # No differential rule: d polar(X) solves a Sylvester equation (no closed form here),
+    # so the Hessian of the nuclear norm is not available.
+    _spectral("polar", "orthogonal polar factor U V^T of a thin SVD X = U S V^T (the gradient "
+              "of the nuclear norm)", same_shape, r"\operatorname{polar}", _polar_numpy,
+              _polar_code, accepts="matrix",
+              nonsmooth="polar(X) is not differentiable where X loses rank"),
 )

@@ -38,6 +38,50 @@ def _exp_total(sp: Any, a: Any) -> tuple[Any, Any]:
     return exps, as_scalar(sp, sp.OneMatrix(1, a.shape[0]) * exps)
 
 
+def _numbers(m: Any) -> list[Any]:
+    """The entries of ``m``, which must be numbers: at a tie SymPy's derivative of Max is 1/2
+    per entry (Heaviside(0)), not the first-arg-max subgradient, so symbolic entries are
+    refused and the checker uses finite differences at random (tie-free) points."""
+    from ..errors import UnsupportedError
+
+    entries = list(m)
+    if not all(getattr(v, "is_number", True) for v in entries):
+        raise UnsupportedError("max, min and ||x||_inf are checked numerically")
+    return entries
+
+
+def _first_extreme(m: Any, largest: bool) -> int:
+    """Index of the first largest (smallest) entry of explicit numbers."""
+    entries = _numbers(m)
+    best = 0
+    for i, v in enumerate(entries):
+        if (v > entries[best]) if largest else (v < entries[best]):
+            best = i
+    return best
+
+
+def _indicator_sympy(largest: bool):
+    def run(sp: Any, m: Any) -> Any:
+        k = _first_extreme(m, largest)
+        return sp.Matrix(m.rows, 1, lambda i, j: 1 if i == k else 0)
+
+    return run
+
+
+def _indicator_numpy(largest: bool):
+    def run(np: Any, x: Any) -> Any:
+        out = np.zeros_like(x, dtype=float)
+        out[int(np.argmax(x) if largest else np.argmin(x)), 0] = 1.0
+        return out
+
+    return run
+
+
+def _indicator_code(largest: bool) -> str:
+    arg = "argmax" if largest else "argmin"
+    return ("(({xp}.arange({0}.shape[0]).reshape(-1, 1) == {xp}." + arg + "({0})) * 1.0)")
+
+
 def _softmax_expr(sp: Any, a: Any) -> Any:
     exps, total = _exp_total(sp, a)
     return exps / total
@@ -57,5 +101,35 @@ RECORDS = (
         sympy=lambda sp, m: scalar_matrix(sp, sp.log(sum(m.applyfunc(sp.exp)))),
         sympy_expr=lambda sp, a: sp.log(_exp_total(sp, a)[1]),
         code=_logsumexp_code, differential="d_logsumexp",
+    ),
+    Function(
+        name="max", description="largest entry of a vector", family="vector",
+        accepts="vector", shape=to_scalar, latex=r"\max",
+        numpy=lambda np, x: np.full((1, 1), x.max()),
+        sympy=lambda sp, m: scalar_matrix(sp, sp.Max(*_numbers(m))),
+        code="{xp}.max({0})", differential="d_max",
+        nonsmooth="max(x) has a kink where the largest entry is repeated",
+    ),
+    Function(
+        name="min", description="smallest entry of a vector", family="vector",
+        accepts="vector", shape=to_scalar, latex=r"\min",
+        numpy=lambda np, x: np.full((1, 1), x.min()),
+        sympy=lambda sp, m: scalar_matrix(sp, sp.Min(*_numbers(m))),
+        code="{xp}.min({0})", differential="d_min",
+        nonsmooth="min(x) has a kink where the smallest entry is repeated",
+    ),
+    Function(
+        name="ismax", description="1 at the first largest entry of a vector, 0 elsewhere "
+        "(the gradient of max)", family="vector", accepts="vector", shape=same_shape,
+        latex=r"\operatorname{ismax}", numpy=_indicator_numpy(True),
+        sympy=_indicator_sympy(True), code=_indicator_code(True), differential="d_ismax",
+        nonsmooth="ismax(x) jumps where the largest entry is repeated",
+    ),
+    Function(
+        name="ismin", description="1 at the first smallest entry of a vector, 0 elsewhere "
+        "(the gradient of min)", family="vector", accepts="vector", shape=same_shape,
+        latex=r"\operatorname{ismin}", numpy=_indicator_numpy(False),
+        sympy=_indicator_sympy(False), code=_indicator_code(False), differential="d_ismin",
+        nonsmooth="ismin(x) jumps where the smallest entry is repeated",
     ),
 )

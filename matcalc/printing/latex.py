@@ -111,7 +111,8 @@ class LatexPrinter(TextPrinter):
         return self._sup(e.base) + r"^{\circ " + self._exponent(e.exponent) + "}"
 
     def _Norm(self, e: Norm) -> str:
-        sub = f"_{{{e.p}}}" if e.p else ""
+        p = {"inf": r"\infty"}.get(e.p or "", e.p)
+        sub = f"_{{{p}}}" if p else ""
         return rf"\left\|{self.print(e.arg)}\right\|{sub}"
 
     def _Call(self, e: Call) -> str:

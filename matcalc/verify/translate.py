@@ -76,6 +76,9 @@ class SympyAlgebra:
     def spectral_norm(self, a: sympy.Matrix) -> sympy.Matrix:
         raise UnsupportedError("the spectral norm has no SymPy form here")
 
+    def nuclear_norm(self, a: sympy.Matrix) -> sympy.Matrix:
+        raise UnsupportedError("the nuclear norm has no SymPy form here")
+
     def call(self, fn: Function, a: sympy.Matrix) -> sympy.Matrix:
         if fn.sympy is None:
             raise UnsupportedError(f"{fn.name} has no SymPy form; it is checked numerically")
