@@ -333,3 +333,28 @@ def test_nuclear_norm_gradient_is_the_polar_factor():
                    raises=matcalc.UnsupportedError)
 def test_nuclear_norm_hessian():
     matcalc.hessian("||X||_*", "X")
+
+
+# -- det near singular points -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", ["numpy"] + [t for t in ("jax", "torch")
+                                                 if __import__("importlib").util.find_spec(t)])
+def test_det_gradient_is_the_adjugate_at_a_singular_point(target):
+    from matcalc.printing.codegen import compile_source
+
+    if target == "jax":
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+    singular = np.array([[1.0, 2.0], [2.0, 4.0]])
+    adjugate_t = np.array([[4.0, -2.0], [-2.0, 1.0]])  # d det / dX = adj(X)^T
+    d = matcalc.grad("det(X)", "X")
+    f = compile_source(d.expr, [d.wrt], target)
+    np.testing.assert_allclose(np.asarray(f(X=singular), float), adjugate_t, atol=1e-12)
+    x = RNG.standard_normal((3, 3))
+    np.testing.assert_allclose(np.asarray(f(X=x), float),
+                               np.linalg.det(x) * np.linalg.inv(x).T, atol=1e-12)
+    # a power of det keeps one factor with the adjugate: 2 det(X) adj(X)^T
+    g = matcalc.grad("det(X)^2", "X").to_numpy()
+    np.testing.assert_allclose(g(X=singular), 0.0, atol=1e-12)

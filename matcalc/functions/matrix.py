@@ -9,6 +9,7 @@ from .record import (
     Function,
     as_scalar,
     diag_shape,
+    same_shape,
     scalar_matrix,
     to_scalar,
     vec_shape,
@@ -59,6 +60,24 @@ def _det_expr(sp: Any, a: Any) -> Any:
     return sp.det(a) if isinstance(a, sp.MatrixExpr) else a
 
 
+def _adjugate_numpy(np: Any, a: Any) -> Any:
+    """adj(A) = det(W) det(V^T) V diag(prod_{j != i} s_j) W^T for A = W diag(s) V^T: exact
+    where A is singular (rank n - 1 gives a rank-one adjugate), no division by det(A)."""
+    w, s, vt = np.linalg.svd(a)
+    eye = np.eye(s.shape[0])
+    others = np.prod(s.reshape(1, -1) * (1.0 - eye) + eye, axis=1)
+    return np.linalg.det(w) * np.linalg.det(vt) * ((vt.T * others.reshape(1, -1)) @ w.T)
+
+
+def _adjugate_code(g: CodeEmitter, a: str) -> str:
+    w, s, vt = g.fresh(), g.fresh(), g.fresh()
+    g.line(f"{w}, {s}, {vt} = {g.op('svd', a)}")
+    eye = g.emit(g.op("eye", f"{s}.shape[0]"))
+    others = g.emit(g.op("prod_rows", f"{s}.reshape(1, -1) * (1.0 - {eye}) + {eye}"))
+    sign = g.emit(f"{g.call('det', w)} * {g.call('det', vt)}")
+    return g.emit(f"{sign} * (({vt}.T * {others}.reshape(1, -1)) @ {w}.T)")
+
+
 RECORDS = (
     Function(
         name="tr", description="trace", family="matrix", accepts="square", shape=to_scalar,
@@ -102,6 +121,14 @@ RECORDS = (
         sympy=lambda sp, m: scalar_matrix(sp, sum(m)),
         sympy_expr=_sum_expr,
         code="{xp}.sum({0})", differential="d_sum_entries",
+    ),
+    Function(
+        name="adj", description="adjugate det(A) A^-1, computed without dividing by det(A) "
+        "(generated code writes det(A) A^-1 this way, finite where A is singular)",
+        family="matrix", accepts="square", shape=same_shape, latex=r"\operatorname{adj}",
+        numpy=_adjugate_numpy, sympy=lambda sp, m: m.adjugate(),
+        sympy_expr=lambda sp, a: sp.det(a) * a.I if isinstance(a, sp.MatrixExpr) else 1,
+        code=_adjugate_code, differential="d_adjugate", small_sizes=True,
     ),
     Function(
         name="mean", description="mean of all entries", family="matrix", accepts="any",

@@ -79,7 +79,7 @@ def _indicator_numpy(largest: bool):
 
 def _indicator_code(largest: bool) -> str:
     arg = "argmax" if largest else "argmin"
-    return ("(({xp}.arange({0}.shape[0]).reshape(-1, 1) == {xp}." + arg + "({0})) * 1.0)")
+    return "(({xp}.arange({0}.shape[0]) == {xp}." + arg + "({0})) * 1.0)"  # 1-D vectors
 
 
 def _softmax_expr(sp: Any, a: Any) -> Any:

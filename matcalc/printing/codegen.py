@@ -1335,7 +1335,8 @@ def to_source(expr: Expr | Sequence[Expr], params: Sequence[Symbol] | None = Non
         raise DeclarationError(f"{name!r} is not a valid function name")
     roots = [expr] if isinstance(expr, Expr) else list(expr)
     params = list(params) if params is not None else default_params(roots)
-    roots = _one_spelling(roots)
+    roots = _with_adjugates(_one_spelling(roots))
+
     def generator() -> _Generator:
         gen = _Generator(params, t, dict(sizes or {}), scipy)
         gen.taken.add(name)
@@ -1394,6 +1395,47 @@ def _jax_function(name: str, args: list[str], params: Sequence[Symbol], gen: _Ge
     lines += [f"            {c}," for c in converted]
     lines.append("        )")
     return "\n".join(lines) + "\n"
+
+
+def _with_adjugates(roots: list[Expr]) -> list[Expr]:
+    """det(U)^k U^-1 (or U^-T) in one product is det(U)^(k-1) adj(U) (or its transpose),
+    whose code does not divide by det(U): det gradients stay finite at singular U."""
+    memo: dict[Expr, Expr] = {}
+
+    def pair(factors: list[Expr]) -> list[Expr] | None:
+        for i, f in enumerate(factors):
+            det, power = f, 1
+            if isinstance(f, Pow) and isinstance(f.exponent, Number) and (
+                    f.exponent.value.denominator == 1 and f.exponent.value > 1):
+                det, power = f.base, int(f.exponent.value)
+            if not (isinstance(det, Call) and det.name == "det"):
+                continue
+            u = det.args[0]
+            for j, g in enumerate(factors):
+                inner = g.arg if isinstance(g, Transpose) else g
+                if isinstance(inner, Pow) and inner.base == u and inner.exponent == Number(-1):
+                    adj: Expr = Call("adj", (u,))
+                    out = [*factors]
+                    out[j] = Transpose(adj) if isinstance(g, Transpose) else adj
+                    if power > 1:
+                        out[i] = Pow(det, Number(power - 1))
+                    else:
+                        out.pop(i)
+                    return out
+        return None
+
+    def walk(e: Expr) -> Expr:
+        hit = memo.get(e)
+        if hit is None:
+            hit = e.map_children(walk) if e.children else e
+            if isinstance(hit, Mul):
+                factors = pair(list(hit.factors))
+                if factors is not None:
+                    hit = factors[0] if len(factors) == 1 else Mul(tuple(factors))
+            memo[e] = hit
+        return hit
+
+    return [walk(r) for r in roots]
 
 
 def _one_spelling(roots: list[Expr]) -> list[Expr]:
