@@ -2,7 +2,11 @@
 
 Usage (from the repository root)::
 
-    python tests/soak.py --n 10000 [--seed 0] [--max-depth 4]
+    python tests/soak.py --n 10000 [--seed 0] [--max-depth 4] [--mode grad]
+
+``--mode`` chooses what is differentiated: ``grad`` (scalar expressions, the default),
+``jacobian`` (vector-valued), ``derivative`` (matrix-valued), ``hessian`` (scalars), or
+``all`` (the four in turn).
 
 Prints how many expressions were checked, how many raised UnsupportedError, how many
 could not be checked numerically (not finite or not smooth at the random points), how
@@ -24,7 +28,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]  # tests/ (strategies) and the checkout
 
-from differentiable import check_gradient, differentiable_scalars  # noqa: E402
+from differentiable import (  # noqa: E402
+    check_gradient,
+    check_hessian,
+    check_jacobian,
+    differentiable_scalars,
+    random_expression,
+)
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 from hypothesis import seed as hypothesis_seed  # noqa: E402
 
@@ -35,12 +45,19 @@ def _operators(e: Expr) -> set[str]:
     return {n.name if type(n).__name__ == "Call" else type(n).__name__ for n in e.walk()}
 
 
-def soak(n: int, seed: int, max_depth: int, verbose: bool = False) -> Counter[str]:
+MODES = {"grad": ("scalar", check_gradient), "jacobian": ("vector", check_jacobian),
+         "derivative": ("matrix", check_jacobian), "hessian": ("scalar", check_hessian)}
+
+
+def soak(n: int, seed: int, max_depth: int, verbose: bool = False, mode: str = "grad"
+         ) -> Counter[str]:
     """Run ``n`` random expressions; print the tally and every failure; return the tally."""
     tally: Counter[str] = Counter()
     coverage: Counter[str] = Counter()
     sizes: list[int] = []
     failures: list[str] = []
+    if mode != "grad":
+        return _soak_modes(n, seed, max_depth, mode, verbose)
 
     @hypothesis_seed(seed)
     @settings(max_examples=n, deadline=None, database=None, phases=[Phase.generate],
@@ -84,6 +101,45 @@ def soak(n: int, seed: int, max_depth: int, verbose: bool = False) -> Counter[st
     return tally
 
 
+def _soak_modes(n: int, seed: int, max_depth: int, mode: str, verbose: bool) -> Counter[str]:
+    """Every mode (or one): expression i of kind and mode taken in turn, seeded by i."""
+    modes = list(MODES) if mode == "all" else [mode]
+    tally: Counter[str] = Counter()
+    per_mode: dict[str, Counter[str]] = {m: Counter() for m in modes}
+    failures: list[str] = []
+    start = time.perf_counter()
+    for i in range(n):
+        name = modes[i % len(modes)]
+        kind, check = MODES[name]
+        case_seed = seed * 1_000_003 + i
+        f, wrt = random_expression(case_seed, kind, max_depth)
+        try:
+            outcome = check(f, wrt, seed=case_seed)
+            status, detail, result = outcome.status, outcome.detail, outcome.result
+        except Exception:
+            status, detail, result = "crashed", traceback.format_exc(limit=3), None
+        tally[status] += 1
+        per_mode[name][status] += 1
+        if status in ("wrong", "crashed"):
+            failures.append(f"{status.upper()}: {name} d/d{wrt.name} {f}\n  result: {result}"
+                            f"\n  {detail}\n  repr: {f!r}")
+        if verbose and (i + 1) % 500 == 0:
+            print(f"  {i + 1} ... {dict(tally)}", flush=True)
+    elapsed = time.perf_counter() - start
+    for failure in failures:
+        print(failure, end="\n\n")
+    print(f"soak ({mode}): {n} random expressions, seed {seed}, max depth {max_depth}, "
+          f"{elapsed:.0f} s ({platform.python_implementation()} {platform.python_version()})")
+    for name, counts in per_mode.items():
+        total = sum(counts.values())
+        ok = total - counts["unsupported"]
+        print(f"  {name:<10} {total:>6}: checked {counts['checked']}, unsupported "
+              f"{counts['unsupported']}, not checkable {counts['skipped']}, WRONG "
+              f"{counts['wrong']}, crashed {counts['crashed']}; succeeded "
+              f"{ok / max(total, 1):.2%}")
+    return tally
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point; exit status 1 when any gradient was wrong or crashed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -91,8 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="hypothesis seed")
     parser.add_argument("--max-depth", type=int, default=4, help="nesting depth of expressions")
     parser.add_argument("--verbose", action="store_true", help="progress every 500 expressions")
+    parser.add_argument("--mode", choices=[*MODES, "all"], default="grad",
+                        help="what is differentiated (default: gradients of scalars)")
     args = parser.parse_args(argv)
-    tally = soak(args.n, args.seed, args.max_depth, args.verbose)
+    tally = soak(args.n, args.seed, args.max_depth, args.verbose, args.mode)
     return 1 if tally["wrong"] or tally["crashed"] else 0
 
 
