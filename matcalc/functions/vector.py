@@ -39,14 +39,17 @@ def _exp_total(sp: Any, a: Any) -> tuple[Any, Any]:
 
 
 def _numbers(m: Any) -> list[Any]:
-    """The entries of ``m``, which must be numbers: at a tie SymPy's derivative of Max is 1/2
-    per entry (Heaviside(0)), not the first-arg-max subgradient, so symbolic entries are
-    refused and the checker uses finite differences at random (tie-free) points."""
+    """The entries of ``m``, which must be numbers without a tie for the largest or the
+    smallest: at a tie max is not differentiable (SymPy's derivative is 1/2 per entry, central
+    differences average the sides), so symbolic or tied entries are refused and the checker
+    uses finite differences at random (tie-free) points."""
     from ..errors import UnsupportedError
 
     entries = list(m)
     if not all(getattr(v, "is_number", True) for v in entries):
         raise UnsupportedError("max, min and ||x||_inf are checked numerically")
+    if len(entries) > 1 and any(entries.count(v) > 1 for v in (max(entries), min(entries))):
+        raise UnsupportedError("max and min are not differentiable at a tie")
     return entries
 
 
