@@ -72,8 +72,9 @@ def _adjugate_numpy(np: Any, a: Any) -> Any:
 def _adjugate_code(g: CodeEmitter, a: str) -> str:
     w, s, vt = g.fresh(), g.fresh(), g.fresh()
     g.line(f"{w}, {s}, {vt} = {g.op('svd', a)}")
-    eye = g.emit(g.op("eye", f"{s}.shape[0]"))
-    others = g.emit(g.op("prod_rows", f"{s}.reshape(1, -1) * (1.0 - {eye}) + {eye}"))
+    # row i of s^(1 - I) is s with s_i replaced by 1: its product is prod_{j != i} s_j
+    mask = g.op("off_diagonal", f"{s}.shape[0]")
+    others = g.emit(g.op("prod_rows", f"{s}.reshape(1, -1) ** {mask}"))
     sign = g.emit(f"{g.call('det', w)} * {g.call('det', vt)}")
     return g.emit(f"{sign} * (({vt}.T * {others}.reshape(1, -1)) @ {w}.T)")
 

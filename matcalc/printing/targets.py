@@ -48,6 +48,7 @@ BASE: dict[str, str] = {
     "eigh": "{xp}.linalg.eigh(0.5 * ({0} + {0}.T))",
     "svd": "{xp}.linalg.svd({0}, full_matrices=False)",
     "prod_rows": "{xp}.prod({0}, axis=1)",
+    "off_diagonal": "(({xp}.arange({0}).reshape(-1, 1) != {xp}.arange({0})) * 1.0)",
     "argmax_abs": "{xp}.argmax({xp}.abs({0}))",
     "einsum": '{xp}.einsum("{0}", {1})',
     "nan": "{xp}.nan",
