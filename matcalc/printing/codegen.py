@@ -1424,16 +1424,17 @@ def _with_adjugates(roots: list[Expr]) -> list[Expr]:
                     return out
         return None
 
-    def walk(e: Expr) -> Expr:
-        hit = memo.get(e)
-        if hit is None:
-            hit = e.map_children(walk) if e.children else e
+    def walk(root: Expr) -> Expr:
+        for e in postorder(root):  # children first, iteratively (deep networks)
+            if e in memo:
+                continue
+            hit = e.map_children(memo.__getitem__) if e.children else e
             if isinstance(hit, Mul):
                 factors = pair(list(hit.factors))
                 if factors is not None:
                     hit = factors[0] if len(factors) == 1 else Mul(tuple(factors))
             memo[e] = hit
-        return hit
+        return memo[root]
 
     return [walk(r) for r in roots]
 
