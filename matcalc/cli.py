@@ -185,17 +185,6 @@ def _derive(kind: str, args: argparse.Namespace) -> matcalc.Derivative:
     return fn(formula_text(args), args.wrt)
 
 
-def _numpy_source(result: matcalc.Derivative) -> str:
-    to_source = getattr(result, "to_source", None)
-    if to_source is not None:
-        return to_source("numpy").rstrip("\n")
-    from .printing.numpy import to_numpy_source
-
-    params = sorted(result.function.free_symbols() | result.expr.free_symbols() | {result.wrt},
-                    key=lambda s: s.name)
-    return "import numpy as np\n\n\n" + to_numpy_source(result.expr, params).rstrip("\n")
-
-
 def _result_json(result: matcalc.Derivative) -> dict[str, object]:
     return {
         "function": str(result.function),
@@ -214,7 +203,7 @@ def _configure_derivative(kind: str) -> Callable[[argparse.ArgumentParser], None
         _add_decls(parser)
         if kind == "jacobian":
             _add_layout(parser)
-        _add_format(parser, ("text", "latex", "numpy", "json"))
+        _add_format(parser, ("text", "latex", "numpy", "jax", "torch", "json"))
         parser.add_argument(
             "--steps", action="store_true", help="also print the derivation, rule by rule"
         )
@@ -240,8 +229,8 @@ def _run_derivative(kind: str) -> Callable[[argparse.Namespace], str | tuple[str
             if report is not None:
                 data["check"] = {"ok": not failed, "report": str(report)}
             text = json.dumps(data, indent=2, ensure_ascii=False)
-        elif args.format == "numpy":
-            parts = [_numpy_source(result)]
+        elif args.format in ("numpy", "jax", "torch"):
+            parts = [result.to_source(args.format).rstrip("\n")]
             if args.steps:
                 parts.append("\n".join("# " + line for line in str(result.explain()).splitlines()))
             if report is not None:

@@ -539,7 +539,8 @@ class _Builder(Transformer_NonRecursive):
 
     # -- declarations ----------------------------------------------------------
     def decl_type(self, meta, items):
-        props = [str(t) for t in items if isinstance(t, Token) and t.type == "PROPERTY"]
+        props = [" ".join(str(t).split()) for t in items
+                 if isinstance(t, Token) and t.type == "PROPERTY"]
         kinds = [str(t) for t in items if isinstance(t, Token) and t.type == "KIND"]
         dims = next((i for i in items if isinstance(i, list)), [])
         try:

@@ -78,6 +78,8 @@ def make_decl(props: list[str], kind: str | None, dims: list[Dim]) -> Decl:
     from .errors import DeclarationError
 
     props_set = frozenset(props)
+    if "positive definite" in props_set:  # symmetric, and Cholesky-factorisable
+        props_set |= {"symmetric"}
     if kind is None:
         if "symmetric" in props_set or "diagonal" in props_set:
             kind = "matrix"

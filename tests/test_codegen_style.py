@@ -92,3 +92,33 @@ def test_declared_sizes_are_literals_and_sum_of_ones_is_a_sum():
     assert "y.sum()" in source and "np.ones" not in source, source
     source = matcalc.grad("x^T x", "x", x="vector(3)").to_source()
     assert ".shape[" not in source.split('"""')[-1], source
+
+
+def test_positive_definite_declaration_shares_one_cholesky():
+    d = matcalc.grad("logdet(S) + (x - m)^T S^-1 (x - m)", "S", S="positive definite matrix")
+    assert "positive definite" in d.wrt.props and "symmetric" in d.wrt.props
+    source = d.to_source(with_value=True)
+    body = source.split('"""')[-1]
+    assert body.count("cho_factor(S)") == 1 and body.count("cho_solve(") == 1, source
+    assert "inv(" not in body and "lu_factor" not in body, source
+    rng = np.random.default_rng(3)
+    q = rng.normal(size=(5, 5))
+    s, x, m = q @ q.T + 5 * np.eye(5), rng.normal(size=5), rng.normal(size=5)
+    value, grad = d.to_function(with_value=True)(S=s, m=m, x=x)
+    inv, r = np.linalg.inv(s), x - m
+    assert value == pytest.approx(np.linalg.slogdet(s)[1] + r @ inv @ r)
+    np.testing.assert_allclose(grad, inv - np.outer(inv @ r, inv @ r), rtol=1e-9)
+
+
+@pytest.mark.parametrize("target, head", [("numpy", "import numpy as np"),
+                                          ("jax", "import jax"), ("torch", "import torch")])
+def test_cli_writes_code_for_each_target(target, head):
+    import contextlib
+    import io
+
+    from matcalc.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["grad", "||A x - b||_2^2", "--wrt", "x", "--format", target])
+    assert code in (0, None) and out.getvalue().startswith(head), out.getvalue()

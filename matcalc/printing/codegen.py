@@ -222,6 +222,7 @@ class _Generator:
         self.computing: set[Expr] = set()
         self.roots: set[Expr] = set()
         self.stem = "w"  # the name stem of temporaries a function record's code emits
+        self.solved: dict[tuple[str, str, str], _Code] = {}
         self.used_factor_imports = False
         self.dims: dict[str, str] = {}
         arrays = [p for p in params if p.dims != SCALAR]
@@ -1022,9 +1023,16 @@ class _Generator:
             inv = self.inverse(f, trans)
             return _binary(inv, "@", rhs)
         key = "cho_solve" if f.kind == "cho" else ("lu_solve_t" if trans else "lu_solve")
+        cached = self.solved.get((key, f.name, rhs.text))
+        if cached is not None:  # S^-1 r and r^T S^-1 (symmetric S) are one solve
+            return cached
         if self.t.name in SOLVE_NEEDS_MATRIX and _is_vector(shape):
-            return _call(self.op(key, f.name, _right(rhs, POW) + "[:, None]") + "[:, 0]")
-        return _call(self.op(key, f.name, rhs.text))
+            code = _call(self.op(key, f.name, _right(rhs, POW) + "[:, None]") + "[:, 0]")
+        else:
+            code = _call(self.op(key, f.name, rhs.text))
+        code = self.assign(code, "u" if _is_vector(shape) else "T")
+        self.solved[(key, f.name, rhs.text)] = code
+        return code
 
     def inverse(self, f: _Factor, trans: bool = False) -> _Code:
         """The explicit inverse (computed once), for results that contain it."""
@@ -1206,6 +1214,14 @@ def _bounds(e: Expr) -> tuple[float, float]:
             a, b = _bounds(t)
             lo, hi = lo + a, hi + b
         return lo, hi
+    if isinstance(e, Hadamard):  # a factor that occurs twice is a square: y ⊙ y >= 0
+        counts = Counter(e.factors)
+        squares = [f for f, k in counts.items() for _ in range(k // 2)]
+        rest = [f for f, k in counts.items() for _ in range(k % 2)]
+        if squares:
+            lo, hi = _bounds(Hadamard(tuple(rest))) if len(rest) > 1 else (
+                _bounds(rest[0]) if rest else (1.0, 1.0))
+            return (0.0, math.inf) if lo >= 0 else (-math.inf, math.inf)
     if isinstance(e, (Hadamard, Mul)) and (isinstance(e, Hadamard) or all(
             f.shape == SCALAR or _is_vector(f.shape) for f in e.factors)
             and sum(f.shape != SCALAR for f in e.factors) <= 1):
@@ -1443,13 +1459,33 @@ def _one_spelling(roots: list[Expr]) -> list[Expr]:
     """One form for equal values written two ways ((-1) b is -b), so that they are shared."""
 
     def canon(_node: Expr, out: Expr) -> Expr:  # children first, iteratively
-        if isinstance(out, Mul) and isinstance(out.factors[0], Number) \
-                and out.factors[0].value == -1:
+        if isinstance(out, Mul) and isinstance(out.factors[0], Number):
+            c = out.factors[0].value
             rest = out.factors[1:]
-            out = Neg(rest[0] if len(rest) == 1 else Mul(rest))
+            if len(rest) == 1 and isinstance(rest[0], Add):
+                scaled = [_times_number(t, c) for t in rest[0].terms]
+                if all(t is not None for t in scaled):  # 1/2 (2 A - 2 B) is A - B
+                    return Add(tuple(scaled))
+            elif c == -1:
+                out = Neg(rest[0] if len(rest) == 1 else Mul(rest))
         return out
 
     return [map_bottom_up(r, canon) for r in roots]
+
+
+def _times_number(t: Expr, c: Fraction) -> Expr | None:
+    """c t for a term with a numeric coefficient (None for other terms)."""
+    if isinstance(t, Neg):
+        inner = _times_number(t.arg, c)
+        return None if inner is None else Neg(inner)
+    if isinstance(t, Mul) and isinstance(t.factors[0], Number):
+        k = t.factors[0].value * c
+        rest = t.factors[1:]
+        if k in (1, -1):
+            single = rest[0] if len(rest) == 1 else Mul(rest)
+            return single if k == 1 else Neg(single)
+        return Mul((Number(k), *rest))
+    return None
 
 
 def _doc_text(expr: Expr) -> str:
