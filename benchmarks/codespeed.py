@@ -122,20 +122,30 @@ def _jax_losses(jnp: Any, jax: Any) -> dict[str, Callable]:
     return {"logistic": logistic, "nll": nll, "mlp": mlp}
 
 
-def measure(fn: Callable[[], Any], repeats: int, budget: float) -> dict[str, float]:
-    """Median and spread (min, max, interquartile range) of wall-clock calls."""
-    fn()  # warm-up (JIT compilation, caches)
-    times: list[float] = []
+def measure_all(columns: dict[str, Callable[[], Any]], repeats: int, budget: float
+                ) -> dict[str, dict[str, float]]:
+    """Median and spread (min, max, interquartile range) of wall-clock calls, the columns
+    timed in turn (one call each per round), so that a load change on a shared machine
+    hits every column alike."""
+    for fn in columns.values():
+        fn()  # warm-up (JIT compilation, caches)
+    times: dict[str, list[float]] = {name: [] for name in columns}
     start = time.perf_counter()
-    while len(times) < repeats or (time.perf_counter() - start < budget and len(times) < 50):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-        if time.perf_counter() - start > 4 * budget and len(times) >= 3:
+    rounds = 0
+    while rounds < repeats or (time.perf_counter() - start < budget and rounds < 50):
+        for name, fn in columns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+        rounds += 1
+        if time.perf_counter() - start > 4 * budget and rounds >= 3:
             break
-    q = statistics.quantiles(times, n=4) if len(times) >= 2 else [times[0]] * 3
-    return {"median": statistics.median(times), "min": min(times), "max": max(times),
-            "q1": q[0], "q3": q[2], "n": len(times)}
+    out = {}
+    for name, ts in times.items():
+        q = statistics.quantiles(ts, n=4) if len(ts) >= 2 else [ts[0]] * 3
+        out[name] = {"median": statistics.median(ts), "min": min(ts), "max": max(ts),
+                     "q1": q[0], "q3": q[2], "n": len(ts)}
+    return out
 
 
 def sizes_of(deriv: Any, data: dict[str, Any]) -> dict[str, int]:
@@ -182,13 +192,13 @@ def run(threads: int, quick: bool) -> dict[str, Any]:
         row["decls"] = prob["decls"]
         row["source"] = deriv.to_source("numpy", sizes=prob["sizes"] or None)
         want = prob["hand"]()
-        checks, times = {}, {}
+        checks, columns = {}, {}
         generated = deriv.to_function("numpy", sizes=prob["sizes"] or None)
         got = np.asarray(generated(**data))
         checks["matcalc NumPy = hand-written"] = bool(np.allclose(
             got.reshape(want.shape), want, rtol=1e-7, atol=1e-9))
-        times["matcalc NumPy"] = measure(lambda g=generated, data=data: g(**data), repeats, budget)
-        times["hand-written NumPy"] = measure(prob["hand"], repeats, budget)
+        columns["matcalc NumPy"] = lambda g=generated, data=data: g(**data)
+        columns["hand-written NumPy"] = prob["hand"]
         if jax is not None:
             fj = deriv.to_function("jax", sizes=prob["sizes"] or None)
             with jax.enable_x64(True):
@@ -203,18 +213,22 @@ def run(threads: int, quick: bool) -> dict[str, Any]:
                 got_a = np.asarray(auto(*args))
                 checks[f"jax.{transform.__name__} = hand-written"] = bool(np.allclose(
                     got_a.reshape(want.shape), want, rtol=1e-6, atol=1e-8))
-                times["matcalc JAX (jit)"] = measure(
-                    lambda fj=fj, jdata=jdata: fj(**jdata).block_until_ready(), repeats, budget)
-                times[f"jax.{transform.__name__} (jit)"] = measure(
-                    lambda auto=auto, args=args: auto(*args).block_until_ready(), repeats, budget)
+                columns["matcalc JAX (jit)"] = (
+                    lambda fj=fj, jdata=jdata: fj(**jdata).block_until_ready())
+                columns[f"jax.{transform.__name__} (jit)"] = (
+                    lambda auto=auto, args=args: auto(*args).block_until_ready())
         if torch is not None:
             ft = deriv.to_function("torch", sizes=prob["sizes"] or None)
             tdata = {k: torch.as_tensor(v) for k, v in data.items()}
             got_t = ft(**tdata).numpy()
             checks["matcalc torch = hand-written"] = bool(np.allclose(
                 got_t.reshape(want.shape), want, rtol=1e-7, atol=1e-9))
-            times["matcalc PyTorch"] = measure(lambda ft=ft, tdata=tdata: ft(**tdata),
-                                               repeats, budget)
+            columns["matcalc PyTorch"] = lambda ft=ft, tdata=tdata: ft(**tdata)
+        if jax is not None:
+            with jax.enable_x64(True):
+                times = measure_all(columns, repeats, budget)
+        else:
+            times = measure_all(columns, repeats, budget)
         row["checks"], row["times"] = checks, times
         print(f"[{threads} thread(s)] {prob['name']}: " + ", ".join(
             f"{k} {v['median'] * 1e3:.2f} ms" for k, v in times.items())
