@@ -462,12 +462,14 @@ def report(info: dict, rows: list[dict], network: list[dict], evaluation: list[d
         for n in names:
             if n in r["times"]:
                 mark = {True: "✓", False: "✗"}.get(r["right"].get(n), "?")
-                cells.append(f"{fmt_time(r['times'][n])} {mark}")
+                cold = f"{fmt_time(r['cold'][n])} / " if n in r["cold"] else ""
+                cells.append(f"{cold}{fmt_time(r['times'][n])} {mark}")
             else:
                 cells.append(r["notes"].get(n, "–").replace("|", "\\|"))
         f_text = r["f"].replace("|", "\\|")
         out.append(f"| {r['mode']} | `{f_text}` | {r['wrt']} | " + " | ".join(cells) + " |")
-    out += ["", "✓ right, ✗ wrong, ? not evaluated.", "", "</details>", ""]
+    out += ["", "Cells: cold / warm time; ✓ right, ✗ wrong, ? not evaluated.", "",
+            "</details>", ""]
     out += ["### 2. The L-layer network", "",
             "d/dW1 of `||W_L tanh(W_{L-1} ... tanh(W_1 x)) - y||_2^2` (matcalc names W1..WL); "
             "size = characters of the printed result.", "",
