@@ -125,17 +125,20 @@ def _jax_losses(jnp: Any, jax: Any) -> dict[str, Callable]:
 def measure_all(columns: dict[str, Callable[[], Any]], repeats: int, budget: float
                 ) -> dict[str, dict[str, float]]:
     """Median and spread (min, max, interquartile range) of wall-clock calls, the columns
-    timed in turn (one call each per round), so that a load change on a shared machine
-    hits every column alike."""
+    timed in turn (one call each per round, the order rotating), so that a load change on
+    a shared machine, or the threads another library leaves spinning, hit every column
+    alike."""
     for fn in columns.values():
         fn()  # warm-up (JIT compilation, caches)
     times: dict[str, list[float]] = {name: [] for name in columns}
     start = time.perf_counter()
     rounds = 0
     while rounds < repeats or (time.perf_counter() - start < budget and rounds < 50):
-        for name, fn in columns.items():
+        names = list(columns)
+        shift = rounds % len(names)  # each column in turn comes first (after another's work)
+        for name in names[shift:] + names[:shift]:
             t0 = time.perf_counter()
-            fn()
+            columns[name]()
             times[name].append(time.perf_counter() - t0)
         rounds += 1
         if time.perf_counter() - start > 4 * budget and rounds >= 3:
