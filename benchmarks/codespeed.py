@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import sys
 import time
@@ -125,18 +126,19 @@ def _jax_losses(jnp: Any, jax: Any) -> dict[str, Callable]:
 def measure_all(columns: dict[str, Callable[[], Any]], repeats: int, budget: float
                 ) -> dict[str, dict[str, float]]:
     """Median and spread (min, max, interquartile range) of wall-clock calls, the columns
-    timed in turn (one call each per round, the order rotating), so that a load change on
+    timed in turn (one call each per round, in a shuffled order), so that a load change on
     a shared machine, or the threads another library leaves spinning, hit every column
     alike."""
     for fn in columns.values():
         fn()  # warm-up (JIT compilation, caches)
     times: dict[str, list[float]] = {name: [] for name in columns}
+    order = random.Random(0)
     start = time.perf_counter()
     rounds = 0
     while rounds < repeats or (time.perf_counter() - start < budget and rounds < 50):
         names = list(columns)
-        shift = rounds % len(names)  # each column in turn comes first (after another's work)
-        for name in names[shift:] + names[:shift]:
+        order.shuffle(names)  # no column always runs right after another's work
+        for name in names:
             t0 = time.perf_counter()
             columns[name]()
             times[name].append(time.perf_counter() - t0)
