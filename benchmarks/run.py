@@ -408,7 +408,8 @@ def report(info: dict, rows: list[dict], network: list[dict], evaluation: list[d
     """The markdown section for BENCHMARKS.md."""
     names = ["matcalc"] + [p.name for p in peers]
     out = [START, "", "## Benchmarks (benchmarks/run.py)", ""]
-    out += ["Produced by one run of", "", "    pip install -e \".[bench]\"", f"    {COMMAND}", "",
+    command = f"{COMMAND} {' '.join(sys.argv[1:])}".rstrip()
+    out += ["Produced by one run of", "", "    pip install -e \".[bench]\"", f"    {command}", "",
             f"({'QUICK run: not for figures; ' if quick else ''}total {elapsed:.0f} s). "
             "Times are medians of repeated wall-clock runs in one process on a shared 2-core "
             "machine; they are measurements of one run, not timed tests.", ""]
