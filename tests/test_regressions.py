@@ -99,3 +99,13 @@ def test_norm_gradient_at_zero_is_the_zero_subgradient():
     np.testing.assert_allclose(f(x=np.array([3.0, 4.0])), [0.6, 0.8])
     g = matcalc.grad("||relu(x - q)||_2", "x").to_numpy()
     assert not np.isnan(g(x=np.zeros(3), q=np.ones(3))).any()
+
+
+def test_generated_code_squares_a_scalar_chain() -> None:
+    """x^T y y^T x is (y^T x)^T (y^T x) of plain numbers: the code squares it (was `g.T @ g`
+    on NumPy scalars, a TypeError; found by the soak)."""
+    import numpy as np
+
+    g = matcalc.grad("alpha (x^T y) (y^T x)", "alpha")
+    x, y = np.array([1.0, -2.0, 0.5]), np.array([3.0, 1.0, 4.0])
+    assert g.to_numpy()(alpha=2.0, x=x, y=y) == pytest.approx(float(x @ y) ** 2)

@@ -900,6 +900,8 @@ class _Generator:
         qc = self.dense(q, qshape)
         if isinstance(q, _Val) and q.kind == "dense" and not qc.atomic:
             qc = self.assign(qc, "Z" if _is_matrix(qshape) else "g")
+        if kind_of(qshape) == "scalar":  # (y^T x)^T (y^T x): a square of plain numbers
+            return _Val("dense", _binary(qc, "**", _Code("2")))
         if _is_vector(qshape):
             if qshape[1] == 1:  # q^T q with q a column: a dot product
                 return _Val("dense", _binary(qc, "@", qc))
