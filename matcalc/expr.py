@@ -6,7 +6,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from .dims import Dim, dim_factors, map_dim, mul_dims
 
@@ -547,6 +547,43 @@ def map_bottom_up(root: Expr, fn: Callable[[Expr, Expr], Expr]) -> Expr:
             rebuilt = node
         done[id(node)] = fn(node, rebuilt)
     return done[id(root)]
+
+
+Value = TypeVar("Value")
+
+# A fold's shared cache is emptied past this many entries, so memory stays bounded.
+_FOLD_CACHE_LIMIT = 1 << 17
+
+
+def fold_dag(root: Expr, combine: Callable[[Expr, list[Value]], Value],
+             cache: dict[Expr, Value]) -> Value:
+    """``combine(node, values of its children)`` for every distinct node of ``root``,
+    children first: iterative, memoised over the DAG in ``cache`` (kept across calls)."""
+    found: dict[Expr, Value] = {}  # this call's results (another thread may clear the cache)
+
+    def known(node: Expr) -> Value | None:
+        value = found.get(node)
+        return cache.get(node) if value is None else value
+
+    hit = cache.get(root)
+    if hit is not None:
+        return hit
+    stack = [root]
+    while stack:
+        node = stack[-1]
+        if known(node) is not None:
+            stack.pop()
+            continue
+        values = [known(c) for c in node.children]
+        if None in values:
+            stack.extend(c for c, v in zip(node.children, values, strict=True) if v is None)
+            continue
+        stack.pop()
+        found[node] = combine(node, values)  # type: ignore[arg-type]
+    if len(cache) > _FOLD_CACHE_LIMIT:
+        cache.clear()
+    cache.update(found)
+    return found[root]
 
 
 def depth(expr: Expr) -> int:

@@ -24,6 +24,7 @@ from .expr import (
     Ones,
     Symbol,
     Zero,
+    fold_dag,
     kind_of,
     map_bottom_up,
 )
@@ -40,32 +41,8 @@ _HAS_DIFFERENTIAL: dict[Expr, bool] = {}
 def has_differential(e: Expr) -> bool:
     """A differential occurs in ``e`` (memoised: shared sub-trees are looked at once;
     iterative: deep expressions need no deep recursion)."""
-    cache = _HAS_DIFFERENTIAL
-    hit = cache.get(e)
-    if hit is not None:
-        return hit
-    found: dict[Expr, bool] = {}  # this call's results (another thread may clear the cache)
-
-    def known(node: Expr) -> bool | None:
-        value = found.get(node)
-        return cache.get(node) if value is None else value
-
-    stack = [e]
-    while stack:
-        node = stack[-1]
-        if known(node) is not None:
-            stack.pop()
-            continue
-        values = [known(c) for c in node.children]
-        if None in values:
-            stack.extend(c for c, v in zip(node.children, values, strict=True) if v is None)
-            continue
-        stack.pop()
-        found[node] = isinstance(node, Differential) or any(values)
-    if len(cache) > 1 << 17:
-        cache.clear()
-    cache.update(found)
-    return bool(known(e))
+    return fold_dag(e, lambda node, inner: isinstance(node, Differential) or any(inner),
+                    _HAS_DIFFERENTIAL)
 
 
 def is_constant(e: Expr) -> bool:

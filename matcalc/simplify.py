@@ -30,6 +30,7 @@ from .expr import (
     Symbol,
     Transpose,
     Zero,
+    fold_dag,
     map_bottom_up,
     postorder,
     product_shape,
@@ -679,31 +680,7 @@ _NODES: dict[Expr, int] = {}
 def _tree_count(e: Expr, counts: Callable[[Expr], bool], cache: dict[Expr, int]) -> int:
     """How many nodes of the tree of ``e`` satisfy ``counts``: shared sub-expressions count
     once per occurrence but are visited once (memoised, iteratively: linear in the DAG)."""
-    hit = cache.get(e)
-    if hit is not None:
-        return hit
-    found: dict[Expr, int] = {}  # this call's counts (another thread may clear the cache)
-
-    def known(node: Expr) -> int | None:
-        value = found.get(node)
-        return cache.get(node) if value is None else value
-
-    stack = [e]
-    while stack:
-        node = stack[-1]
-        if known(node) is not None:
-            stack.pop()
-            continue
-        values = [known(c) for c in node.children]
-        if None in values:
-            stack.extend(c for c, v in zip(node.children, values, strict=True) if v is None)
-            continue
-        stack.pop()
-        found[node] = int(counts(node)) + sum(values)  # type: ignore[arg-type]
-    if len(cache) > 1 << 17:
-        cache.clear()
-    cache.update(found)
-    return found[e]
+    return fold_dag(e, lambda node, inner: int(counts(node)) + sum(inner), cache)
 
 
 def _count_transposes(e: Expr) -> int:
