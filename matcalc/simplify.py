@@ -420,6 +420,12 @@ class Simplifier:
         if not chain and shape != SCALAR:
             # everything cancelled to the identity
             chain = [Identity(shape[0])]
+        if coeff.denominator != 1 and not scalars and len(chain) == 1 and isinstance(
+                chain[0], Add) and all((coeff * split_coefficient(t)[0]).denominator == 1
+                                       for t in chain[0].terms):
+            # a fraction that clears every coefficient of a sum goes in:
+            # 1/2 (2 S^-1 - 2 S^-1 r r^T S^-1) is S^-1 - S^-1 r r^T S^-1
+            return self(Add(tuple(self._scale(coeff, t) for t in chain[0].terms)))
         scalars = _merge_powers(scalars)
         scalars.sort(key=scalar_key)
         factors = ([num(coeff)] if coeff != 1 else []) + scalars + chain

@@ -169,3 +169,21 @@ def test_latex_contract_v2():
     e = matcalc.parse("2 (x^T x / (x^T A x)) y")
     assert e.latex() == r"2 \frac{x^{\top} x}{x^{\top} A x} y"
     assert str(e) == "2 (x^T x / (x^T A x)) y"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("1/2 (2 A - 2 A (x - m) (x - m)^T A)", "A - A (x - m) (x - m)^T A"),
+    ("1/2 (2 A + B)", "1/2 (2 A + B)"),  # 1/2 B would be a new fraction: stays outside
+    ("1/2 (A + A^T)", "1/2 (A + A^T)"),
+])
+def test_a_fraction_that_clears_every_coefficient_goes_into_the_sum(text, expected):
+    assert str(simplify(matcalc.parse(text))) == expected
+
+
+def test_gaussian_covariance_gradient_on_the_symmetric_space():
+    """d/dS [logdet(S) + r^T S^-1 r] = S^-1 - S^-1 r r^T S^-1 for symmetric S (Bishop,
+    PRML (2006) eq. 2.122 route; Matrix Cookbook (2012) eqs. 57 and 61): sym(G) of a
+    symmetric G is G, so no 1/2 (2 ... - 2 ...) is left."""
+    g = matcalc.grad("logdet(S) + (x - m)^T S^-1 (x - m)", "S", S="symmetric")
+    assert str(g) == "S^-1 - S^-1 (x - m) (x - m)^T S^-1"
+    assert g.check()
