@@ -8,6 +8,7 @@ from dataclasses import replace
 from fractions import Fraction
 from functools import cache
 
+from .dims import Dim
 from .errors import UnsupportedError
 from .expr import (
     Add,
@@ -188,22 +189,56 @@ def adjoint_of_broadcast(subject: Expr) -> Expr | None:
 
 
 def adjoint_of_kronecker(subject: Expr) -> Expr | None:
-    """tr(G^T (a ⊗ l)) = tr(((a^T ⊗ I) G)^T l) and tr(G^T (l ⊗ b)) = tr(((I ⊗ b^T) G)^T l)
-    for a constant vector a (b) and a linear vector l: a ⊗ l = (a ⊗ I) l, l ⊗ b = (I ⊗ b) l."""
+    """tr(G^T (A ⊗ L)) and tr(G^T (L ⊗ B)) as tr(H^T L) for a constant factor and a linear one.
+
+    Vectors: a ⊗ l = (a ⊗ I) l and l ⊗ b = (I ⊗ b) l. Matrices (A m×n, B p×q, G read as
+    m×n blocks G_ij of size p×q): the gradient through the left factor has entries
+    tr(G_ij^T B), (I_m ⊗ vec(I_p)^T)(G ⊗ I_p)(I_n ⊗ vec(B)); through the right factor it is
+    sum_ij A_ij G_ij, (vec(A)^T ⊗ I_p)(I_n ⊗ G)(vec(I_n) ⊗ I_q)."""
     parts = trace_pair(subject)
     if parts is None or not isinstance(parts[1], Kron):
         return None
     g, lin = parts
     left, right = lin.left, lin.right
-    if left.shape[1] != 1 or right.shape[1] != 1:
+    if is_constant(left) == is_constant(right):
         return None
-    if is_constant(left) and not is_constant(right):
-        spread, target = Kron(Transpose(left), Identity(right.shape[0])), right
-    elif is_constant(right) and not is_constant(left):
-        spread, target = Kron(Identity(left.shape[0]), Transpose(right)), left
+    if left.shape[1] == 1 and right.shape[1] == 1:
+        if is_constant(left):
+            spread, target = Kron(Transpose(left), Identity(right.shape[0])), right
+        else:
+            spread, target = Kron(Identity(left.shape[0]), Transpose(right)), left
+        return Call("tr", (Mul((Transpose(Mul((spread, g))), target)),))
+    (m, n), (p, q) = left.shape, right.shape
+    if is_constant(right):
+        factors = (_kron(Identity(m), Transpose(_vec_of_identity(p))),
+                   _kron(g, Identity(p)),
+                   _kron(Identity(n), Call("vec", (right,))))
+        target = left
     else:
-        return None
-    return Call("tr", (Mul((Transpose(Mul((spread, g))), target)),))
+        factors = (_kron(Transpose(Call("vec", (left,))), Identity(p)),
+                   _kron(Identity(n), g),
+                   _kron(_vec_of_identity(n), Identity(q)))
+        target = right
+    kept = tuple(f for f in factors if not _is_unit(f))
+    gathered = kept[0] if len(kept) == 1 else Mul(kept)
+    return Call("tr", (Mul((Transpose(gathered), target)),))
+
+
+def _kron(left: Expr, right: Expr) -> Expr:
+    """left ⊗ right, without a 1×1 identity factor (I_1 ⊗ X = X ⊗ I_1 = X)."""
+    if _is_unit(left):
+        return right
+    return left if _is_unit(right) else Kron(left, right)
+
+
+def _is_unit(e: Expr) -> bool:
+    """Whether e is the 1×1 identity I_1 or its transpose."""
+    return (e.arg if isinstance(e, Transpose) else e) == Identity(1)
+
+
+def _vec_of_identity(n: Dim) -> Expr:
+    """vec(I_n), which is I_1 (the number 1) when n is 1."""
+    return Identity(1) if n == 1 else Call("vec", (Identity(n),))
 
 
 def adjoint_of_mean(subject: Expr) -> Expr | None:

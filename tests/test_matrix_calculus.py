@@ -288,6 +288,91 @@ def test_kronecker_gradients_of_vectors_and_vec_inner_products():
     assert d.check()
 
 
+# -- gradients through a Kronecker product of matrices (Magnus & Neudecker Theorem 3.10) --
+
+
+def kronecker_blocks(g: np.ndarray, m: int, n: int) -> list[list[np.ndarray]]:
+    """The m×n grid of blocks of g (each (rows/m)×(cols/n)), G_ij as in A ⊗ B = [A_ij B]."""
+    p, q = g.shape[0] // m, g.shape[1] // n
+    return [[g[i * p:(i + 1) * p, j * q:(j + 1) * q] for j in range(n)] for i in range(m)]
+
+
+def finite_difference_gradient(f, x: np.ndarray, step: float = 1e-6) -> np.ndarray:
+    """Central differences of a scalar function, entry by entry."""
+    out = np.zeros_like(x)
+    for index in np.ndindex(*x.shape):
+        e = np.zeros_like(x)
+        e[index] = step
+        out[index] = (f(x + e) - f(x - e)) / (2 * step)
+    return out
+
+
+KRON_SHAPES = {"A": "matrix(2, 3)", "B": "matrix(4, 2)", "C": "matrix(6, 8)",
+               "x": "vector(8)", "y": "vector(6)"}
+
+
+def test_kronecker_trace_gradient_left_factor():
+    # tr(C (dA ⊗ B)) = tr(G^T (dA ⊗ B)) with G = C^T: entry (i, j) of the gradient is
+    # tr(G_ij^T B) = (I ⊗ vec(I)^T)(G ⊗ I)(I ⊗ vec(B)), the partial trace of G (I ⊗ B^T)
+    d = matcalc.grad("tr(C (A ⊗ B))", "A", **KRON_SHAPES)
+    assert str(d) == "(I ⊗ vec(I)^T) (C^T ⊗ I) (I ⊗ vec(B))"
+    assert d.check()
+    a, b, c = RNG.standard_normal((2, 3)), RNG.standard_normal((4, 2)), RNG.standard_normal((6, 8))
+    blocks = kronecker_blocks(c.T, 2, 3)
+    expected = np.array([[np.trace(blocks[i][j].T @ b) for j in range(3)] for i in range(2)])
+    np.testing.assert_allclose(value(d, A=a, B=b, C=c), expected, atol=1e-12)
+    numeric = finite_difference_gradient(lambda t: np.trace(c @ np.kron(t, b)), a)
+    np.testing.assert_allclose(expected, numeric, atol=1e-6)
+
+
+def test_kronecker_trace_gradient_right_factor():
+    # tr(G^T (A ⊗ dB)) = sum_ij A_ij tr(G_ij^T dB): the gradient is sum_ij A_ij G_ij
+    d = matcalc.grad("tr(C (A ⊗ B))", "B", **KRON_SHAPES)
+    assert str(d) == "(vec(A)^T ⊗ I) (I ⊗ C^T) (vec(I) ⊗ I)"
+    assert d.check()
+    a, b, c = RNG.standard_normal((2, 3)), RNG.standard_normal((4, 2)), RNG.standard_normal((6, 8))
+    blocks = kronecker_blocks(c.T, 2, 3)
+    expected = sum(a[i, j] * blocks[i][j] for i in range(2) for j in range(3))
+    np.testing.assert_allclose(value(d, A=a, B=b, C=c), expected, atol=1e-12)
+    numeric = finite_difference_gradient(lambda t: np.trace(c @ np.kron(a, t)), b)
+    np.testing.assert_allclose(expected, numeric, atol=1e-6)
+
+
+def test_kronecker_bilinear_form_gradients():
+    # x^T (A ⊗ B) y = tr((x y^T)^T (A ⊗ B)): G = x y^T in both identities above
+    da = matcalc.grad("x^T (A ⊗ B) y", "A", **KRON_SHAPES)
+    db = matcalc.grad("x^T (A ⊗ B) y", "B", **KRON_SHAPES)
+    assert str(da) == "(I ⊗ vec(I)^T) ((x y^T) ⊗ I) (I ⊗ vec(B))"
+    assert str(db) == "(vec(A)^T ⊗ I) (I ⊗ (x y^T)) (vec(I) ⊗ I)"
+    assert da.check() and db.check()
+    a, b = RNG.standard_normal((2, 3)), RNG.standard_normal((4, 2))
+    x, y = RNG.standard_normal((8, 1)), RNG.standard_normal((6, 1))
+    f = lambda s, t: (x.T @ np.kron(s, t) @ y).item()  # noqa: E731
+    np.testing.assert_allclose(value(da, A=a, B=b, x=x, y=y),
+                               finite_difference_gradient(lambda t: f(t, b), a), atol=1e-6)
+    np.testing.assert_allclose(value(db, A=a, B=b, x=x, y=y),
+                               finite_difference_gradient(lambda t: f(a, t), b), atol=1e-6)
+
+
+def test_kronecker_of_a_vector_and_a_matrix_gradient():
+    # a ⊗ dB = (a ⊗ I) dB (Matrix Cookbook eq. 510 with a vector factor): the gradient is
+    # (a^T ⊗ I) G, here with G = C^T; no 1×1 identity is left in the printed form
+    d = matcalc.grad("tr(C (a ⊗ B))", "B")
+    assert str(d) == "(a^T ⊗ I) C^T"
+    assert d.check()
+
+
+def test_kronecker_frobenius_norm_gradients():
+    # ||A ⊗ B||_F^2 = ||A||_F^2 ||B||_F^2 (Matrix Cookbook eq. 511 with the trace), so the
+    # gradients are 2 ||B||_F^2 A and 2 ||A||_F^2 B
+    a, b = RNG.standard_normal((2, 3)), RNG.standard_normal((4, 2))
+    da = matcalc.grad("||A ⊗ B||_F^2", "A", A="matrix(2, 3)", B="matrix(4, 2)")
+    db = matcalc.grad("||A ⊗ B||_F^2", "B", A="matrix(2, 3)", B="matrix(4, 2)")
+    assert da.check() and db.check()
+    np.testing.assert_allclose(value(da, A=a, B=b), 2 * np.sum(b * b) * a, atol=1e-10)
+    np.testing.assert_allclose(value(db, A=a, B=b), 2 * np.sum(a * a) * b, atol=1e-10)
+
+
 # -- functions of contract v2 section 3 --------------------------------------------------
 
 
