@@ -416,7 +416,11 @@ class Simplifier:
         if len(chain) > 1:
             chain = [f for f in chain if not isinstance(f, Identity)]
         if len(chain) > 1 and product_shape([f.shape for f in chain]) == SCALAR:
-            chain = self._oriented(chain)
+            segments = _scalar_segments(chain)
+            if len(segments) > 1 and not any(_has_differential(f) for f in chain):
+                coeff, chain = self._scalar_subchains(coeff, segments, scalars)
+            else:
+                chain = self._oriented(chain)
         if not chain and shape != SCALAR:
             # everything cancelled to the identity
             chain = [Identity(shape[0])]
@@ -670,8 +674,32 @@ class Simplifier:
         flipped = [self(Transpose(f)) for f in reversed(chain)]
         if flipped == chain:
             return chain
-        cost = [sum(_count_transposes(f) for f in c) for c in (chain, flipped)]
+        # fewer transposes first, then fewer transposed function values (y^T log(p), not
+        # log(p)^T y); a remaining tie (a^T x, x^T a) is broken by the structural order
+        cost = [(sum(_count_transposes(f) for f in c),
+                 sum(isinstance(f, Transpose) and isinstance(f.arg, Call) for f in c),
+                 order_key(Mul(tuple(c)))) for c in (chain, flipped)]
         return flipped if cost[1] < cost[0] else chain
+
+    def _scalar_subchains(self, coeff: Fraction, segments: list[list[Expr]],
+                          scalars: list[Expr]) -> tuple[Fraction, list[Expr]]:
+        """A scalar chain made of scalar sub-chains (``x^T y y^T x``): each sub-chain in
+        its canonical orientation, in the order of scalar factors; equal ones merge into a
+        power (``(x^T y)^2``), and then every sub-chain is a scalar factor (appended to
+        ``scalars``). Returns the new coefficient and the remaining (flat) chain."""
+        parts: list[Expr] = []
+        for segment in segments:
+            c, rest = split_coefficient(self(Mul(tuple(segment))))
+            coeff *= c
+            if not is_one(rest):
+                parts.append(rest)
+        if len(set(parts)) < len(parts) or any(not _is_flat_chain(p) for p in parts):
+            scalars.extend(parts)
+            return coeff, []
+        chain: list[Expr] = []
+        for p in sorted(parts, key=scalar_key):
+            chain.extend(p.factors)  # type: ignore[attr-defined]
+        return coeff, chain
 
     def _Norm(self, e: Norm) -> Expr:
         if e.p is None:
@@ -857,6 +885,26 @@ def _mixed_products(chain: list[Expr]) -> list[Expr]:
             continue
         out.append(f)
     return out
+
+
+def _scalar_segments(chain: list[Expr]) -> list[list[Expr]]:
+    """The chain cut wherever the product so far is a scalar: ``x^T y y^T x`` is
+    ``[x^T, y], [y^T, x]``."""
+    segments: list[list[Expr]] = []
+    current: list[Expr] = []
+    for f in chain:
+        current.append(f)
+        if current[0].shape[0] == 1 and f.shape[1] == 1:
+            segments.append(current)
+            current = []
+    if current:
+        segments.append(current)
+    return segments
+
+
+def _is_flat_chain(e: Expr) -> bool:
+    """A product of array factors only (no scalar factor or coefficient)."""
+    return isinstance(e, Mul) and all(not f.is_scalar for f in e.factors)
 
 
 def _is_chain(e: Mul) -> bool:

@@ -79,6 +79,28 @@ def test_normal_form_laws(text, expected):
     assert str(simplify(matcalc.parse(text, **decls))) == expected
 
 
+@pytest.mark.parametrize("text,expected", [
+    # a scalar is its own transpose: x^T a = a^T x, one orientation (names in order)
+    ("a^T x + x^T a", "2 a^T x"),
+    ("x^T a - a^T x", "0"),
+    # fewer transposes win: (M b)^T (M b) read from the other side has the same count;
+    # b^T M^T a = a^T M b has one transpose less
+    ("b^T M^T a", "a^T M b"),
+    # y^T x = x^T y, so the product is a square
+    ("x^T y y^T x", "(x^T y)^2"),
+    ("(x^T y) (y^T x)", "(x^T y)^2"),
+    # the transposed function value is avoided: log(p)^T y = y^T log(p)
+    ("log(p)^T y", "y^T log(p)"),
+])
+def test_a_scalar_chain_has_one_orientation(text, expected):
+    assert str(simplify(matcalc.parse(text))) == expected
+
+
+def test_equal_scalar_factors_merge_into_a_power_in_a_gradient():
+    # d/dalpha of alpha (x^T y) (y^T x) = (x^T y) (y^T x) = (x^T y)^2 since y^T x = x^T y
+    assert str(matcalc.grad("alpha (x^T y) (y^T x)", "alpha")) == "(x^T y)^2"
+
+
 def test_order_of_terms_is_structural_not_printed():
     # the key never calls a printer: a printer change cannot reorder sums
     e = matcalc.parse("b + A x + A^T x")
@@ -119,7 +141,21 @@ def _moves(e: Expr) -> list[tuple[str, Expr, Expr]]:
             out.append(("transpose twice", node, Transpose(Transpose(node))))
         if isinstance(node, Call) and node.name == "tr" and isinstance(node.args[0], Mul):
             out.append(("cycle the trace", node, _cycle_trace(node)))
+        if _is_sum_free_scalar_chain(node):
+            out.append(("transpose a scalar sub-chain", node, _transposed_chain(node)))
     return out
+
+
+def _is_sum_free_scalar_chain(e: Expr) -> bool:
+    """A scalar product of arrays such as ``a^T B x`` (no sums: a chain holding a sum
+    keeps its orientation by design, see docs/NORMAL_FORM.md)."""
+    return (isinstance(e, Mul) and e.is_scalar and any(not f.is_scalar for f in e.factors)
+            and not any(isinstance(n, Add) for n in e.walk()))
+
+
+def _transposed_chain(e: Mul) -> Expr:
+    """s = s^T for a scalar chain: ``a^T B x`` as ``x^T B^T a``."""
+    return Mul(tuple(f if f.is_scalar else Transpose(f) for f in reversed(e.factors)))
 
 
 def _replace(e: Expr, old: Expr, new: Expr) -> Expr:
