@@ -34,6 +34,13 @@ def nested_softmax(n: int) -> tuple[str, str]:
     return f"y^T log({inner})", "x"
 
 
+def nested_softmax_jacobian(n: int) -> tuple[str, str]:
+    inner = "x"
+    for _ in range(n):
+        inner = f"softmax({inner})"
+    return f"log({inner})", "x"
+
+
 def network(n: int) -> tuple[str, str]:
     chain = ", ".join(["h0 = x"] + [f"h{i} = tanh(W{i} h{i - 1})" for i in range(1, n + 1)])
     return f"sum(h{n}) where {chain}", "x"
@@ -50,6 +57,7 @@ FAMILIES: dict[str, tuple[str, Callable[[int], tuple[str, str]], int]] = {
     "tr(X^k)": ("grad", lambda n: (f"tr(X^{n})", "X"), 250),
     "tr(X^-k)": ("grad", lambda n: (f"tr(X^-{n})", "X"), 250),
     "nested softmax": ("grad", nested_softmax, 8),
+    "nested softmax, Jacobian": ("jacobian", nested_softmax_jacobian, 8),
     "x .* x ... (n factors)": ("grad", lambda n: ("sum(" + " .* ".join(["x"] * n) + ")", "x"),
                                64),
     "x^T A ... A x": ("grad", lambda n: ("x^T " + " ".join(["A"] * n) + " x", "A"), 50),

@@ -278,26 +278,79 @@ class JacobianBuilder:
         cols = 1 if wrt.is_scalar else _numel(wrt)
         if is_zero(dy):
             return Number(0) if rows == cols == 1 else Zero((rows, cols))
+        shared = {d for d in self.memo.values() if has_differential(d)}
+        return tidy_kronecker(self._read_off_shared(dy, wrt, shared), self.trace)
+
+    def _read_off_shared(self, lin: Expr, wrt: Symbol, shared: set[Expr]) -> Expr:
+        """J of one linear form; a shared sub-differential S met on the way is read off once
+        and enters as (sum of the factors that reach S) J_S, one product per S, so that
+        nested compositions (softmax of softmax ...) give a chain of factors, not 2^n paths.
+        Inner forms first from an explicit stack (no recursion, whatever the depth)."""
+        known: dict[Expr, Expr] = {}
+        walks: dict[Expr, tuple[list[Expr], dict[Expr, list[Expr]]]] = {}
+        waiting: set[Expr] = set()
+        stack = [lin]
+        while stack:
+            current = stack[-1]
+            if current in known:
+                stack.pop()
+                continue
+            if current not in walks:
+                walks[current] = self._peel(current, wrt, shared)
+            found, reaching = walks[current]
+            missing = [sub for sub in reaching if sub not in known]
+            if missing:
+                if current in waiting:  # pushed again by one of its own sub-differentials
+                    raise UnsupportedError(f"the differential `{current}` contains itself",
+                                           hint="report this formula as a bug")
+                waiting.add(current)
+                stack.extend(missing)
+                continue
+            stack.pop()
+            terms = list(found)
+            for sub, factors in reaching.items():
+                outer = Add(tuple(factors)) if len(factors) > 1 else factors[0]
+                terms.append(Mul((simplify(outer), known[sub])))
+            known[current] = Add(tuple(terms)) if len(terms) > 1 else terms[0]
+        return known[lin]
+
+    def _peel(self, lin: Expr, wrt: Symbol, shared: set[Expr]
+              ) -> tuple[list[Expr], dict[Expr, list[Expr]]]:
+        """Rule by rule, lin = sum(found) d vec(wrt) + sum_S (sum reaching[S]) d vec(S)."""
         target = Differential(wrt)
-        start: Expr = Number(1) if y.is_scalar else Identity(rows)
-        pending = [(start, dy)]
+        start: Expr = Number(1) if lin.is_scalar else Identity(_numel(lin))
+        pending = [(start, lin)]
         found: list[Expr] = []
+        reaching: dict[Expr, list[Expr]] = {}
         while pending:
-            m, lin = pending.pop()
-            if lin == target:
+            m, sub = pending.pop()
+            if sub == target:
                 found.append(m)
                 continue
-            row = self._gradient_row(lin, wrt) if lin.is_scalar else None
-            if row is not None:
-                found.append(Mul((m, row)))
+            if sub != lin and sub in shared:
+                reaching.setdefault(sub, []).append(m)
                 continue
-            subject = Mul((m, Call("vec", (lin,))))
-            new = self._apply(subject, lin)
+            subject = Mul((m, Call("vec", (sub,))))
+            new = None
+            if sub.is_scalar:
+                # a scalar form over a shared sub-differential (s^T dS) is peeled by the rules
+                # so that dS stays shared; otherwise (or if no rule applies) the adjoint rules
+                # read it as one gradient row
+                if any(node in shared for node in postorder(sub)[:-1]):
+                    new = apply_first(jacobian_index()(subject), subject, self.trace,
+                                      "identification")
+                if new is None:
+                    row = self._gradient_row(sub, wrt)
+                    if row is not None:
+                        found.append(Mul((m, row)))
+                        continue
+            if new is None:
+                new = self._apply(subject, sub)
             for term in new.terms if isinstance(new, Add) else (new,):
                 parts = _vec_subject(term)
                 assert parts is not None
                 pending.append((parts[0], simplify(parts[1])))
-        return tidy_kronecker(Add(tuple(found)) if len(found) > 1 else found[0], self.trace)
+        return found, reaching
 
     def hessian(self, f: Expr, wrt: Symbol) -> Expr:
         """d vec(grad f) / d vec(wrt)^T; P H P for a structured variable (LANGUAGE.md

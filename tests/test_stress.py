@@ -11,7 +11,7 @@ import sys
 import threading
 
 import pytest
-from differentiable import check_gradient, check_hessian
+from differentiable import check_gradient, check_hessian, check_jacobian
 
 import matcalc
 from matcalc.errors import MatcalcError, UnsupportedError
@@ -77,6 +77,23 @@ def test_nested_softmax(n: int) -> None:
 def test_sixteen_nested_softmax_print_linearly() -> None:
     g = matcalc.grad(f"y^T log({nested_softmax(16)})", "x")
     assert len(str(g)) < 120 * 18
+
+
+@pytest.mark.parametrize("n", [1, 3, 6])
+def test_nested_softmax_jacobian(n: int) -> None:
+    f = matcalc.parse(f"log({nested_softmax(n)})")
+    _assert_checked(check_jacobian(f, next(s for s in f.free_symbols() if s.name == "x")))
+    assert matcalc.jacobian(f, "x").check().passed
+
+
+@pytest.mark.parametrize("n", [12, 16])
+def test_deep_nested_softmax_jacobian_is_a_chain_of_shared_factors(n: int) -> None:
+    # J = J_log J_n ... J_1 with J_k = diag(s_k) - s_k s_k^T: one factor per level, so the
+    # printed Jacobian grows linearly (following every path through the forward differential
+    # doubled it per level); checked against finite differences of the original formula
+    f = matcalc.parse(f"log({nested_softmax(n)})")
+    assert len(str(matcalc.jacobian(f, "x"))) < 60 * (n + 2)
+    _assert_checked(check_jacobian(f, next(s for s in f.free_symbols() if s.name == "x")))
 
 
 def test_long_elementwise_product() -> None:
