@@ -12,7 +12,7 @@ from .calculus import Differentiator
 from .errors import MatcalcError, ShapeError
 from .expr import Expr, Symbol, Transpose, kind_of
 from .parse import parse
-from .printing.bindings import bind_common
+from .printing.bindings import with_where
 from .printing.source import source_latex
 from .printing.tex import tex_name
 from .rewrite import Step, Trace, step_lhs
@@ -42,20 +42,13 @@ class Derivative:
         """The result in matcalc notation; repeated sub-expressions named in a where clause."""
         if not bindings:
             return str(self.expr)
-        body, named = bind_common(self.expr)
-        if not named:
-            return str(body)
-        return f"{body} where " + ", ".join(f"{n} = {d}" for n, d in named)
+        return with_where(self.expr, str, " where ", ", ")
 
     def latex(self, bindings: bool = True) -> str:
         """The result as LaTeX math (with a where clause for repeated sub-expressions)."""
         if not bindings:
             return self.expr.latex()
-        body, named = bind_common(self.expr)
-        if not named:
-            return body.latex()
-        defs = r",\; ".join(f"{n.latex()} = {d.latex()}" for n, d in named)
-        return rf"{body.latex()} \quad\text{{where}}\quad {defs}"
+        return with_where(self.expr, Expr.latex, r" \quad\text{where}\quad ", r",\; ")
 
     def _repr_latex_(self) -> str:
         return f"$${self.latex()}$$"

@@ -178,14 +178,20 @@ class Expr:
 
     # -- printing --------------------------------------------------------------
     def __str__(self) -> str:
+        from .printing.bindings import needs_bindings, with_where
         from .printing.text import to_text
 
+        if needs_bindings(self):
+            return with_where(self, to_text, " where ", ", ")
         return to_text(self)
 
     def latex(self) -> str:
         """This expression as LaTeX (amsmath; renders in KaTeX)."""
+        from .printing.bindings import needs_bindings, with_where
         from .printing.latex import to_latex
 
+        if needs_bindings(self):
+            return with_where(self, to_latex, r" \quad\text{where}\quad ", r",\; ")
         return to_latex(self)
 
     def _repr_latex_(self) -> str:

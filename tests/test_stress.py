@@ -238,3 +238,14 @@ def test_eight_threads_derive_at_once() -> None:
         t.join()
     assert not errors, errors
     assert all(results[i] == expected for i in range(8))
+
+
+def test_a_formula_whose_bindings_double_prints_with_where_bindings() -> None:
+    """Twenty doubling bindings are a tree of 2^20 leaves: str() and latex() name the shared
+    parts (a where clause) instead of spelling out the tree, and the text parses back."""
+    chain = ", ".join(f"h{i} = h{i - 1} .* h{i - 1}" for i in range(1, 21))
+    e = matcalc.parse(f"sum(h20) where h0 = x, {chain}")
+    text = str(e)
+    assert " where " in text and len(text) < 2000
+    assert matcalc.parse(text) == e
+    assert r"\text{where}" in e.latex() and len(e.latex()) < 4000

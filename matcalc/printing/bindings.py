@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 from ..expr import (
     Call,
@@ -15,6 +16,7 @@ from ..expr import (
     Symbol,
     Transpose,
     Zero,
+    fold_dag,
     map_bottom_up,
     topological_order,
 )
@@ -70,6 +72,29 @@ def bind_common(expr: Expr) -> tuple[Expr, list[tuple[Symbol, Expr]]]:
         named[node] = chosen.get(node, inside[node])
     bindings = [(name, inside[node]) for node, name in chosen.items()]
     return _rename(named[expr], _dependency_order(bindings), taken)
+
+
+# A tree this much larger than its DAG prints with where-bindings even from ``str()``:
+# spelled out, sub-expressions shared by bindings that double at each step would make the
+# text exponential in the size of the formula.
+_SPELLED_OUT_LIMIT = 10_000
+_TREE_SIZES: dict[Expr, int] = {}
+
+
+def needs_bindings(expr: Expr) -> bool:
+    """Printing ``expr`` in full would repeat shared parts many times over."""
+    tree = fold_dag(expr, lambda node, inner: 1 + sum(inner), _TREE_SIZES)
+    if tree <= _SPELLED_OUT_LIMIT:
+        return False
+    return tree > 4 * len(topological_order(expr))
+
+
+def with_where(expr: Expr, render: Callable[[Expr], str], where: str, sep: str) -> str:
+    """``render(body)`` followed by the where-bindings of its repeated sub-expressions."""
+    body, named = bind_common(expr)
+    if not named:
+        return render(body)
+    return f"{render(body)}{where}" + sep.join(f"{render(n)} = {render(d)}" for n, d in named)
 
 
 def _letter(e: Expr) -> str:
