@@ -127,9 +127,7 @@ def test_symmetric_gradient_is_sym_of_the_independent_gradient(text: str) -> Non
     point = _symmetric_point(f, grad.expr, 0)
     fd = np.asarray(finite_difference(f, s, point), dtype=float)
     got = _value(grad.expr, point)
-    if not np.allclose(got, (fd + fd.T) / 2, atol=1e-5):
-        pytest.xfail("the sym(G) convention for symmetric variables (contract v2 section 6) "
-                     "is delivered by issue 11 (calculus)")
+    assert np.allclose(got, (fd + fd.T) / 2, atol=1e-5)
 
 
 @pytest.mark.parametrize("text", SYMMETRIC_SCALARS)
@@ -143,6 +141,27 @@ def test_symmetric_modes_agree_with_each_other(text: str) -> None:
     point = _symmetric_point(f, grad.expr, 1)
     g = _value(grad.expr, point)
     j = _value(jac.expr, point)
-    if not np.allclose(j.reshape(-1), g.reshape(-1, order="F"), atol=1e-6):
-        pytest.xfail("grad and jacobian of a symmetric variable follow one convention once "
-                     "issue 11 (calculus) lands the sym(G) convention")
+    assert np.allclose(j.reshape(-1), g.reshape(-1, order="F"), atol=1e-6)
+
+
+# ---------------------------------------------------------------------------- diagonal
+
+DIAGONAL_SCALARS = ["tr(A D)", "x^T D x", "logdet(D)", "tr(D D)", "y^T D^2 y"]
+
+
+@pytest.mark.parametrize("text", DIAGONAL_SCALARS)
+def test_diagonal_gradient_is_the_diagonal_of_the_independent_gradient(text: str) -> None:
+    """w.r.t. a diagonal matrix the gradient is I ⊙ G (contract v2 section 6), and the
+    Jacobian of the scalar is vec of that gradient: one derivative in every mode."""
+    declare = {"D": "diagonal matrix(n, n)", "A": "matrix(n, n)", "x": "vector(n)",
+               "y": "vector(n)"}
+    f = matcalc.parse(text, **{k: v for k, v in declare.items() if k in text})
+    d = _symbol(f, "D")
+    grad = matcalc.grad(f, d)
+    point = _point(f, grad.expr, 2)
+    point["D"] = np.diag(np.abs(np.diag(np.asarray(point["D"], dtype=float))) + 1.0)
+    fd = np.asarray(finite_difference(f, d, point), dtype=float)
+    got = _value(grad.expr, point)
+    assert np.allclose(got, np.diag(np.diag(fd)), atol=1e-5)
+    jac = _value(matcalc.jacobian(f, d).expr, point)
+    assert np.allclose(jac.reshape(-1), got.reshape(-1, order="F"), atol=1e-6)
