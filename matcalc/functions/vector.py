@@ -90,6 +90,19 @@ def _softmax_expr(sp: Any, a: Any) -> Any:
     return exps / total
 
 
+def _extreme(largest: bool) -> Function:
+    """The record of ``max`` (largest) or ``min`` of a vector: one entry, a subgradient."""
+    name, word = ("max", "largest") if largest else ("min", "smallest")
+    return Function(
+        name=name, description=f"{word} entry of a vector", family="vector",
+        accepts="vector", shape=to_scalar, latex=rf"\{name}",
+        numpy=lambda np, x: np.full((1, 1), getattr(x, name)()),
+        sympy=lambda sp, m: scalar_matrix(sp, (sp.Max if largest else sp.Min)(*_numbers(m))),
+        code=f"{{xp}}.{name}({{0}})", differential=f"d_{name}",
+        nonsmooth=f"{name}(x) has a kink where the {word} entry is repeated",
+    )
+
+
 RECORDS = (
     Function(
         name="softmax", description="exp(x) / (1^T exp(x))", family="vector", accepts="vector",
@@ -105,22 +118,7 @@ RECORDS = (
         sympy_expr=lambda sp, a: sp.log(_exp_total(sp, a)[1]),
         code=_logsumexp_code, differential="d_logsumexp",
     ),
-    Function(
-        name="max", description="largest entry of a vector", family="vector",
-        accepts="vector", shape=to_scalar, latex=r"\max",
-        numpy=lambda np, x: np.full((1, 1), x.max()),
-        sympy=lambda sp, m: scalar_matrix(sp, sp.Max(*_numbers(m))),
-        code="{xp}.max({0})", differential="d_max",
-        nonsmooth="max(x) has a kink where the largest entry is repeated",
-    ),
-    Function(
-        name="min", description="smallest entry of a vector", family="vector",
-        accepts="vector", shape=to_scalar, latex=r"\min",
-        numpy=lambda np, x: np.full((1, 1), x.min()),
-        sympy=lambda sp, m: scalar_matrix(sp, sp.Min(*_numbers(m))),
-        code="{xp}.min({0})", differential="d_min",
-        nonsmooth="min(x) has a kink where the smallest entry is repeated",
-    ),
+    *(_extreme(largest) for largest in (True, False)),
     Function(
         name="ismax", description="1 at the first largest entry of a vector, 0 elsewhere "
         "(the gradient of max)", family="vector", accepts="vector", shape=same_shape,
