@@ -400,3 +400,13 @@ def test_other_host_names_are_refused_on_loopback() -> None:
     app = create_app(Limits(workers=1), allowed_hosts=["127.0.0.1", "localhost"])
     with TestClient(app, base_url="http://evil.example") as c:
         assert c.get("/").status_code == 400
+
+
+def test_rule_sources_come_with_their_formulas_typeset(client: TestClient) -> None:
+    """A source that quotes a formula in backticks reaches the page as prose and LaTeX
+    parts, so the page never shows raw backticks."""
+    reply = derive(client, formula="1^T exp(x)", wrt="x", options={"derivation": True})
+    rules = [r for line in reply.json()["derivation"]["lines"] for r in line["rules"]]
+    parts = [p for r in rules for p in r["source_parts"]]
+    assert any("math" in p for p in parts)
+    assert all("`" not in p.get("text", "") for p in parts)

@@ -190,13 +190,9 @@ def derivation(result: matcalc.Derivative) -> dict[str, Any]:
                 "text": line.text,
                 "note": line.note,
                 "note_latex": line.note_latex,
-                "rules": [
-                    {"name": use.name, "identity": use.identity,
-                     "identity_latex": use.identity_latex(), "source": use.source}
-                    for use in line.rules
-                ],
+                "rules": row["rules"],
             }
-            for line in chain.lines
+            for line, row in zip(chain.lines, chain.as_dict()["lines"], strict=True)
         ],
         "latex": chain.align(),
         "text": chain.text(),
