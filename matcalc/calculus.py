@@ -95,12 +95,12 @@ def kronecker_index():
         for r in load_rules("kronecker")), lambda e: e)
 
 
-def tidy_kronecker(e: Expr, trace: Trace) -> Expr:
+def tidy_kronecker(e: Expr, trace: Trace, simplifier: Simplifier | None = None) -> Expr:
     """A simplified result with the commutation matrix identities applied (K moved right,
-    K K^-1 cancelled, K^T = K_{n,m}), to a fixed point."""
+    K K^-1 cancelled, K^T = K_{n,m}), to a fixed point (``simplifier``'s memo reused)."""
     strategy = bottom_up(exhaust(first_of(kronecker_index(), trace, "kronecker")))
     for _ in range(8):
-        new = simplify(strategy(e))
+        new = simplify(strategy(e), simplifier)
         if new == e:
             break
         e = new

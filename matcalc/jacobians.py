@@ -33,7 +33,7 @@ from .rewrite import (
     is_constant,
     load_rules,
 )
-from .simplify import is_zero, simplify
+from .simplify import Simplifier, is_zero
 from .structured import project_jacobian, projector, unconstrained
 
 
@@ -230,6 +230,7 @@ class JacobianBuilder:
         self.trace = trace or Trace()
         self.engine = Differentiator(self.trace)
         self.memo: dict[Expr, Expr] = {}
+        self.simplifier = Simplifier()  # one memo: shared sub-differentials simplified once
         self._warm = False
 
     def forward(self, e: Expr, wrt: Symbol) -> Expr:
@@ -254,7 +255,7 @@ class JacobianBuilder:
                 return x
             return x.map_children(substitute)
 
-        result = simplify(substitute(d_node))
+        result = self.simplifier(substitute(d_node))
         self.memo[e] = result
         return result
 
@@ -268,7 +269,7 @@ class JacobianBuilder:
             plain = unconstrained(wrt)
             j = self.jacobian(replace_symbol(y, wrt, plain), plain)
             return tidy_kronecker(project_jacobian(replace_symbol(j, plain, wrt), wrt),
-                                  self.trace)
+                                  self.trace, self.simplifier)
         y = canonicalize(y, self.trace)
         return self.read_off(self.forward(y, wrt), y, wrt)
 
@@ -279,7 +280,7 @@ class JacobianBuilder:
         if is_zero(dy):
             return Number(0) if rows == cols == 1 else Zero((rows, cols))
         shared = {d for d in self.memo.values() if has_differential(d)}
-        return tidy_kronecker(self._read_off_shared(dy, wrt, shared), self.trace)
+        return tidy_kronecker(self._read_off_shared(dy, wrt, shared), self.trace, self.simplifier)
 
     def _read_off_shared(self, lin: Expr, wrt: Symbol, shared: set[Expr]) -> Expr:
         """J of one linear form; a shared sub-differential S met on the way is read off once
@@ -310,7 +311,7 @@ class JacobianBuilder:
             terms = list(found)
             for sub, factors in reaching.items():
                 outer = Add(tuple(factors)) if len(factors) > 1 else factors[0]
-                terms.append(Mul((simplify(outer), known[sub])))
+                terms.append(Mul((self.simplifier(outer), known[sub])))
             known[current] = Add(tuple(terms)) if len(terms) > 1 else terms[0]
         return known[lin]
 
@@ -349,7 +350,7 @@ class JacobianBuilder:
             for term in new.terms if isinstance(new, Add) else (new,):
                 parts = _vec_subject(term)
                 assert parts is not None
-                pending.append((parts[0], simplify(parts[1])))
+                pending.append((parts[0], self.simplifier(parts[1])))
         return found, reaching
 
     def hessian(self, f: Expr, wrt: Symbol) -> Expr:
@@ -360,7 +361,7 @@ class JacobianBuilder:
         g = self.engine.gradient(replace_symbol(f, wrt, plain), plain)
         h = replace_symbol(self.jacobian(g, plain), plain, wrt)
         p = projector(wrt)
-        return tidy_kronecker(h if p is None else Mul((p, h, p)), self.trace)
+        return tidy_kronecker(h if p is None else Mul((p, h, p)), self.trace, self.simplifier)
 
     def _gradient_row(self, lin: Expr, wrt: Symbol) -> Expr | None:
         """g^T with l = g^T vec(dx) for a scalar linear form l, read off by the adjoint rules

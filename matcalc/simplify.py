@@ -31,7 +31,6 @@ from .expr import (
     Transpose,
     Zero,
     fold_dag,
-    map_bottom_up,
     postorder,
     product_shape,
 )
@@ -272,6 +271,7 @@ class Simplifier:
 
     def __init__(self) -> None:
         self.memo: dict[Expr, Expr] = {}
+        self.expansions: dict[Expr, Expr] = {}  # _expanded, memoised over every call
         self._expanding = False
 
     def __call__(self, e: Expr) -> Expr:
@@ -367,7 +367,7 @@ class Simplifier:
         common = _common_coefficient(items)
         if common != 1:  # 3 A + 3 A^T = 3 (A + A^T), -a - b = -(a + b)
             return Mul((num(common), self(Add(tuple(self._scale(1 / common, t) for t in items)))))
-        factored = factor_sum(items)
+        factored = factor_sum(items, self)
         if factored is not None:
             return factored
         return Add(tuple(items))
@@ -379,7 +379,8 @@ class Simplifier:
             return None
         self._expanding = True
         try:
-            expanded = self(Add(tuple(_distribute(_expanded(t)) for t in items)))
+            expanded = self(Add(tuple(_distribute(_expanded(t, self.expansions))
+                                      for t in items)))
         finally:
             self._expanding = False
         before = sum(_node_count(t) for t in items) + 1
@@ -730,17 +731,20 @@ def _has_distributable(e: Expr) -> bool:
     return isinstance(rest, Hadamard) and any(isinstance(f, Add) for f in rest.factors)
 
 
-def _expanded(e: Expr) -> Expr:
-    """Every node rewritten by the first identity of rules/expansions.rules that applies."""
+def _expanded(e: Expr, cache: dict[Expr, Expr]) -> Expr:
+    """Every node rewritten by the first identity of rules/expansions.rules that applies
+    (memoised in ``cache``: the terms of nested sums share most of their nodes)."""
 
-    def rewrite(node: Expr, rebuilt: Expr) -> Expr:
+    def rewrite(node: Expr, children: list[Expr]) -> Expr:
+        new = tuple(children)
+        rebuilt = node if new == node.children else node.rebuild(new)
         for rule in expansion_rules():
             out = rule.apply(rebuilt)
             if out is not None:
                 return out
         return rebuilt
 
-    return map_bottom_up(e, rewrite)
+    return fold_dag(e, rewrite, cache)
 
 
 def _distribute(e: Expr) -> Expr:
@@ -977,18 +981,20 @@ def _build(c: Fraction, scalars: list[Expr], chain: list[Expr]) -> Expr:
     return factors[0] if len(factors) == 1 else Mul(tuple(factors))
 
 
-def factor_sum(terms: list[Expr]) -> Expr | None:
-    """Pull a common left or right matrix factor out of every term: ``A x + B x = (A + B) x``."""
+def factor_sum(terms: list[Expr], simplifier: Simplifier | None = None) -> Expr | None:
+    """Pull a common left or right matrix factor out of every term: ``A x + B x = (A + B) x``
+    (the sums inside simplified by ``simplifier``, so that its memo serves them)."""
+    simplifier = simplifier or Simplifier()
     parts = [_chain_parts(t) for t in terms]
     if all(c < 0 for c, _, _ in parts):  # -A - B = -(A + B)
-        return Mul((num(-1), simplify(Add(tuple(with_coefficient(-c, _build(1, s, chain))
-                                                 for c, s, chain in parts)))))
+        return Mul((num(-1), simplifier(Add(tuple(with_coefficient(-c, _build(1, s, chain))
+                                                   for c, s, chain in parts)))))
     shared = [f for f in parts[0][1] if all(f in s for _, s, _ in parts[1:])]
     if shared:  # a common scalar factor: z A + z B = z (A + B)
         inner = [_build(c, [f for f in s if f not in shared], chain) for c, s, chain in parts]
-        return Mul((*shared, simplify(Add(tuple(inner)))))
+        return Mul((*shared, simplifier(Add(tuple(inner)))))
     if any(not chain for _, _, chain in parts):
-        return _factor_groups(terms, parts) if len(terms) > 2 else None
+        return _factor_groups(terms, parts, simplifier) if len(terms) > 2 else None
     for side in (-1, 0):
         common = parts[0][2][side]
         if all(chain[side] == common for _, _, chain in parts) and all(
@@ -999,12 +1005,12 @@ def factor_sum(terms: list[Expr]) -> Expr | None:
             shapes = {product_shape([f.shape for f in rest]) for rest in rests}
             if len(shapes) != 1:
                 continue
-            summed = simplify(Add(tuple(inner)))
+            summed = simplifier(Add(tuple(inner)))
             return Mul((summed, common)) if side == -1 else Mul((common, summed))
-    return _factor_groups(terms, parts)
+    return _factor_groups(terms, parts, simplifier)
 
 
-def _factor_groups(terms: list[Expr], parts: list) -> Expr | None:
+def _factor_groups(terms: list[Expr], parts: list, simplifier: Simplifier) -> Expr | None:
     """Factor the terms that share a right factor when not all do:
     ``b + A x + A^T x = b + (A + A^T) x`` (only groups of two or more, one pass)."""
     groups: dict[Expr, list[int]] = {}
@@ -1013,7 +1019,7 @@ def _factor_groups(terms: list[Expr], parts: list) -> Expr | None:
             groups.setdefault(chain[-1], []).append(i)
     for members in groups.values():
         if 1 < len(members) < len(terms):
-            factored = factor_sum([terms[i] for i in members])
+            factored = factor_sum([terms[i] for i in members], simplifier)
             if factored is None:
                 continue
             rest = [t for i, t in enumerate(terms) if i not in members]
