@@ -24,8 +24,8 @@ from .expr import (
     Symbol,
     Transpose,
     Zero,
+    fold_dag,
     map_bottom_up,
-    postorder,
 )
 from .rewrite import (
     Rule,
@@ -292,24 +292,11 @@ class Differentiator:
 
     def depends(self, e: Expr, wrt: Expr) -> bool:
         """Whether ``e`` contains ``wrt`` (memoised over the DAG, iteratively)."""
-        hit = self._depends.get(e)
-        if hit is None:
-            for node in postorder(e):
-                if node not in self._depends:
-                    self._depends[node] = node == wrt or any(
-                        self._depends[c] for c in node.children)
-            hit = self._depends[e]
-        return hit
+        return fold_dag(e, lambda node, inner: node == wrt or any(inner), self._depends)
 
     def size(self, e: Expr) -> int:
         """Nodes of the tree of ``e`` (memoised over the DAG, iteratively)."""
-        hit = self._size.get(e)
-        if hit is None:
-            for node in postorder(e):
-                if node not in self._size:
-                    self._size[node] = 1 + sum(self._size[c] for c in node.children)
-            hit = self._size[e]
-        return hit
+        return fold_dag(e, lambda _node, inner: 1 + sum(inner), self._size)
 
     def gradient(self, f: Expr, wrt: Symbol) -> Expr:
         """The gradient of scalar ``f`` with respect to ``wrt`` (shape of ``wrt``)."""

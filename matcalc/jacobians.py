@@ -21,6 +21,7 @@ from .expr import (
     Symbol,
     Transpose,
     Zero,
+    fold_dag,
     mul_dims,
     postorder,
 )
@@ -288,6 +289,7 @@ class JacobianBuilder:
         nested compositions (softmax of softmax ...) give a chain of factors, not 2^n paths.
         Inner forms first from an explicit stack (no recursion, whatever the depth)."""
         known: dict[Expr, Expr] = {}
+        holds_shared: dict[Expr, bool] = {}  # memo of _peel: has a node in shared
         walks: dict[Expr, tuple[list[Expr], dict[Expr, list[Expr]]]] = {}
         waiting: set[Expr] = set()
         stack = [lin]
@@ -297,7 +299,7 @@ class JacobianBuilder:
                 stack.pop()
                 continue
             if current not in walks:
-                walks[current] = self._peel(current, wrt, shared)
+                walks[current] = self._peel(current, wrt, shared, holds_shared)
             found, reaching = walks[current]
             missing = [sub for sub in reaching if sub not in known]
             if missing:
@@ -315,7 +317,7 @@ class JacobianBuilder:
             known[current] = Add(tuple(terms)) if len(terms) > 1 else terms[0]
         return known[lin]
 
-    def _peel(self, lin: Expr, wrt: Symbol, shared: set[Expr]
+    def _peel(self, lin: Expr, wrt: Symbol, shared: set[Expr], holds_shared: dict[Expr, bool]
               ) -> tuple[list[Expr], dict[Expr, list[Expr]]]:
         """Rule by rule, lin = sum(found) d vec(wrt) + sum_S (sum reaching[S]) d vec(S)."""
         target = Differential(wrt)
@@ -337,7 +339,8 @@ class JacobianBuilder:
                 # a scalar form over a shared sub-differential (s^T dS) is peeled by the rules
                 # so that dS stays shared; otherwise (or if no rule applies) the adjoint rules
                 # read it as one gradient row
-                if any(node in shared for node in postorder(sub)[:-1]):
+                if any(fold_dag(c, lambda node, inner: node in shared or any(inner),
+                                holds_shared) for c in sub.children):
                     new = apply_first(jacobian_index()(subject), subject, self.trace,
                                       "identification")
                 if new is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from contextvars import ContextVar
 from fractions import Fraction
 from functools import lru_cache
 
@@ -120,7 +121,7 @@ def _palindrome(chain: list[Expr]) -> bool:
     """``B^T S B``, ``x x^T``, ``A^T A``: a chain equal to its own transpose."""
     i, j = 0, len(chain) - 1
     while i < j:
-        if simplify(Transpose(chain[i])) != chain[j]:
+        if transposed(chain[i]) != chain[j]:
             return False
         i, j = i + 1, j - 1
     return i > j or known_symmetric(chain[i])
@@ -129,7 +130,13 @@ def _palindrome(chain: list[Expr]) -> bool:
 def _transposes_pair(terms: tuple[Expr, ...]) -> bool:
     """``A + A^T`` (each term's transpose is also a term)."""
     texts = {t for t in terms}
-    return all(simplify(Transpose(t)) in texts for t in terms)
+    return all(transposed(t) in texts for t in terms)
+
+
+def transposed(e: Expr) -> Expr:
+    """The canonical form of ``e^T`` (by the simplifier at work in this context, if any, so
+    that the symmetry tests of nested terms reuse its memo instead of starting afresh)."""
+    return simplify(Transpose(e), _ACTIVE.get())
 
 
 # ---------------------------------------------------------------------------- ordering
@@ -265,6 +272,9 @@ def excerpt(e: Expr, limit: int = 80) -> str:
 
 # ---------------------------------------------------------------------------- the simplifier
 
+_ACTIVE: ContextVar[Simplifier | None] = ContextVar("matcalc_simplifier", default=None)
+"""The simplifier running in this context (thread or task), for helpers called from it."""
+
 
 class Simplifier:
     """Bottom-up canonicalisation with a memo table (shared sub-expressions cost once)."""
@@ -279,6 +289,12 @@ class Simplifier:
         hit = memo.get(e)
         if hit is not None:
             return hit
+        if _ACTIVE.get() is not self:
+            token = _ACTIVE.set(self)
+            try:
+                return self(e)
+            finally:
+                _ACTIVE.reset(token)
         # Children first with an explicit stack, so deep expressions need no deep
         # recursion; a node whose rule rewrote it waits for the rewritten form.
         rewritten: dict[Expr, Expr] = {}
