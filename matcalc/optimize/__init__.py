@@ -2,8 +2,9 @@
 
 ``minimize(f, wrt, data, constraints=..., method=...)`` binds data to every name except
 the variables, rewrites ``c ||w||_1`` exactly (``w = w_plus - w_minus``, both >= 0),
-refuses every other non-differentiable term, and runs SciPy on the generated NumPy code
-of the gradient (and of Hessian-vector products for the Newton-type methods).
+refuses every other non-differentiable term, and runs its own projected Newton method
+(exact dense Hessian) or SciPy's optimizers on the generated NumPy code of the gradient
+(and of Hessian-vector products for SciPy's Newton-type methods).
 """
 
 from .model import Model, build_model

@@ -42,6 +42,7 @@ from ..names import normalize
 from ..parse import parse
 from ..simplify import simplify
 from .constraints import Comparison, parse_constraint
+from .cost import flops
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,9 @@ class Model:
     general: list[GeneralConstraint] = field(default_factory=list)
     decls: dict[str, str] = field(default_factory=dict)
     _hvp: tuple[dict[str, Symbol], dict[str, Expr]] | None = None
-    _formulas: tuple[bool, dict[str, str]] | None = None
+    _hessian: dict[tuple[str, str], Expr] | None = None
+    _costs: dict[tuple, tuple[float, float]] = field(default_factory=dict)
+    _formulas: tuple[tuple[bool, bool], dict[str, str]] | None = None
 
     def hessian_vector_products(self) -> tuple[dict[str, Symbol], dict[str, Expr]]:
         """Directions ``P_b`` (one per variable, shaped like it) and, per variable ``a``, the
@@ -117,9 +120,37 @@ class Model:
             self._hvp = (directions, products)
         return self._hvp
 
+    def hessian_blocks(self) -> dict[tuple[str, str], Expr]:
+        """The exact Hessian by blocks, for the dense Newton method: ``(a, b)`` maps to the
+        Jacobian of the gradient for ``a`` with respect to ``b`` (size of ``a`` × size of
+        ``b``, column-major vec for matrices), for ``a`` up to ``b`` in the order of the
+        variables (the blocks below are their transposes; a block missing from the
+        dictionary is zero). A MatcalcError when matcalc
+        cannot derive one."""
+        if self._hessian is None:
+            blocks = {}
+            for i, a in enumerate(self.variables):
+                g = self.gradients[a.name]
+                for b in self.variables[i:]:
+                    here = next((s for s in g.free_symbols() if s.name == b.name), None)
+                    if here is not None:  # else the block is zero
+                        blocks[(a.name, b.name)] = jacobian(g, here).expr
+            self._hessian = blocks
+        return self._hessian
+
+    def evaluation_costs(self, sizes: dict) -> tuple[float, float]:
+        """Estimated operations of one value-and-gradient evaluation and of one dense
+        Hessian at the dimension ``sizes`` (cached per sizes: a method is chosen on every
+        call)."""
+        key = tuple(sorted(sizes.items(), key=str))
+        if key not in self._costs:
+            gradient = flops((self.smooth, *self.gradients.values()), sizes)
+            self._costs[key] = (gradient, flops(tuple(self.hessian_blocks().values()), sizes))
+        return self._costs[key]
+
     def formulas(self) -> dict[str, str]:
         """The derived formulas, as text: what the solver evaluates (printed once)."""
-        key = self._hvp is not None
+        key = (self._hvp is not None, self._hessian is not None)
         if self._formulas is None or self._formulas[0] != key:
             self._formulas = (key, self._print_formulas())
         return dict(self._formulas[1])
@@ -144,6 +175,8 @@ class Model:
             for name, h in products.items():
                 out[f"hessian of {name} applied to {', '.join(p.name for p in directions.values())}"
                     ] = str(h)
+        for (a, b), h in (self._hessian or {}).items():
+            out[f"hessian block {a}, {b}"] = str(h)
         return out
 
 

@@ -57,6 +57,13 @@ class Compiled:
         return self.fn(**{py: values[name] for name, py in self.keys})
 
 
+@lru_cache(maxsize=1024)
+def symbols_of(expr: Expr) -> tuple[Symbol, ...]:
+    """The free symbols of ``expr``, sorted by name (cached: binding data looks them up on
+    every call)."""
+    return tuple(sorted(expr.free_symbols(), key=lambda s: s.name))
+
+
 @lru_cache(maxsize=512)
 def _compiled(exprs: Expr | tuple[Expr, ...], extra: tuple[Symbol, ...]) -> Compiled:
     return Compiled(exprs, extra)
@@ -181,7 +188,7 @@ class Problem:
             raise DataError(f"data must map names to arrays, got {type(data).__name__}")
         raw = {normalize(str(k)): v for k, v in data.items()}
         objective = model.objective
-        symbols = {s.name: s for s in objective.free_symbols()}
+        symbols = {s.name: s for s in symbols_of(objective)}
         needed = sorted(n for n in symbols if n not in names)
         missing = [n for n in needed if n not in raw]
         if missing:
@@ -215,6 +222,7 @@ class Problem:
                 self.shapes[s.name] = self.shapes[t.variable.name]
         self.data = values
         self.data_shapes = shapes
+        self.dimension_sizes = env
         self._raw = raw
         self.variables = model.variables
         self.sizes = [int(np.prod(self.shapes[v.name])) for v in self.variables]
@@ -227,6 +235,10 @@ class Problem:
             (model.smooth, *(model.gradients[v.name] for v in self.variables)),
             tuple(self.variables))
         self._hvp: tuple[Compiled, list[str]] | None = None
+        self._recent: list[tuple[np.ndarray, float, np.ndarray]] = []
+        self.evaluations = 0
+        self._dense: tuple[Compiled, list[tuple[str, str]], bool] | None = None
+        self._constant_hessian: np.ndarray | None = None
         self._check_coefficients()
         self.lower, self.upper = self._bounds()
         self.constraints = [self._constraint(c) for c in model.general]
@@ -274,9 +286,16 @@ class Problem:
         return self.fun_and_grad(x)[1]
 
     def fun_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        """The objective and its gradient (flat), from one generated function."""
+        """The objective and its gradient (flat), from one generated function; the last
+        two points are remembered (solvers ask again for the start and the end)."""
+        for seen, value, gradient in self._recent:
+            if np.array_equal(seen, x):
+                return value, gradient
         value, *gradients = self._value_and_gradients(self.values(x))
-        return float(value), self._flat(gradients)
+        result = (float(value), self._flat(gradients))
+        self.evaluations += 1
+        self._recent = [(np.array(x, dtype=float), *result)] + self._recent[:1]
+        return result
 
     def _flat(self, parts: list[Any]) -> np.ndarray:
         return np.concatenate([np.reshape(p, -1, order="F") if np.ndim(p) > 1
@@ -301,6 +320,49 @@ class Problem:
         values.update(zip(names, self.unpack(p).values(), strict=True))
         return self._flat(list(fn(values)))
 
+    def _dense_hessian(self) -> tuple[Compiled, list[tuple[str, str]], bool]:
+        if self._dense is None:
+            blocks = self.model.hessian_blocks()
+            keys = list(blocks)
+            names = {v.name for v in self.variables}
+            constant = not any(s.name in names for k in keys for s in symbols_of(blocks[k]))
+            fn = compiled(tuple(blocks[k] for k in keys), tuple(self.variables))
+            self._dense = (fn, keys, constant)
+        return self._dense
+
+    def hessian_is_constant(self) -> bool:
+        """Whether the Hessian does not depend on the variables (a quadratic objective)."""
+        return self._dense_hessian()[2]
+
+    def hessian(self, x: np.ndarray) -> np.ndarray:
+        """The dense n×n Hessian of the smooth objective at ``x``, assembled from matcalc's
+        blocks (evaluated once when it does not depend on the variables)."""
+        if self._constant_hessian is not None:
+            return self._constant_hessian
+        fn, keys, constant = self._dense_hessian()
+        H = np.zeros((self.n, self.n))
+        if keys:
+            index = {v.name: i for i, v in enumerate(self.variables)}
+            for (a, b), part in zip(keys, fn(self.values(x)), strict=True):
+                i, j = index[a], index[b]
+                shape = (self.sizes[i], self.sizes[j])
+                part = np.asarray(part, dtype=float)
+                block = (part.reshape(shape) if part.size == shape[0] * shape[1]
+                         else np.broadcast_to(part, shape))
+                rows = slice(self.offsets[i], self.offsets[i + 1])
+                cols = slice(self.offsets[j], self.offsets[j + 1])
+                H[rows, cols] = block
+                if i != j:
+                    H[cols, rows] = block.T
+        if constant:
+            self._constant_hessian = H
+        return H
+
+    def evaluation_costs(self) -> tuple[float, float]:
+        """Estimated floating-point operations of one value-and-gradient evaluation and of
+        one dense Hessian (``cost.flops`` at the sizes of the data)."""
+        return self.model.evaluation_costs(self.dimension_sizes)
+
     # -- constraints ----------------------------------------------------------------
     def _bind_more(self, symbols: list[Symbol], text: str) -> None:
         """Convert the data of names that only constraints use."""
@@ -317,7 +379,7 @@ class Problem:
                 self.data[s.name] = _as_value(array, self.data_shapes[s.name])
 
     def _evaluate_constant(self, expr: Expr, text: str) -> Any:
-        symbols = list(expr.free_symbols())
+        symbols = list(symbols_of(expr))
         self._bind_more(symbols, text)
         unify(symbols, self.data_shapes, text)
         return compiled(expr)(self.data)
@@ -364,7 +426,7 @@ class Problem:
         return lower, upper
 
     def _constraint(self, c) -> ConstraintFunction:
-        symbols = list(c.expr.free_symbols())
+        symbols = list(symbols_of(c.expr))
         names = {v.name for v in self.variables}
         self._bind_more(symbols, c.text)
         shapes = {**self.data_shapes, **self.shapes}

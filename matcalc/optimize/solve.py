@@ -1,11 +1,17 @@
 """``minimize``: matcalc's derivatives driving SciPy, with an independent KKT check.
 
-Method choice (``method="auto"``): L-BFGS-B when there are at most bounds; with general
-constraints SLSQP up to 300 unknowns and beyond that an augmented Lagrangian around
-L-BFGS-B (``lagrangian.py``, as GENO does). ``Newton-CG``, ``trust-ncg`` and ``trust-krylov`` use
+Method choice (``method="auto"``): with at most bounds, ``projected-Newton``
+(``newton.py``: the exact dense Hessian from matcalc's derived blocks, a generalized
+Cauchy point for the active set, Newton on the free variables) when the Hessian is
+cheap: at most 1000 unknowns, no structured variable, and one Newton iteration (a
+Hessian, counted once in ten iterations when it does not depend on the variables, and
+a Cholesky factorisation) estimated at no more than ten gradient evaluations
+(``cost.flops`` on the formulas at the sizes of the data; the constants were set from
+the problems of benchmarks/solvers.py); L-BFGS-B otherwise. With general constraints
+SLSQP up to 300 unknowns and beyond that an augmented Lagrangian around L-BFGS-B
+(``lagrangian.py``, as GENO does). ``Newton-CG``, ``trust-ncg`` and ``trust-krylov`` use
 Hessian-vector products, the forward differential of matcalc's gradient in a direction
-(the Hessian is never formed);
-``trust-constr`` handles general constraints with them.
+(the Hessian is never formed); ``trust-constr`` handles general constraints with them.
 
 Whatever the method, the result's KKT residual is computed here, not taken from SciPy:
 the projected gradient for bounds, and for general constraints the least residual of
@@ -24,16 +30,19 @@ import numpy as np
 
 from ..errors import InfeasibleError, MatcalcError, UnsupportedError
 from ..expr import Expr
-from . import lagrangian
+from . import lagrangian, newton
 from .model import build_model
 from .problem import Problem, bind
 from .result import MinimizeResult
 
-METHODS = ("auto", "L-BFGS-B", "SLSQP", "augmented-lagrangian", "trust-constr", "Newton-CG",
-           "trust-ncg",
-           "trust-krylov")
+METHODS = ("auto", "projected-Newton", "L-BFGS-B", "SLSQP", "augmented-lagrangian",
+           "trust-constr", "Newton-CG", "trust-ncg", "trust-krylov")
 _HVP_METHODS = ("Newton-CG", "trust-ncg", "trust-krylov")
 _SLSQP_LIMIT = 300
+_DENSE_LIMIT = 1000  # unknowns beyond which auto never forms the dense Hessian
+_NEWTON_ITERATIONS = 10  # a constant Hessian is evaluated once in about this many iterations
+_NEWTON_RATIO = 10.0  # a Newton iteration may cost this many gradient evaluations
+_CALL_FLOPS = 2e4  # the fixed cost of one evaluation from Python, as operations
 _OUTSIDE = (np.linalg.LinAlgError, ValueError, ZeroDivisionError, FloatingPointError)
 """What evaluating at a point outside the domain raises (a singular matrix, SciPy's
 factorisations refusing NaN)."""
@@ -56,11 +65,10 @@ def _scipy():
 
 
 class _Counter:
-    """Wraps the objective: counts evaluations, logs progress, detects unboundedness."""
+    """Wraps the objective: counts iterations, logs progress, detects unboundedness."""
 
     def __init__(self, problem: Problem, verbose: bool, stream: Any) -> None:
         self.problem = problem
-        self.evaluations = 0
         self.iterations = 0
         self.verbose = verbose
         self.stream = stream
@@ -68,10 +76,8 @@ class _Counter:
         self.inside = (0.0, problem.x0)
 
     def fun_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        self.evaluations += 1
-        try:
-            with np.errstate(all="ignore"):
-                f, g = self.problem.fun_and_grad(x)
+        try:  # minimize runs the solvers under np.errstate(all="ignore")
+            f, g = self.problem.fun_and_grad(x)
         except _OUTSIDE:
             f, g = np.nan, x
         if f < self.floor or f == -np.inf:
@@ -195,13 +201,36 @@ def _check_linear_feasibility(problem: Problem) -> None:
                               hint="check the constraints and the data they use")
 
 
+def _dense_newton_pays(problem: Problem) -> bool:
+    """Whether the exact dense Hessian is cheap enough for the projected Newton method: at
+    most _DENSE_LIMIT unknowns, no structured variable, and (estimated in floating-point
+    operations) its iterations, each a Hessian (counted once when it is constant) and a
+    Cholesky factorisation, cost no more than _NEWTON_RATIO gradient evaluations."""
+    if problem.n > _DENSE_LIMIT or any(v.props for v in problem.variables):
+        return False
+    try:
+        gradient, hessian = problem.evaluation_costs()
+        if problem.hessian_is_constant():
+            hessian /= _NEWTON_ITERATIONS
+    except MatcalcError:  # no Hessian: quasi-Newton
+        return False
+    return hessian + problem.n**3 / 3 <= _NEWTON_RATIO * (gradient + _CALL_FLOPS)
+
+
 def _choose(method: str, problem: Problem) -> str:
     if method not in METHODS:
         raise MatcalcError(f"unknown method {method!r}", hint="one of " + ", ".join(METHODS))
     general = bool(problem.constraints)
+    if method == "projected-Newton":
+        if general:
+            raise UnsupportedError("projected-Newton handles bounds only",
+                                   hint="use SLSQP or trust-constr for general constraints")
+        if any(v.props for v in problem.variables):
+            raise UnsupportedError("projected-Newton takes no symmetric or diagonal variable "
+                                   "(its Hessian is on every entry)", hint="use L-BFGS-B")
     if method == "auto":
         if not general:
-            return "L-BFGS-B"
+            return "projected-Newton" if _dense_newton_pays(problem) else "L-BFGS-B"
         # SLSQP solves dense quadratic programs in all unknowns; beyond a few hundred the
         # augmented Lagrangian, which needs gradients only, is the faster
         return "SLSQP" if problem.n <= _SLSQP_LIMIT else "augmented-lagrangian"
@@ -269,6 +298,13 @@ def minimize(
     scale = max(1.0, abs(f0), gradient_scale)
     counter.floor = f0 - _UNBOUNDED * scale
     counter.inside = (f0, problem.x0.copy())
+    if chosen == "projected-Newton":
+        try:
+            problem.hessian(problem.x0)
+        except MatcalcError as err:
+            raise UnsupportedError(f"projected-Newton needs the Hessian, which matcalc cannot "
+                                   f"derive here: {err.message}",
+                                   hint="use method='L-BFGS-B'") from None
     if chosen in _HVP_METHODS or chosen == "trust-constr":
         try:
             problem.hvp(problem.x0, np.zeros(problem.n))
@@ -319,9 +355,10 @@ def minimize(
                      "with w_plus, w_minus >= 0; the KKT residual is that of this form")
     result = MinimizeResult(
         solution=solution,
-        fun=problem.original_value(solution) if status != "unbounded" else -np.inf,
+        fun=(-np.inf if status == "unbounded" else
+             problem.original_value(solution) if model.l1_terms else f_x),
         kkt_residual=kkt, grad_norm=float(np.max(np.abs(g_x), initial=0.0)),
-        iterations=counter.iterations, evaluations=counter.evaluations, time=elapsed,
+        iterations=counter.iterations, evaluations=problem.evaluations, time=elapsed,
         setup_time=setup, method=chosen, status=status, message=message,
         max_violation=violation, formulas=model.formulas(), notes=notes)
     if verbose:
@@ -335,6 +372,9 @@ def _run(sp, method: str, problem: Problem, counter: _Counter, tol: float, max_i
     opt = sp.optimize
     bounds = (opt.Bounds(problem.lower, problem.upper) if problem.lower is not None else None)
     common = dict(x0=problem.x0, callback=counter.callback)
+    if method == "projected-Newton":
+        return newton.solve(counter.fun_and_grad, problem.hessian, problem.x0, problem.lower,
+                            problem.upper, tol, max_iter, counter.callback)
     if method == "L-BFGS-B":
         return opt.minimize(counter.fun_and_grad, jac=True, method=method, bounds=bounds,
                             options={"maxiter": max_iter, "gtol": tol, "ftol": 0.0,
