@@ -58,9 +58,10 @@ class Counterexample:
 
 @dataclass
 class ClaimReport:
-    """Whether a claimed derivative is right; truthy iff it is."""
+    """Whether a claimed derivative is right; truthy iff it is. ``ok`` is the verdict (the
+    same key as in the JSON of the command line and the web API)."""
 
-    correct: bool
+    ok: bool
     method: str
     claim: Expr
     derivative: Any
@@ -70,7 +71,12 @@ class ClaimReport:
     detail: str = ""
 
     def __bool__(self) -> bool:
-        return self.correct
+        return self.ok
+
+    @property
+    def correct(self) -> bool:
+        """The verdict under its former name (an alias of ``ok``, kept for compatibility)."""
+        return self.ok
 
     @property
     def mode(self) -> str:
@@ -81,7 +87,7 @@ class ClaimReport:
         """The report as JSON-ready data."""
         c = self.counterexample
         return {
-            "correct": self.correct,
+            "ok": self.ok,
             "method": self.method,
             "claim": self.claim_text or str(self.claim),
             "derivative": str(self.derivative),
@@ -97,7 +103,7 @@ class ClaimReport:
         what = f"the {self.mode} of {self.derivative.function} with respect to " \
                f"{self.derivative.wrt}"
         claim = self.claim_text or str(self.claim)
-        if self.correct:
+        if self.ok:
             return f"correct: {claim} is {what} (proved by {self.method})"
         lines = [f"incorrect: {claim} is not {what}, which is {self.derivative}"]
         if self.detail:

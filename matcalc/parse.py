@@ -40,13 +40,14 @@ from .expr import (
     Neg,
     Norm,
     Number,
+    Ones,
     Pow,
     Symbol,
     Transpose,
     mul_dims,
 )
 from .functions import FUNCTIONS, canonical_function, known_function_names
-from .shapes import Decl, Dims, Inference, make_decl
+from .shapes import WRITTEN_ONES, Decl, Dims, Inference, make_decl
 
 MAX_LENGTH = 100_000
 """Longest accepted input, in characters."""
@@ -379,8 +380,8 @@ class _Builder(Transformer_NonRecursive):
         return _located(Number(value), tok.start_pos, tok.end_pos)
 
     def ones(self, meta, items):
-        (tok,) = items
-        return _located(Number(Fraction(1)), tok.start_pos, tok.end_pos)
+        (tok,) = items  # a bold one is the ones vector wherever it stands
+        return _located(Ones(WRITTEN_ONES), tok.start_pos, tok.end_pos)
 
     def zeros(self, meta, items):
         (tok,) = items

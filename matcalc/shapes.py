@@ -37,6 +37,8 @@ from .functions import FUNCTIONS, check_argument
 
 MAX_MATRIX_POWER = 10_000
 """Largest |k| of a matrix power X^k: its differential is a sum of k terms."""
+WRITTEN_ONES = "?ones"
+"""The size of a parsed bold `\\mathbf{1}` / `𝟏`: the ones vector, sized by elaboration."""
 
 KINDS = ("scalar", "vector", "matrix")
 PROPERTIES = ("symmetric", "diagonal", "probability")
@@ -266,11 +268,16 @@ class Inference:
     def _elab_Symbol(self, e: Symbol) -> Expr:
         return e
 
-    _elab_Identity = _elab_Ones = _elab_Zero = _elab_Number = _elab_Differential = _elab_Symbol
+    _elab_Identity = _elab_Zero = _elab_Number = _elab_Differential = _elab_Symbol
     _elab_Commutation = _elab_Symbol
 
+    def _elab_Ones(self, e: Ones) -> Expr:
+        return Ones(self.dims.fresh()) if e.n == WRITTEN_ONES else e
+
     def _ones_here(self, e: Expr) -> bool:
-        return isinstance(e, Number) and e.value == 1
+        """A written `1` that may be the ones vector (the number, or a bold `\\mathbf{1}`)."""
+        return (isinstance(e, Number) and e.value == 1) or (
+            isinstance(e, Ones) and e.n == WRITTEN_ONES)
 
     def _elab_Add(self, e: Add) -> Expr:
         terms = [self.elaborate(t) for t in e.terms]
@@ -301,9 +308,10 @@ class Inference:
                     (current is None or self.is_scalar(current))
                     and nxt is not None
                     and isinstance(nxt, Transpose)
-                    and not self._ones_here(nxt.arg)
                 )
-                if prev_wide or next_row:
+                # after another factor (`(1 / (1^T 1)) 1`, `2 (1^T x) 1`) a `1` is never the
+                # number, which would change nothing; a bold `\\mathbf{1}` never is
+                if prev_wide or next_row or i > 0 or isinstance(f, Ones):
                     f = Ones(self.dims.fresh())
             f = self.elaborate(f)
             factors.append(f)
@@ -354,7 +362,11 @@ class Inference:
         return ElemDiv(num, den)
 
     def _elab_Kron(self, e: Kron) -> Expr:
-        return Kron(self.elaborate(e.left), self.elaborate(e.right))
+        # `1 ⊗ x` stacks copies of x: a `1` there is the ones vector (the number would
+        # make the product pointless)
+        left, right = (Ones(self.dims.fresh()) if self._ones_here(f) else f
+                       for f in (e.left, e.right))
+        return Kron(self.elaborate(left), self.elaborate(right))
 
     def _elab_Transpose(self, e: Transpose) -> Expr:
         if self._ones_here(e.arg):

@@ -149,8 +149,12 @@ def sort_key(e: Expr) -> tuple:
 
 
 def scalar_key(e: Expr) -> tuple:
-    """Order of scalar factors: names before compound expressions, then by structure."""
-    return (not isinstance(e, Symbol), isinstance(e, Add), order_key(e))
+    """Order of scalar factors: names and their powers (``y^2``), then other scalars,
+    sums, and last the scalar chains (``y^2 s (1 - s) (v^T x) x``), then by structure."""
+    named = isinstance(e, Symbol) or (isinstance(e, Pow) and isinstance(e.base, Symbol))
+    base = e.base if isinstance(e, Pow) else e
+    chain = isinstance(base, Mul) and _is_chain(base)
+    return (not named, chain, isinstance(e, Add), order_key(e))
 
 
 def hadamard_key(e: Expr) -> tuple:
@@ -420,6 +424,11 @@ class Simplifier:
             if isinstance(f, Mul):  # a scalar chain such as a^T x, kept whole
                 c, f = split_coefficient(f)
                 coeff *= c
+                if isinstance(f, Mul) and any(g.is_scalar for g in f.factors):
+                    # its scalar factors join the others: y (y s v^T x) x is y^2 s (v^T x) x
+                    scalars.extend(g for g in f.factors if g.is_scalar)
+                    rest = tuple(g for g in f.factors if not g.is_scalar)
+                    f = rest[0] if len(rest) == 1 else Mul(rest)
             if isinstance(f, Number):
                 coeff *= f.value
             elif is_zero(f):

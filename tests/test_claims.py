@@ -124,3 +124,23 @@ def test_cli_explain_json_is_the_derivation_as_data():
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert [line["lhs"] for line in data["lines"]] == ["f", "df", "", "grad f"]
+
+
+def test_one_name_for_the_verdict_in_python_cli_json_and_web():
+    # the verdict is `ok` everywhere: the report's attribute, its JSON, the CLI and the web
+    wrong = matcalc.check_claim("x^T A x", "x", "2 A x")
+    right = matcalc.check_claim("x^T A x", "x", "(A + A^T) x")
+    assert (wrong.ok, right.ok) == (False, True)
+    assert wrong.as_dict()["ok"] is False and "correct" not in wrong.as_dict()
+    assert wrong.correct is False  # the former name, an alias
+    proc = run("check", "x^T A x", "--wrt", "x", "--claim", "(A + A^T) x", "--format", "json")
+    assert proc.returncode == 0 and json.loads(proc.stdout)["ok"] is True
+    from matcalc.web.service import derive
+    request = {"formula": "x^T A x", "where": "", "decls": {}, "wrt": "x", "op": "grad",
+               "options": {"layout": "numerator", "check": True, "claim": "2 A x",
+                           "derivation": False, "code": False}}
+    answer = derive(request)
+    assert answer["check"]["ok"] is True and answer["claim"]["ok"] is False
+    assert "correct" not in answer["claim"]
+    check = matcalc.grad("x^T A x", "x").check()
+    assert check.ok and check.passed  # `passed`, the former name, an alias

@@ -78,6 +78,10 @@ class LatexPrinter(TextPrinter):
     def _Commutation(self, e) -> str:
         return f"K_{{{_dim_latex(e.m)},{_dim_latex(e.n)}}}"
 
+    def numerator(self, factors: tuple[Expr, ...]) -> str:
+        """The factors above ``\\frac``'s bar, which need no parentheses of their own."""
+        return self.print(factors[0]) if len(factors) == 1 else super().numerator(factors)
+
     def divide(self, top: str, numerator, denominator) -> str:
         if len(denominator) == 1:
             return rf"\frac{{{top}}}{{{self.print(denominator[0])}}}"

@@ -209,8 +209,23 @@ class TextPrinter:
         numerator, denominator = split_fraction(factors)
         if not denominator:
             return self._factors(factors)
-        top = self._factors(numerator) if numerator else "1"
-        return self.divide(top, numerator, denominator)
+        scalars = tuple(f for f in factors if f.is_scalar)
+        arrays = tuple(f for f in factors if not f.is_scalar)
+        if arrays and len(scalars) < len(factors) and (
+                any(not isinstance(f, Number) for f in numerator if f.is_scalar)
+                or isinstance(arrays[0], Ones)):
+            # the scalar fraction in front of the arrays: `(x^T x / (x^T A x)^2) (A + A^T) x`,
+            # and `(1 / (1^T 1)) 1`, where `1 / (1^T 1)` would read as a number
+            return self._factors((Mul(scalars), *arrays))
+        return self.divide(self.numerator(numerator), numerator, denominator)
+
+    def numerator(self, factors: tuple[Expr, ...]) -> str:
+        """The factors above a fraction bar (a lone scalar chain bare: ``x^T x / ...``)."""
+        if not factors:
+            return "1"
+        if len(factors) == 1:
+            return self.wrap(factors[0], precedence(factors[0]) >= PROD)
+        return self._factors(factors)
 
     def divide(self, top: str, numerator: tuple[Expr, ...], denominator: tuple[Expr, ...]) -> str:
         """Numerator over denominator, in this printer's notation."""
@@ -308,4 +323,16 @@ _DEFAULT = TextPrinter()
 
 def to_text(e: Expr, ascii: bool = False) -> str:
     """The expression in matcalc text notation."""
+    if _lone_ones(e):  # `1` or `-1` alone would read as the number: the bold one is the vector
+        return ("-" if isinstance(e, Mul) else "") + BOLD_ONE
     return (TextPrinter(ascii=True) if ascii else _DEFAULT).print_deep(e)
+
+
+BOLD_ONE = "𝟏"
+"""The ones vector where a plain `1` would read as the number (the grammar's ONES token)."""
+
+
+def _lone_ones(e: Expr) -> bool:
+    return isinstance(e, Ones) or (
+        isinstance(e, Mul) and len(e.factors) == 2 and e.factors[0] == Number(-1)
+        and isinstance(e.factors[1], Ones))

@@ -10,9 +10,10 @@ from ..dims import Dim
 
 @dataclass
 class CheckReport:
-    """The outcome of a derivative check; truthy iff it passed."""
+    """The outcome of a derivative check; truthy iff it passed (``ok``, the key of the
+    check in the JSON of the command line and the web API)."""
 
-    passed: bool
+    ok: bool
     method: str  # "exact" or "numeric"
     sizes: dict[Dim, int] = field(default_factory=dict)
     index: tuple[int, int] | None = None
@@ -22,7 +23,12 @@ class CheckReport:
     points: int = 0
 
     def __bool__(self) -> bool:
-        return self.passed
+        return self.ok
+
+    @property
+    def passed(self) -> bool:
+        """The verdict under its former name (an alias of ``ok``, kept for compatibility)."""
+        return self.ok
 
     def __str__(self) -> str:
         shown = {d: n for d, n in self.sizes.items() if not str(d).endswith("'")}
@@ -30,8 +36,8 @@ class CheckReport:
         how = self.method + (f" at {self.points} points" if self.method == "numeric" else "")
         if self.detail and self.method == "numeric":
             how += f", {self.detail}"
-        head = f"{'passed' if self.passed else 'FAILED'} ({how}; sizes {sizes})"
-        if self.passed:
+        head = f"{'passed' if self.ok else 'FAILED'} ({how}; sizes {sizes})"
+        if self.ok:
             return head
         lines = [head]
         if self.index is not None:

@@ -219,7 +219,7 @@ def _claim(request: dict[str, Any], function: Expr) -> dict[str, Any]:
                                       **request["decls"])
     except MatcalcError as err:
         return formula_error(err)
-    return {"ok": bool(verdict), "report": str(verdict)} | verdict.as_dict()
+    return {"report": str(verdict)} | verdict.as_dict()  # as_dict holds the verdict, `ok`
 
 
 _DERIVE: dict[str, Callable[..., Any]] = {

@@ -1,0 +1,120 @@
+"""Results print as a textbook prints them: the expected texts are written from the
+derivations (never copied from the engine), and each is checked against an independent
+oracle (NumPy values, finite differences or SymPy via ``.check()``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import matcalc
+from matcalc.expr import Ones
+from matcalc.numeric import evaluate
+
+RNG = np.random.default_rng(11)
+
+
+def _sizes(e, n: int = 4) -> dict:
+    """Every dimension of ``e`` at size n (a formula whose sizes nothing distinguishes)."""
+    dims: set = set()
+    for node in e.walk():
+        for d in node.shape:
+            if not isinstance(d, int):
+                dims.add(d)
+    return dict.fromkeys(dims, n)
+
+
+# ---------------------------------------------------------------- the ones vector `1`
+
+
+def test_gradient_of_the_mean_is_a_vector_over_n():
+    # d mean(x) = 1^T dx / n, so grad = (1/n) 1, with n written 1^T 1
+    g = matcalc.grad("mean(x)", "x")
+    assert str(g) == "(1 / (1^T 1)) 1"
+    assert g.latex() == r"\frac{1}{\mathbf{1}^{\top} \mathbf{1}} \mathbf{1}"
+    assert g.check()
+    for text in (str(g), g.latex()):
+        back = matcalc.parse(text)
+        assert back.shape[1] == 1 and back.shape[0] != 1, text  # a vector, not a number
+        value = evaluate(back, {}, _sizes(back))
+        assert np.allclose(value, np.full(4, 1 / 4)), text
+
+
+@pytest.mark.parametrize("f, text, latex", [
+    ("sum(x)", "𝟏", r"\mathbf{1}"),
+    ("-sum(x)", "-𝟏", r"-\mathbf{1}"),
+])
+def test_a_lone_ones_vector_does_not_print_as_the_number(f, text, latex):
+    g = matcalc.grad(f, "x")
+    assert (str(g), g.latex()) == (text, latex)
+    sign = -1 if f.startswith("-") else 1
+    for shown in (text, latex):
+        back = matcalc.parse(shown)
+        assert back.shape[0] != 1 and back.shape[1] == 1, shown
+        assert np.allclose(evaluate(back, {}, _sizes(back)), sign * np.ones(4))
+
+
+def test_a_ones_vector_after_a_scalar_factor_parses_back_as_the_vector():
+    # d (1^T x)^2 = 2 (1^T x) 1^T dx: the gradient is 2 (1^T x) 1
+    g = matcalc.grad("(1^T x)^2", "x")
+    assert str(g) == "2 (1^T x) 1"
+    assert g.latex() == r"2 \left(\mathbf{1}^{\top} x\right) \mathbf{1}"
+    for shown in (str(g), g.latex()):
+        assert matcalc.check_claim("(1^T x)^2", "x", shown), shown
+
+
+@pytest.mark.parametrize("text, shape_kind", [
+    ("1 1^T", "matrix"),  # the ones matrix: an outer product, never 1 times a row
+    ("x 1^T", "matrix"),
+    ("1^T x", "scalar"),
+    ("2 1", "vector"),
+    (r"\mathbf{1}", "vector"),  # a bold one is always the vector
+    ("𝟏", "vector"),
+    ("1", "scalar"),  # a plain one alone is the number
+    ("1 + x", "vector"),
+])
+def test_where_a_written_one_is_the_ones_vector(text, shape_kind):
+    e = matcalc.parse(text)
+    rows, cols = e.shape
+    kind = "scalar" if (rows, cols) == (1, 1) else "vector" if cols == 1 else "matrix"
+    assert kind == shape_kind
+
+
+def test_ones_in_a_kronecker_product_is_the_vector():
+    # 1 ⊗ x stacks copies of x (Magnus & Neudecker ch. 2: 1_m ⊗ x)
+    e = matcalc.parse("1 ⊗ x")
+    assert isinstance(e.left, Ones)
+    x = RNG.standard_normal(3)
+    sizes = {d: 2 for d in e.left.shape if not isinstance(d, int)}
+    sizes.update({d: 3 for d in e.right.shape if not isinstance(d, int)})
+    assert np.allclose(evaluate(e, {"x": x}, sizes), np.kron(np.ones(2), x))
+
+
+def test_the_gradient_of_a_sum_of_entries_is_the_ones_matrix():
+    g = matcalc.grad("sum(X)", "X")
+    assert str(g) == "1 1^T"
+    assert matcalc.check_claim("sum(X)", "X", str(g))
+    assert matcalc.check_claim("sum(X)", "X", g.latex())
+
+
+# ---------------------------------------------------------------- scalar coefficients
+
+
+def test_logistic_hvp_collects_its_scalars_in_front():
+    # f = log(1 + exp(-y w^T x)); grad = -y s x with s = sigma(-y w^T x); ds = -s (1 - s) y x^T dw,
+    # so H v = y^2 s (1 - s) x x^T v = y^2 s (1 - s) (v^T x) x (the chain oriented v^T x:
+    # equal transposes, then the structural order, docs/NORMAL_FORM.md)
+    r = matcalc.hvp("log(1 + exp(-y w^T x))", "w", y="scalar")
+    assert str(r) == "y^2 s (1 - s) (v^T x) x where s = sigma(-y w^T x)"
+    w, x, v = (RNG.standard_normal(3) for _ in range(3))
+    y = 0.7
+    s = 1 / (1 + np.exp(y * w @ x))
+    expected = y**2 * s * (1 - s) * np.outer(x, x) @ v
+    got = evaluate(r.expr, {"w": w, "x": x, "v": v, "y": y})
+    assert np.allclose(got, expected)
+
+
+def test_the_hessian_and_the_hvp_share_one_coefficient_order():
+    h = matcalc.hessian("log(1 + exp(-y w^T x))", "w", y="scalar")
+    assert str(h) == "y^2 s (1 - s) x x^T where s = sigma(-y w^T x)"
+    assert h.check()
