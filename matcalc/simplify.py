@@ -1123,6 +1123,13 @@ def mixed_products(e: Expr) -> Expr | None:
     return _on_chain(e, _mixed_products)
 
 
+def kronecker_of_identities(e: Expr) -> Expr | None:
+    """``I_m ⊗ I_n = I_mn`` (the identity of the product size, which a pattern cannot name)."""
+    if isinstance(e, Kron) and isinstance(e.left, Identity) and isinstance(e.right, Identity):
+        return Identity(e.shape[0])
+    return None
+
+
 def trace_rotation(e: Expr) -> Expr | None:
     """tr of a product: scalars out, and the cheapest cyclic rotation of the chain or of its
     transpose (Matrix Cookbook eqs. 13, 16; rules/simplify.rules: simplify_trace_cyclic)."""

@@ -261,7 +261,7 @@ def test_diagonal_variable():
 def test_probability_vector_is_unconstrained_in_every_mode():
     g = matcalc.grad("1^T q where q: probability", "q")
     j = matcalc.jacobian("(1^T q) q where q: probability", "q")
-    assert str(g) == "1"
+    assert str(g) == "𝟏"  # the ones vector; a plain `1` alone would read as the number
     assert g.check() and j.check()
 
 

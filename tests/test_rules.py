@@ -70,6 +70,7 @@ PYTHON_EXAMPLES = {
     "simplify_probability_sum": ("softmax(x)^T 1", {}),
     "simplify_mixed_product": ("(A ⊗ B) (C ⊗ D)", {"A": "matrix(n, n)", "C": "matrix(n, n)",
                                                     "B": "matrix(m, m)", "D": "matrix(m, m)"}),
+    "simplify_kron_identities": ("I ⊗ I", {}),
     "expand_sigmoid_of_negation": ("sigma(-2 x)", {}),
 }
 PYTHON_RULES = [r for fam in ("simplify", "expansions") for r in load_rules(fam)

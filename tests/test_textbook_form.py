@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import matcalc
+from matcalc.dims import dim_names
 from matcalc.expr import Ones
 from matcalc.numeric import evaluate
 
@@ -118,3 +119,46 @@ def test_the_hessian_and_the_hvp_share_one_coefficient_order():
     h = matcalc.hessian("log(1 + exp(-y w^T x))", "w", y="scalar")
     assert str(h) == "y^2 s (1 - s) x x^T where s = sigma(-y w^T x)"
     assert h.check()
+
+
+# ---------------------------------------------------------------- Kronecker products
+
+
+@pytest.mark.parametrize("f, wrt, text", [
+    # ||A ⊗ B||_F = ||A||_F ||B||_F, so d ||A||_F^2 ||B||_F^2 = 2 ||B||_F^2 tr(A^T dA)
+    ("||A ⊗ B||_F^2", "A", "2 ||B||_F^2 A"),
+    # tr(A ⊗ X) = tr(A) tr(X) (Cookbook sec. 10.2.2) and d tr(X) = tr(I dX)
+    ("tr(A ⊗ X)", "X", "tr(A) I"),
+    # d tr(M X) = tr(M dX) gives M^T (Cookbook eq. 100), (A ⊗ B)^T = A^T ⊗ B^T
+    ("tr((A ⊗ B) X)", "X", "A^T ⊗ B^T"),
+    # (A ⊗ B)^-1 = A^-1 ⊗ B^-1, then transposed as above
+    ("tr((A ⊗ B)^-1 X)", "X", "A^-T ⊗ B^-T"),
+    # d x^T M x = x^T (M + M^T) dx (Cookbook eq. 81)
+    ("x^T (A ⊗ B) x", "x", "(A ⊗ B + A^T ⊗ B^T) x"),
+])
+def test_kronecker_gradients_print_the_textbook_form(f, wrt, text):
+    g = matcalc.grad(f, wrt)
+    assert str(g) == text
+    assert g.check()
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("I ⊗ I", "I"),
+    ("(2 A) ⊗ B", "2 (A ⊗ B)"),
+    ("(alpha A) ⊗ (beta B)", "alpha beta (A ⊗ B)"),
+    ("tr(A ⊗ B)", "tr(A) tr(B)"),
+    ("(A ⊗ B)^-1", "A^-1 ⊗ B^-1"),
+    ("(A ⊗ B)^T (C ⊗ D)", "(A^T C) ⊗ (B^T D)"),
+])
+def test_kronecker_algebra_of_the_normal_form(text, expected):
+    from matcalc.simplify import simplify
+
+    e = matcalc.parse(text)
+    s = simplify(e)
+    assert str(s) == expected
+    assert s.shape == e.shape
+    sizes = {name: 2 for node in e.walk() for d in node.shape for name in dim_names(d)}
+    values = {sym.name: RNG.standard_normal((2, 2)) for sym in e.free_symbols()
+              if sym.shape != (1, 1)}
+    values.update({sym.name: 0.5 for sym in e.free_symbols() if sym.shape == (1, 1)})
+    assert np.allclose(evaluate(e, values, sizes), evaluate(s, values, sizes))
