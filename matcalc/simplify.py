@@ -399,8 +399,11 @@ class Simplifier:
             return None
         self._expanding = True
         try:
-            expanded = self(Add(tuple(_distribute(_expanded(t, self.expansions))
-                                      for t in items)))
+            terms: list[Expr] = []
+            for t in items:  # one flat sum, so no part is factored back before it cancels
+                d = _distribute(_expanded(t, self.expansions))
+                terms.extend(d.terms if isinstance(d, Add) else (d,))
+            expanded = self(Add(tuple(terms)))
         finally:
             self._expanding = False
         before = sum(_node_count(t) for t in items) + 1
@@ -753,7 +756,13 @@ def _node_count(e: Expr) -> int:
 
 def _has_distributable(e: Expr) -> bool:
     _, rest = split_coefficient(e)
-    return isinstance(rest, Hadamard) and any(isinstance(f, Add) for f in rest.factors)
+    return _is_elementwise_product(rest) and any(isinstance(f, Add) for f in rest.factors)
+
+
+def _is_elementwise_product(e: Expr) -> bool:
+    """A Hadamard product, or a product of scalars (elementwise too: ``s (y - 1)``)."""
+    return isinstance(e, Hadamard) or (
+        isinstance(e, Mul) and e.is_scalar and all(f.is_scalar for f in e.factors))
 
 
 def _expanded(e: Expr, cache: dict[Expr, Expr]) -> Expr:
@@ -773,14 +782,16 @@ def _expanded(e: Expr, cache: dict[Expr, Expr]) -> Expr:
 
 
 def _distribute(e: Expr) -> Expr:
-    """c (a + b) ⊙ d = c a ⊙ d + c b ⊙ d, one level."""
+    """c (a + b) ⊙ d = c a ⊙ d + c b ⊙ d, one level (for scalars c (a + b) d likewise)."""
     c, rest = split_coefficient(e)
-    if not isinstance(rest, Hadamard):
+    if not _is_elementwise_product(rest):
         return e
-    for i, f in enumerate(rest.factors):
+    product = type(rest)
+    for i, f in enumerate(rest.factors):  # type: ignore[attr-defined]
         if isinstance(f, Add):
-            others = rest.factors[:i] + rest.factors[i + 1:]
-            terms = tuple(with_coefficient(c, Hadamard((*others, t))) for t in f.terms)
+            others = rest.factors[:i] + rest.factors[i + 1:]  # type: ignore[attr-defined]
+            terms = tuple(with_coefficient(c, product((*others, t)) if others else t)
+                          for t in f.terms)
             return Add(terms)
     return e
 

@@ -195,7 +195,10 @@ def test_transposed_sum_has_one_form(text, expected):
 
 
 def test_latex_contract_v2():
-    assert matcalc.parse("det(X) X^-T").latex() == r"\det X X^{-\top}"
+    # a bare \det X before another factor would read as det(X X^-T) (Cookbook eq. 49
+    # prints det(X)(X^-1)^T); it stays bare as the last factor
+    assert matcalc.parse("det(X) X^-T").latex() == r"\det(X) X^{-\top}"
+    assert matcalc.parse("2 det(X)").latex() == r"2 \det X"
     assert matcalc.parse("tr(A X)").latex() == r"\operatorname{tr}(A X)"
     assert matcalc.parse("W2 h1").latex() == r"W_{2} h_{1}"
     assert matcalc.parse("(W2^T e ⊙ (1 - h.^2)) x^T").latex() == (

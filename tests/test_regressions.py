@@ -35,7 +35,7 @@ def test_scalar_broadcast_into_a_vector_sums_the_gradient():
     ("tr(S A)", "S", {"S": "symmetric"}, "1/2 (A + A^T)"),
     ("logdet(X)", "X", {"X": "symmetric matrix"}, "X^-1"),
     # nor may 1^T q = 1 for a probability vector q
-    ("1^T q", "q", {"q": "probability vector"}, "1"),
+    ("1^T q", "q", {"q": "probability vector"}, "𝟏"),  # the ones vector, not the number
     ("1^T q + q^T x", "q", {"q": "probability vector"}, "1 + x"),
 ])
 def test_declared_properties_of_wrt_do_not_change_the_gradient(f, wrt, decls, expected):

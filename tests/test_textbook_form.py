@@ -162,3 +162,42 @@ def test_kronecker_algebra_of_the_normal_form(text, expected):
               if sym.shape != (1, 1)}
     values.update({sym.name: 0.5 for sym in e.free_symbols() if sym.shape == (1, 1)})
     assert np.allclose(evaluate(e, values, sizes), evaluate(s, values, sizes))
+
+
+# ---------------------------------------------------------------- the audit's textbook forms
+
+
+def test_logistic_regression_gradient_is_the_residual_times_the_input():
+    # -y log s - (1 - y) log(1 - s) with s = sigma(w^T x): ds = s (1 - s) x^T dw, so
+    # grad = (-y (1 - s) + (1 - y) s) x = (s - y) x (Bishop, PRML eq. 4.91)
+    f = "-y log(sigma(w^T x)) - (1 - y) log(1 - sigma(w^T x))"
+    g = matcalc.grad(f, "w", y="scalar")
+    assert str(g) == "(sigma(w^T x) - y) x"
+    assert g.check()
+
+
+def test_a_bare_function_name_is_bare_only_as_the_last_factor():
+    # d det(X) = det(X) tr(X^-1 dX) (Cookbook eq. 49: det(X) (X^-1)^T)
+    g = matcalc.grad("det(X)", "X")
+    assert str(g) == "det(X) X^-T"
+    assert g.latex() == r"\det(X) X^{-\top}"
+    assert matcalc.check_claim("det(X)", "X", g.latex())
+
+
+def test_a_numeric_fraction_joins_the_denominator():
+    # d sqrt(u) = du / (2 sqrt(u)) with du = x^T (A + A^T) dx
+    g = matcalc.grad("sqrt(x^T A x)", "x")
+    assert str(g) == "(A + A^T) x / (2 sqrt(x^T A x))"
+    assert g.latex() == r"\frac{\left(A + A^{\top}\right) x}{2 \sqrt{x^{\top} A x}}"
+    assert g.check()
+    for shown in (str(g), g.latex()):
+        assert matcalc.check_claim("sqrt(x^T A x)", "x", shown), shown
+
+
+def test_a_kronecker_chain_groups_left_without_parentheses():
+    # ⊗ is associative (Cookbook sec. 10.2.2) and groups left to right
+    e = matcalc.parse("(A ⊗ B) ⊗ C")
+    assert str(e) == "A ⊗ B ⊗ C" and matcalc.parse(str(e)) == e
+    right = matcalc.parse("A ⊗ (B ⊗ C)")
+    assert str(right) == "A ⊗ (B ⊗ C)"
+    assert e.latex() == r"A \otimes B \otimes C"

@@ -53,6 +53,13 @@ class LatexPrinter(TextPrinter):
                 return r" \cdot "
         return " "
 
+    def factor(self, f: Expr, ok: bool, last: bool) -> str:
+        """``\\det(X) X^{-\\top}``: a bare ``\\det X`` before another factor would read as
+        ``\\det(X X^{-\\top})``, so only the last factor of a product may be bare."""
+        if isinstance(f, Call) and not last:
+            return self._call(f, bare=False)
+        return super().factor(f, ok, last)
+
     def _Symbol(self, e: Symbol) -> str:
         base, sub = split_subscript(e.name)
         if sub in ACCENTS and len(base) == 1:

@@ -217,6 +217,12 @@ class TextPrinter:
             # the scalar fraction in front of the arrays: `(x^T x / (x^T A x)^2) (A + A^T) x`,
             # and `(1 / (1^T 1)) 1`, where `1 / (1^T 1)` would read as a number
             return self._factors((Mul(scalars), *arrays))
+        first = numerator[0] if numerator else None
+        if isinstance(first, Number) and first.value.denominator != 1:
+            # `(A + A^T) x / (2 sqrt(x^T A x))`, never a fraction over a fraction
+            p, q = first.value.numerator, first.value.denominator
+            numerator = ((Number(p),) if p != 1 else ()) + numerator[1:]
+            denominator = (Number(q), *denominator)
         return self.divide(self.numerator(numerator), numerator, denominator)
 
     def numerator(self, factors: tuple[Expr, ...]) -> str:
@@ -247,11 +253,15 @@ class TextPrinter:
                     len(factors) > 1 and isinstance(f, _OPERATOR_PRODUCTS) and p < ATOM)
             else:
                 ok = p > PROD
-            text = self.wrap(f, ok)
+            text = self.factor(f, ok, last=i == len(factors) - 1)
             if i > 0:
                 out.append(self.juxtapose(out[-1], text))
             out.append(text)
         return "".join(out)
+
+    def factor(self, f: Expr, ok: bool, last: bool) -> str:
+        """One factor of a product (parenthesised unless ``ok``)."""
+        return self.wrap(f, ok)
 
     def juxtapose(self, left_text: str, right_text: str) -> str:
         """The separator between two factors (``*`` where a space would read as a call).
@@ -284,8 +294,10 @@ class TextPrinter:
         return self._binary_chain((e.num, e.den), self.elemdiv, type(None))
 
     def _Kron(self, e: Kron) -> str:
-        # `(A B) ⊗ C`: a matrix product inside a Kronecker product is parenthesised
-        return self.kron.join(self.wrap(f, precedence(f) > PROD) for f in (e.left, e.right))
+        # `(A B) ⊗ C`: a matrix product inside a Kronecker product is parenthesised; ⊗ is
+        # associative and groups left to right, so `I ⊗ K ⊗ I` needs none on the left
+        left = self.wrap(e.left, precedence(e.left) > PROD or isinstance(e.left, Kron))
+        return left + self.kron + self.wrap(e.right, precedence(e.right) > PROD)
 
     def _Transpose(self, e: Transpose) -> str:
         if isinstance(e.arg, Number) and e.arg.value == 1:
