@@ -52,23 +52,43 @@ class _Point:
 
 def _free_step(H: np.ndarray, r: np.ndarray, x: np.ndarray, lower: np.ndarray,
                upper: np.ndarray, free: np.ndarray) -> np.ndarray:
-    """The Newton step of the model on the free coordinates (zero on the others)."""
-    step = np.zeros_like(r)
-    if free.all():
-        HF, rF = H, r
-    elif free.any():
-        index = np.flatnonzero(free)
-        HF, rF = H[index[:, None], index], r[index]
-    else:
-        return step
-    from scipy.linalg.lapack import dposv  # SciPy is the optional extra minimize needs
+    """The Newton step of the model on the free coordinates (zero on the others).
 
-    factor, solution, info = dposv(HF, rF, lower=1)  # Cholesky and solve in one call
-    pivots = np.diagonal(factor) ** 2
-    if info == 0 and pivots.min() > _FLOOR * pivots.max():  # safely positive definite
-        step[free] = -solution
-    else:
-        step[free] = _modified_step(HF, rF, x[free], lower[free], upper[free])
+    A free coordinate whose row of the Schur complement is (numerically) zero where the
+    Cholesky factorisation reaches it depends on the ones before it: it keeps its value
+    for this step and the factorisation goes on without it (as for the two halves of a
+    split ``w = w_plus - w_minus`` that are both free: one moves now, the other next
+    time if it must). Otherwise a failed factorisation means negative curvature, and the
+    step comes from the eigenvalues (``_modified_step``)."""
+    from scipy.linalg.lapack import dposv, dtrtrs  # SciPy is the optional extra minimize needs
+
+    step = np.zeros_like(r)
+    index = np.flatnonzero(free)
+    while index.size:
+        HF = H[index[:, None], index]
+        factor, solution, info = dposv(HF, r[index], lower=1)
+        scale = float(np.max(np.diagonal(HF)))
+        if info == 0:
+            pivots = np.diagonal(factor) ** 2
+            k = int(np.argmin(pivots))
+            if pivots[k] > _FLOOR * scale:
+                step[index] = -solution
+                return step
+        else:  # the factorisation stopped at k: is its row of the Schur complement zero?
+            k = info - 1
+            row = HF[k, k:].copy()
+            if k > 0:
+                Z = dtrtrs(factor[:k, :k], HF[:k, k:], lower=1)[0]
+                row -= Z[:, 0] @ Z
+            if not float(np.max(np.abs(row))) <= _FLOOR * scale:  # negative curvature
+                step[index] = _modified_step(HF, r[index], x[index], lower[index],
+                                             upper[index])
+                return step
+        index = np.delete(index, k)
+    index = np.flatnonzero(free)  # no curvature anywhere (a linear objective)
+    if index.size:
+        step[index] = _modified_step(H[index[:, None], index], r[index], x[index],
+                                     lower[index], upper[index])
     return step
 
 

@@ -228,6 +228,9 @@ class Problem:
         self.sizes = [int(np.prod(self.shapes[v.name])) for v in self.variables]
         self.offsets = np.cumsum([0] + self.sizes)
         self.n = int(self.offsets[-1])
+        self._layout = [(v.name, slice(int(lo), int(hi)), self.shapes[v.name])
+                        for v, lo, hi in zip(self.variables, self.offsets[:-1],
+                                             self.offsets[1:], strict=True)]
 
         self._objective = compiled(model.smooth, tuple(self.variables))
         self._original = compiled(model.objective)
@@ -235,7 +238,7 @@ class Problem:
             (model.smooth, *(model.gradients[v.name] for v in self.variables)),
             tuple(self.variables))
         self._hvp: tuple[Compiled, list[str]] | None = None
-        self._recent: list[tuple[np.ndarray, float, np.ndarray]] = []
+        self._recent: list[tuple[bytes, float, np.ndarray]] = []
         self.evaluations = 0
         self._dense: tuple[Compiled, list[tuple[str, str]], bool] | None = None
         self._constant_hessian: np.ndarray | None = None
@@ -248,9 +251,10 @@ class Problem:
     def unpack(self, x: np.ndarray) -> dict[str, Any]:
         """The variables of the flat vector ``x``, as the generated code takes them."""
         out = {}
-        for v, lo, hi in zip(self.variables, self.offsets[:-1], self.offsets[1:], strict=True):
-            out[v.name] = _as_value(x[lo:hi].reshape(self.shapes[v.name], order="F"),
-                                    self.shapes[v.name])
+        for name, part, shape in self._layout:
+            chunk = x[part]
+            out[name] = (float(chunk[0]) if shape == (1, 1)
+                         else chunk if 1 in shape else chunk.reshape(shape, order="F"))
         return out
 
     def pack(self, parts: Mapping[str, Any]) -> np.ndarray:
@@ -288,16 +292,19 @@ class Problem:
     def fun_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """The objective and its gradient (flat), from one generated function; the last
         two points are remembered (solvers ask again for the start and the end)."""
+        key = x.tobytes()
         for seen, value, gradient in self._recent:
-            if np.array_equal(seen, x):
+            if seen == key:
                 return value, gradient
         value, *gradients = self._value_and_gradients(self.values(x))
         result = (float(value), self._flat(gradients))
         self.evaluations += 1
-        self._recent = [(np.array(x, dtype=float), *result)] + self._recent[:1]
+        self._recent = [(key, *result)] + self._recent[:1]
         return result
 
     def _flat(self, parts: list[Any]) -> np.ndarray:
+        if len(parts) == 1 and np.ndim(parts[0]) == 1:  # one vector variable: as it is
+            return np.asarray(parts[0], dtype=float)
         return np.concatenate([np.reshape(p, -1, order="F") if np.ndim(p) > 1
                                else np.atleast_1d(p) for p in parts])
 
