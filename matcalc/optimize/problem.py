@@ -64,6 +64,12 @@ def symbols_of(expr: Expr) -> tuple[Symbol, ...]:
     return tuple(sorted(expr.free_symbols(), key=lambda s: s.name))
 
 
+@lru_cache(maxsize=256)
+def _number(expr: Expr) -> Any:
+    """The value of a formula without names (a bound such as ``w >= 0``)."""
+    return compiled(expr)({})
+
+
 @lru_cache(maxsize=512)
 def _compiled(exprs: Expr | tuple[Expr, ...], extra: tuple[Symbol, ...]) -> Compiled:
     return Compiled(exprs, extra)
@@ -387,6 +393,8 @@ class Problem:
 
     def _evaluate_constant(self, expr: Expr, text: str) -> Any:
         symbols = list(symbols_of(expr))
+        if not symbols:  # a number: the same for every data
+            return _number(expr)
         self._bind_more(symbols, text)
         unify(symbols, self.data_shapes, text)
         return compiled(expr)(self.data)
@@ -464,6 +472,9 @@ class Problem:
         return ConstraintFunction(c.kind, fun, jac, False, c.text, size)
 
     def _start(self, starts: Mapping[str, Any]) -> np.ndarray:
+        if not starts:
+            x = np.zeros(self.n)
+            return x if self.lower is None else np.clip(x, self.lower, self.upper)
         parts = {}
         for v in self.variables:
             parts[v.name] = np.zeros(self.shapes[v.name])

@@ -300,7 +300,7 @@ def minimize(
     counter.inside = (f0, problem.x0.copy())
     if chosen == "projected-Newton":
         try:
-            problem.hessian(problem.x0)
+            problem.hessian_is_constant()  # derives and compiles the Hessian
         except MatcalcError as err:
             raise UnsupportedError(f"projected-Newton needs the Hessian, which matcalc cannot "
                                    f"derive here: {err.message}",
