@@ -42,8 +42,11 @@ RECORDS = (
                  "{xp}.maximum({0}, 0.0)", code_overrides={"torch": "torch.clamp({0}, min=0.0)"},
                  letter="h", nonsmooth="relu(x) has a kink at 0"),
     _elementwise("softplus", "log(1 + exp(z))", r"\operatorname{softplus}",
-                 lambda np, z: np.logaddexp(0.0, z), lambda sp, z: sp.log(1 + sp.exp(z)),
-                 "{xp}.logaddexp(0.0, {0})",
+                 # max(z, 0) + log1p(exp(-|z|)): as stable as logaddexp(0, z), and in NumPy
+                 # several times faster (its logaddexp is a slow scalar loop)
+                 lambda np, z: np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z))),
+                 lambda sp, z: sp.log(1 + sp.exp(z)),
+                 "{xp}.maximum({0}, 0.0) + {xp}.log1p({xp}.exp(-{xp}.abs({0})))",
                  code_overrides={"torch": "torch.logaddexp(torch.zeros_like({0}), {0})"},
                  letter="h"),
     _elementwise("abs", "absolute value", r"\operatorname{abs}",

@@ -94,6 +94,7 @@ class Model:
     decls: dict[str, str] = field(default_factory=dict)
     _hvp: tuple[dict[str, Symbol], dict[str, Expr]] | None = None
     _hessian: dict[tuple[str, str], Expr] | None = None
+    _simplified: Expr | None = None
     _costs: dict[tuple, tuple[float, float]] = field(default_factory=dict)
     _formulas: tuple[tuple[bool, bool], dict[str, str]] | None = None
 
@@ -119,6 +120,15 @@ class Model:
                                             else terms[0]) if terms else Zero(a.dims)
             self._hvp = (directions, products)
         return self._hvp
+
+    @property
+    def smooth_simplified(self) -> Expr:
+        """The smooth objective in the simplifier's normal form, as the code is generated
+        from it: the gradients are in that form too, so that their common sub-expressions
+        (``X w + beta`` in the value and in the gradient) are computed once."""
+        if self._simplified is None:
+            self._simplified = simplify(self.smooth)
+        return self._simplified
 
     def hessian_blocks(self) -> dict[tuple[str, str], Expr]:
         """The exact Hessian by blocks, for the dense Newton method: ``(a, b)`` maps to the

@@ -238,10 +238,10 @@ class Problem:
                         for v, lo, hi in zip(self.variables, self.offsets[:-1],
                                              self.offsets[1:], strict=True)]
 
-        self._objective = compiled(model.smooth, tuple(self.variables))
+        self._objective = compiled(model.smooth_simplified, tuple(self.variables))
         self._original = compiled(model.objective)
         self._value_and_gradients = compiled(
-            (model.smooth, *(model.gradients[v.name] for v in self.variables)),
+            (model.smooth_simplified, *(model.gradients[v.name] for v in self.variables)),
             tuple(self.variables))
         self._hvp: tuple[Compiled, list[str]] | None = None
         self._recent: list[tuple[bytes, float, np.ndarray]] = []
