@@ -131,14 +131,22 @@ def test_augmented_lagrangian_on_a_large_simplex():
     np.testing.assert_allclose(r["x"], x, atol=1e-6)
 
 
+@pytest.mark.parametrize("seed", [3, 13, 15, 47])
 @pytest.mark.parametrize("constraint, expected", [
-    ("||x||_2^2 <= 1", lambda m: m / np.linalg.norm(m)),
+    ("||x||_2^2 <= 1", lambda m: m / max(1.0, np.linalg.norm(m))),
+    ("x^T x <= 1", lambda m: m / max(1.0, np.linalg.norm(m))),
     ("1^T x = 1", lambda m: m - (m.sum() - 1) / m.size),
 ])
-def test_augmented_lagrangian_nonlinear_and_equality(constraint, expected):
-    m = np.random.default_rng(15).standard_normal(5)
+def test_augmented_lagrangian_nonlinear_and_equality(constraint, expected, seed):
+    """tol=1e-7 asks for a KKT residual of about 5e-7 here, below the 1e-6 asserted. A
+    gradient method whose line search compares objective values cannot certify much less:
+    near the solution a step lowers f by about ||g||^2 / L, which vanishes in f's rounding
+    (eps |f|) once ||g|| < sqrt(eps |f| L), about 3e-8 for these problems; at tol=1e-9 the
+    result then depended on how the constraint's value happened to round (the seeds here
+    include ones that stalled at 1e-8 with ||x||_2^2 and not with x^T x)."""
+    m = np.random.default_rng(seed).standard_normal(5)
     r = minimize("||x - m||_2^2", "x", {"m": m}, constraints=constraint,
-                 method="augmented-lagrangian", tol=1e-9)
+                 method="augmented-lagrangian", tol=1e-7)
     assert r.status == "optimal" and r.kkt_residual < KKT
     np.testing.assert_allclose(r["x"], expected(m), atol=1e-6)
 

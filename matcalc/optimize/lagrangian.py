@@ -8,8 +8,13 @@ bounds only,
 (the Powell-Hestenes-Rockafellar form), whose gradient uses the constraints' Jacobians
 transposed. After each inner solve the multipliers are updated (``lambda += rho c_E``,
 ``mu = max(0, mu - rho c_I)``) and ``rho`` grows tenfold when the violation did not fall
-to a quarter (unless it is already below the tolerance). It stops when the KKT residual
-(computed by the caller) is small enough, or makes no progress in five updates.
+to a quarter (unless it is already below the tolerance), up to ``tol / (100 eps)``: the
+penalty's gradient ``rho c grad(c)`` carries ``rho`` times the rounding error of ``c``
+(about ``eps``), which must stay below the stationarity asked for; the multipliers do
+the rest. It stops when the KKT residual
+(computed by the caller) is small enough, or makes no progress in five updates (then
+the point with the least KKT residual seen is the result: near the floating-point
+accuracy of the objective the inner line searches stall and the residual wanders).
 Each iteration costs gradient evaluations only, so it scales where SLSQP's dense
 quadratic subproblems do not.
 """
@@ -40,7 +45,11 @@ def solve(fun_and_grad: Callable, constraints: list, x0: np.ndarray, bounds,
     lam = [np.zeros(c.size) for c in eq]
     mu = [np.zeros(c.size) for c in ineq]
     rho, x, total = 10.0, np.array(x0, dtype=float), 0
+    # the penalty's gradient rho c grad(c) carries rho times the rounding of c: beyond
+    # this, that noise would exceed the stationarity asked for and the inner solves stall
+    rho_max = max(100.0, tol / (100.0 * np.finfo(float).eps))
     violation = best = np.inf
+    best_x = x
     stalled = 0
     inner_tol = max(tol, 1e-3)
 
@@ -70,19 +79,18 @@ def solve(fun_and_grad: Callable, constraints: list, x0: np.ndarray, bounds,
         kkt = residual(x)
         if kkt <= tol:
             return Outcome(x, f"KKT residual reached after {outer} multiplier updates", total)
+        stalled = 0 if kkt < 0.99 * best else stalled + 1
+        if kkt < best:
+            best, best_x = kkt, x
         if total >= max_iter:
-            return Outcome(x, "iteration limit reached", total)
-        if kkt < 0.99 * best:
-            best, stalled = kkt, 0
-        else:
-            stalled += 1
-            if stalled >= 5:
-                return Outcome(x, "no progress in 5 multiplier updates: the floating-point "
-                                  "accuracy of the objective is reached", total)
+            return Outcome(best_x, "iteration limit reached", total)
+        if stalled >= 5:
+            return Outcome(best_x, "no progress in 5 multiplier updates: the floating-point "
+                                   "accuracy of the objective is reached", total)
         lam = [lm + rho * c.fun(x) for c, lm in zip(eq, lam, strict=True)]
         mu = [np.maximum(0.0, m - rho * c.fun(x)) for c, m in zip(ineq, mu, strict=True)]
         if new_violation > max(0.25 * violation, tol):  # feasible enough: keep rho
-            rho = min(rho * 10.0, 1e12)
+            rho = min(rho * 10.0, rho_max)
         violation = new_violation
         inner_tol = max(tol, inner_tol * 0.1)
-    return Outcome(x, "no convergence after 100 multiplier updates", total)
+    return Outcome(best_x, "no convergence after 100 multiplier updates", total)
