@@ -519,6 +519,7 @@ class Simplifier:
         if e.is_scalar:
             return None
         powers: dict[Expr, Fraction] = {}
+        seen: dict[Expr, list[Expr]] = {}  # the factors read as powers of each base
         scalars: list[Expr] = []
         coefficient = [Fraction(1)]
 
@@ -535,21 +536,24 @@ class Simplifier:
             elif isinstance(f, ElemDiv) and not f.den.is_scalar:
                 visit(f.num, sign)
                 visit(f.den, -sign)
-            elif isinstance(f, ElemPow) and isinstance(f.exponent, Number):
-                powers[f.base] = powers.get(f.base, Fraction(0)) + sign * f.exponent.value
             elif f.is_scalar:
                 scalars.append(f if sign > 0 else Pow(f, num(-1)))
             else:
-                powers[f] = powers.get(f, Fraction(0)) + sign
+                base, k = _base_and_exponent(f, ElemPow)
+                powers[base] = powers.get(base, Fraction(0)) + sign * k
+                seen[base] = [*seen.get(base, []), f]
 
         try:
             visit(e, 1)
         except _ZeroFactor:
             return zero_like(e)
-        top = sorted((b if k == 1 else ElemPow(b, num(k)) for b, k in powers.items() if k > 0),
-                     key=hadamard_key)
-        bottom = sorted((b if k == -1 else ElemPow(b, num(-k)) for b, k in powers.items()
-                         if k < 0), key=hadamard_key)
+        def factor(b: Expr, k: Fraction) -> Expr:  # a lone factor keeps its written form
+            if len(seen[b]) == 1 and _base_and_exponent(seen[b][0], ElemPow)[1] == k:
+                return seen[b][0]
+            return _power_of(b, k, ElemPow)
+
+        top = sorted((factor(b, k) for b, k in powers.items() if k > 0), key=hadamard_key)
+        bottom = sorted((factor(b, -k) for b, k in powers.items() if k < 0), key=hadamard_key)
         result: Expr = (Hadamard(tuple(top)) if len(top) > 1 else top[0]) if top else (
             _ones_like(e))
         if bottom:
@@ -982,21 +986,39 @@ def _is_probability_row(e: Expr) -> bool:
 def _merge_powers(scalars: list[Expr]) -> list[Expr]:
     """``s s^-1`` cancels and ``s s`` is ``s^2`` among scalar factors."""
     powers: dict[Expr, Fraction] = {}
+    seen: dict[Expr, list[Expr]] = {}
     others: list[Expr] = []
     for s in scalars:
-        if isinstance(s, Pow) and isinstance(s.exponent, Number):
-            base, k = s.base, s.exponent.value
-        else:
-            base, k = s, Fraction(1)
-        if base in powers:
-            powers[base] += k
-        else:
-            powers[base] = k
+        base, k = _base_and_exponent(s, Pow)
+        powers[base] = powers.get(base, Fraction(0)) + k
+        seen[base] = [*seen.get(base, []), s]
     for base, k in powers.items():
         if k == 0:
             continue
-        others.append(base if k == 1 else Pow(base, num(k)))
+        others.append(seen[base][0] if len(seen[base]) == 1 else _power_of(base, k, Pow))
     return others
+
+
+def _base_and_exponent(f: Expr, power: type) -> tuple[Expr, Fraction]:
+    """``f`` as ``base`` to a numeric exponent, ``sqrt(u)`` as ``u`` to 1/2 (``power`` is
+    Pow for scalars, ElemPow for arrays): so ``e / sqrt(e)`` is ``sqrt(e)``, which stays
+    finite where ``e`` underflows to 0 (the derivative of ``sqrt(exp(s))``)."""
+    base, k = f, Fraction(1)
+    if isinstance(f, power) and isinstance(f.exponent, Number):
+        base, k = f.base, f.exponent.value
+    if isinstance(base, Call) and base.name == "sqrt":
+        base, k = base.args[0], k / 2
+    return base, k
+
+
+def _power_of(base: Expr, k: Fraction, power: type) -> Expr:
+    """``base`` to the exponent ``k`` (k != 0), with ``sqrt`` for the halves."""
+    if k == 1:
+        return base
+    if abs(k) == Fraction(1, 2):
+        root = Call("sqrt", (base,))
+        return root if k > 0 else power(root, num(-1))
+    return power(base, num(k))
 
 
 # ---------------------------------------------------------------------------- factoring

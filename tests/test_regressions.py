@@ -109,3 +109,43 @@ def test_generated_code_squares_a_scalar_chain() -> None:
     g = matcalc.grad("alpha (x^T y) (y^T x)", "alpha")
     x, y = np.array([1.0, -2.0, 0.5]), np.array([3.0, 1.0, 4.0])
     assert g.to_numpy()(alpha=2.0, x=x, y=y) == pytest.approx(float(x @ y) ** 2)
+
+
+@pytest.mark.parametrize("f, wrt, expected", [
+    # d sqrt(e^s) = e^s ds / (2 sqrt(e^s)) = sqrt(e^s) ds / 2: as a quotient, the code
+    # returned 0/0 = nan wherever e^s underflows to 0 (found by the soak)
+    ("sum(sqrt(exp(x)))", "x", "1/2 sqrt(exp(x))"),
+    ("sqrt(exp(alpha))", "alpha", "1/2 sqrt(exp(alpha))"),
+    ("sqrt(exp(-x^T x))", "x", "-sqrt(exp(-x^T x)) x"),
+])
+def test_a_quotient_by_its_own_square_root_is_the_square_root(f, wrt, expected) -> None:
+    import numpy as np
+
+    g = matcalc.grad(f, wrt)
+    assert str(g) == expected
+    assert g.check()
+    point = {"x": np.array([-2000.0, 0.5, 1.0]), "alpha": -2000.0}
+    got = np.asarray(g.to_numpy()(**{s.name: point[s.name] for s in g.params()}))
+    assert np.all(np.isfinite(got))
+    if wrt == "x" and "sum" in f:
+        np.testing.assert_allclose(got, np.sqrt(np.exp(point["x"])) / 2)
+
+
+def test_a_square_root_times_itself_is_its_argument() -> None:
+    # sqrt(u) ⊙ sqrt(u) = u (u >= 0 where the square root is defined); u ⊙ sqrt(u) = u.^(3/2)
+    from matcalc.simplify import simplify
+
+    assert str(simplify(matcalc.parse("sqrt(exp(x)) ⊙ sqrt(exp(x))"))) == "exp(x)"
+    assert str(simplify(matcalc.parse("x ⊙ sqrt(x)"))) == "x.^(3/2)"
+
+
+@pytest.mark.parametrize("f, wrt", [
+    # a lone power with a negative exponent next to another factor once swapped between
+    # numerator and denominator forever when square roots became half powers
+    ("tr(exp(Q^T).^-1)", "Q"),
+    ("sum((1 + J.^2).^-1)", "J"),
+    ("sum(exp(v).^(1/2))", "v"),
+    ("sum(sqrt(1 + x.^2).^-1 ⊙ x)", "x"),
+])
+def test_elementwise_monomials_with_square_roots_terminate(f, wrt) -> None:
+    assert matcalc.grad(f, wrt).check()
