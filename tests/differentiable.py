@@ -25,6 +25,7 @@ import random
 from dataclasses import dataclass
 from fractions import Fraction
 
+import high_precision
 import numpy as np
 from hypothesis import strategies as st
 from strategies import (
@@ -319,6 +320,8 @@ class Outcome:
     status: str
     detail: str = ""
     result: matcalc.Derivative | None = None
+    high_precision: int = 0
+    """Points where float64 finite differences disagreed and the 60-digit reference agreed."""
 
 
 def _python_names(point: dict) -> dict:
@@ -374,6 +377,8 @@ _ORACLES = {
     "hessian": _Oracle("hessian", "hessian", 1e6, (1e-4, 1e-3), (1e-2, 1e-3), (1e-3, 1e-4)),
     "derivative": _Oracle("derivative", "derivative", 1e8, (None, 1e-4), (1e-3, 1e-5),
                           (1e-4, 1e-6)),
+    "jacobian": _Oracle("jacobian", "derivative", 1e8, (None, 1e-4), (1e-3, 1e-5),
+                        (1e-4, 1e-6)),
 }
 
 
@@ -401,6 +406,7 @@ def _compare(kind: str, f: Expr, wrt: Symbol, seed: int, points: int) -> Outcome
                      key=lambda s: s.name)
     rng = np.random.default_rng(seed)
     compared = 0
+    notes: list[str] = []  # points where only the high-precision reference decided
     for _ in range(points):
         point = random_point(symbols, SIZES, rng)
         with np.errstate(all="ignore"):
@@ -421,12 +427,40 @@ def _compare(kind: str, f: Expr, wrt: Symbol, seed: int, points: int) -> Outcome
         bad = ~np.isclose(got, fd, rtol=oracle.tolerance[0], atol=oracle.tolerance[1] * scale)
         if bad.any():  # NaN or infinite where finite differences are finite is wrong too
             worst = np.unravel_index(np.argmax(bad), fd.shape)
-            return Outcome("wrong", f"at {point}: entry {worst}: {kind} {got[worst]}, "
-                           f"finite differences {fd[worst]}", result)
+            wrong = (f"at {point}: entry {worst}: {kind} {got[worst]}, finite differences "
+                     f"{fd[worst]}")
+            right, figures = _at_high_precision(f, wrt, result, point, oracle, got, seed) if (
+                np.all(np.isfinite(got))) else (False, "not finite")
+            if not right:
+                return Outcome("wrong", f"{wrong}; {figures}", result)
+            notes.append(f"{wrong}; {figures}")
         compared += 1
     if not compared:
         return Outcome("skipped", "no point where finite differences are reliable", result)
-    return Outcome("checked", "", result)
+    return Outcome("checked", "\n  ".join(notes), result, len(notes))
+
+
+def _at_high_precision(f: Expr, wrt: Symbol, result: matcalc.Derivative, point: dict,
+                       oracle: _Oracle, got: np.ndarray, seed: int) -> tuple[bool, str]:
+    """Where float64 finite differences and the result disagree, the verdict of a reference
+    at high precision (``high_precision``: derivatives of f along random directions at 60
+    digits): the formula, evaluated at 60 digits, must agree with it to 1e-8 and the float64
+    result ``got`` to the oracle's relative tolerance, both relative to the size of the
+    terms. (whether both do, the figures)."""
+    def errors(claimed: np.ndarray) -> list[tuple[float, float]]:
+        return high_precision.directional_errors(
+            f, wrt, point, SIZES, oracle.mode, claimed, np.random.default_rng(seed))
+
+    try:
+        exact = errors(high_precision.evaluate(result.expr, point, SIZES))
+        computed = errors(got)
+    except Exception as err:  # no reference: the float64 disagreement stands
+        return False, f"no reference ({type(err).__name__}: {err})"
+    formula = max(e / s for e, s in exact)
+    code = max(e / s for e, s in computed)
+    figures = (f"relative to the reference at {high_precision.DIGITS} digits, the formula is "
+               f"off by {formula:.2g}, its float64 code by {code:.2g}")
+    return formula <= 1e-8 and code <= oracle.tolerance[0], figures
 
 
 def check_gradient(f: Expr, wrt: Symbol, seed: int = 0, points: int = 2) -> Outcome:
@@ -452,6 +486,12 @@ def check_hessian(f: Expr, wrt: Symbol, seed: int = 0, points: int = 2) -> Outco
 
 
 def check_jacobian(f: Expr, wrt: Symbol, seed: int = 0, points: int = 2) -> Outcome:
-    """Compare ``matcalc.derivative(f, wrt).to_numpy()`` (d vec(f) / d vec(wrt)^T; the
-    Jacobian for vectors) with central finite differences."""
+    """Compare ``matcalc.jacobian(f, wrt).to_numpy()`` (J_ij = df_i / dwrt_j; d vec(f) /
+    d vec(wrt)^T for a matrix variable) with central finite differences."""
+    return _compare("jacobian", f, wrt, seed, points)
+
+
+def check_derivative(f: Expr, wrt: Symbol, seed: int = 0, points: int = 2) -> Outcome:
+    """Compare ``matcalc.derivative(f, wrt).to_numpy()`` (d vec(f) / d vec(wrt)^T) with
+    central finite differences."""
     return _compare("derivative", f, wrt, seed, points)

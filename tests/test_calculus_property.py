@@ -16,7 +16,13 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from differentiable import check_gradient, check_hessian, check_jacobian, random_expression
+from differentiable import (
+    check_derivative,
+    check_gradient,
+    check_hessian,
+    check_jacobian,
+    random_expression,
+)
 
 CASES = {  # (value kind, mode) -> number of random expressions per CI run
     ("scalar", "grad"): 500,
@@ -25,7 +31,7 @@ CASES = {  # (value kind, mode) -> number of random expressions per CI run
     ("scalar", "hessian"): 100,
 }
 CHECKERS = {"grad": check_gradient, "jacobian": check_jacobian,
-            "derivative": check_jacobian, "hessian": check_hessian}
+            "derivative": check_derivative, "hessian": check_hessian}
 SEED_BASE = 1_000_000  # distinct from the seeds hypothesis draws in test_differential
 
 
