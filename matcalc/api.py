@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from .budget import derivation_budget
 from .calculus import Differentiator
-from .errors import MatcalcError, ShapeError
+from .errors import MatcalcError, ShapeError, UnsupportedError
 from .expr import Expr, Symbol, Transpose, kind_of
+from .locate import located
 from .parse import parse
 from .printing.bindings import with_where
 from .printing.source import source_latex
@@ -208,8 +209,11 @@ def _budgeted(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
-        with derivation_budget():
-            return fn(*args, **kwargs)
+        try:
+            with derivation_budget():
+                return fn(*args, **kwargs)
+        except UnsupportedError as err:  # point at the sub-formula it is about
+            raise located(err, args[0] if args else None, kwargs) from None
 
     return run
 

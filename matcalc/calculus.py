@@ -27,6 +27,7 @@ from .expr import (
     fold_dag,
     map_bottom_up,
 )
+from .functions import FUNCTIONS
 from .rewrite import (
     Rule,
     Trace,
@@ -341,7 +342,11 @@ class Differentiator:
         if any(is_rank_deficient(c) for c in node.children):
             hint = (f"`{node.children[0]}` has rank one (a product through a vector), so it is "
                     "singular for sizes above 1: Jacobi's formula needs an invertible matrix")
-        raise UnsupportedError(f"no differential rule applies to `{node}`", hint=hint)
+        why = FUNCTIONS[node.name].no_differential if isinstance(node, Call) else None
+        if why:
+            raise UnsupportedError(f"`{node}` has no differential in closed form", hint=why,
+                                   about=node)
+        raise UnsupportedError(f"no differential rule applies to `{node}`", hint=hint, about=node)
 
     def backpropagate(self, node: Expr, g: Expr, wrt: Expr):
         """Pairs (child, gradient contribution) from the gradient ``g`` of ``node``."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class MatcalcError(Exception):
     """Base class of every error matcalc raises on bad input or unsupported requests."""
@@ -73,6 +75,11 @@ class DeclarationError(MatcalcError):
 
 class UnsupportedError(MatcalcError):
     """matcalc cannot (yet) derive or evaluate this expression; it never guesses."""
+
+    def __init__(self, message: str, *, about: object = None, **where: Any) -> None:
+        self.about = about
+        """The sub-expression (``Expr``) matcalc could not handle, to locate it in the text."""
+        super().__init__(message, **where)
 
 
 class RewriteError(UnsupportedError):

@@ -869,3 +869,25 @@ def _substitute(where: Located, typed: dict[str, Expr]) -> Located:
             expr = node.expr.rebuild(tuple(c.expr for c in children))
             done[id(node)] = Located(expr, node.start, node.end, children, node.depth)
     return done[id(where)]
+
+
+def occurrences(text: str, /, **decls: str) -> list[tuple[Expr, int, int]]:
+    """Every sub-formula written in ``text`` (body and where-bindings) as ``(expression,
+    start, end)``, in the order of the text; the expressions are untyped (fresh sizes), for
+    finding by structure where something happens (an error about a derived expression)."""
+    declared = {names.normalize(k): _decl_from_keyword(k, v) for k, v in decls.items()}
+    ctx = _Context(text=text, decls=declared)
+    tree = _parse_tree(ctx, text, "formula")
+    roots = [_build(ctx, tree.children[0])]
+    if len(tree.children) > 2:
+        entries = _read_entries(ctx, tree.children[2])
+        declared.update({names.normalize(str(tok)): value for kind, tok, value in entries
+                         if kind == "declare"})  # type: ignore[misc]
+        roots += [_build(ctx, value) for kind, _tok, value in entries if kind == "bind"]
+    found: list[tuple[Expr, int, int]] = []
+    stack: list[Located] = list(roots)
+    while stack:
+        node = stack.pop()
+        found.append((node.expr, node.start, node.end))
+        stack.extend(node.children)
+    return sorted(found, key=lambda item: (item[1], -item[2]))

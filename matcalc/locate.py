@@ -1,0 +1,46 @@
+"""Where in the user's text a derivation stopped: the sub-formula an error is about."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .errors import MatcalcError, UnsupportedError
+from .expr import Call, Expr
+
+
+def origin(text: str, about: Expr, decls: Mapping[str, str]) -> int | None:
+    """The position in ``text`` of the sub-formula ``about`` comes from: the sub-formula
+    written as ``about``, else the first whose differential rule brings in ``about``'s
+    function of the same argument (``||X||_*``, whose gradient is ``polar(X)``, when the
+    Hessian needs d polar(X)); None when neither is written."""
+    from .calculus import differential_rules
+    from .parse import occurrences
+
+    written = occurrences(text, **decls)
+    for e, start, _ in written:
+        if str(e) == str(about):
+            return start
+    if not isinstance(about, Call):
+        return None
+    bringing = [r for r in differential_rules() if r.rhs is not None and any(
+        isinstance(n, Call) and n.name == about.name for n in r.rhs.walk())]
+    starts = [(start, any(str(c) == str(about.args[0]) for c in e.children))
+              for e, start, _ in written
+              if any(next(iter(r.matches(e)), None) is not None for r in bringing)]
+    ranked = [s for s, same in starts if same] + [s for s, _ in starts]
+    return ranked[0] if ranked else None
+
+
+def located(err: UnsupportedError, text: object, decls: Mapping[str, object]
+            ) -> UnsupportedError:
+    """``err`` with the position of what it is about in the user's ``text``, when it has
+    none yet and that can be found; else ``err`` itself."""
+    if err.pos is not None or err.about is None or not isinstance(text, str):
+        return err
+    try:
+        pos = origin(text, err.about, {k: v for k, v in decls.items() if isinstance(v, str)})
+    except MatcalcError:
+        return err
+    if pos is None:
+        return err
+    return type(err)(err.message, text=text, pos=pos, hint=err.hint, about=err.about)
