@@ -17,7 +17,7 @@ from .printing.bindings import with_where
 from .printing.source import source_latex
 from .printing.tex import tex_name
 from .rewrite import Step, Trace, step_lhs
-from .simplify import simplify
+from .simplify import as_the_formula_writes, simplify
 
 if TYPE_CHECKING:  # pragma: no cover
     from .derivation import Derivation
@@ -229,6 +229,7 @@ def grad(f: str | Expr, wrt: str | Symbol, /, **decls: str) -> Derivative:
         )
     trace = Trace()
     result = simplify(Differentiator(trace).gradient(expr, variable))
+    result = as_the_formula_writes(result, expr)
     return Derivative(expr, variable, result, "grad", trace.steps)
 
 

@@ -32,6 +32,7 @@ from .expr import (
     Transpose,
     Zero,
     fold_dag,
+    map_bottom_up,
     postorder,
     product_shape,
 )
@@ -459,6 +460,13 @@ class Simplifier:
             # a fraction that clears every coefficient of a sum goes in:
             # 1/2 (2 S^-1 - 2 S^-1 r r^T S^-1) is S^-1 - S^-1 r r^T S^-1
             return self(Add(tuple(self._scale(coeff, t) for t in chain[0].terms)))
+        # sums of one product agree in sign (not in a scalar chain, whose orientation is
+        # chosen above)
+        sums = [i for i, f in enumerate(chain)
+                if isinstance(f.arg if isinstance(f, Transpose) else f, Add)
+                ] if shape != SCALAR else []
+        if len(sums) > 1:
+            coeff *= _agreeing_sums(chain)
         scalars = _merge_powers(scalars)
         scalars.sort(key=scalar_key)
         factors = ([num(coeff)] if coeff != 1 else []) + scalars + chain
@@ -828,14 +836,97 @@ def _has_sum(e: Expr) -> bool:
 
 
 def _collect(terms: tuple[Expr, ...]) -> dict[Expr, Fraction]:
-    """Like terms summed: {term without coefficient: coefficient}, zeros dropped."""
+    """Like terms summed: {term without coefficient: coefficient}, zeros dropped. Terms
+    equal up to the sign of a sum factor are alike (``S^-1 (x - m) + S^-1 (m - x)`` is 0):
+    the first one seen is kept as written."""
     collected: dict[Expr, Fraction] = {}
+    shown: dict[Expr, tuple[Expr, int]] = {}
     for t in terms:
         if is_zero(t):
             continue
         c, rest = split_coefficient(t)
-        collected[rest] = collected.get(rest, Fraction(0)) + c
-    return {rest: c for rest, c in collected.items() if c != 0}
+        key, sign = sign_free(rest)
+        first, first_sign = shown.setdefault(key, (rest, sign))
+        collected[key] = collected.get(key, Fraction(0)) + c * sign * first_sign
+    return {shown[key][0]: c for key, c in collected.items() if c != 0}
+
+
+def _agreeing_sums(chain: list[Expr]) -> int:
+    """Sum factors of one product that are negations of each other take the orientation of
+    the first (``(m - x) (x - m)^T`` is ``-(m - x) (m - x)^T``); returns the sign, and
+    rewrites ``chain`` in place."""
+    sign = 1
+    first: dict[Expr, int] = {}  # oriented form -> the sign of its first occurrence
+    for i, f in enumerate(chain):
+        g, s = oriented_sum(f)
+        if g is f and s == 1 and not isinstance(f.arg if isinstance(f, Transpose) else f, Add):
+            continue
+        base = g.arg if isinstance(g, Transpose) else g
+        seen = first.setdefault(base, s)
+        if seen != s:  # opposite to the first: write it like the first one
+            negated = _negated_sum(base) if seen == -1 else base
+            chain[i] = Transpose(negated) if isinstance(g, Transpose) else negated
+            sign = -sign
+    return sign
+
+
+def as_the_formula_writes(e: Expr, formula: Expr) -> Expr:
+    """Sums read as the formula writes them: a sum factor whose negation is a sum of the
+    formula is turned, the sign going to the coefficient (``-S^-1 (m - x)`` is
+    ``S^-1 (x - m)`` for a formula in ``x - m``; ``-2 W (x - s)`` stays, as in the Matrix
+    Cookbook). Equal to ``e``; a presentation step after the normal form."""
+    written = {simplify(n) for n in formula.walk() if isinstance(n, Add)}
+    if not written:
+        return e
+
+    def turn(node: Expr, rebuilt: Expr) -> Expr:
+        if not isinstance(rebuilt, Mul):
+            return rebuilt
+        sign, factors = 1, list(rebuilt.factors)
+        for i, f in enumerate(factors):
+            inner = f.arg if isinstance(f, Transpose) else f
+            if isinstance(inner, Add) and inner not in written:
+                negated = _negated_sum(inner)
+                if negated in written:
+                    factors[i] = Transpose(negated) if isinstance(f, Transpose) else negated
+                    sign = -sign
+        if factors == list(rebuilt.factors):
+            return rebuilt
+        c, rest = split_coefficient(Mul(tuple(factors)))
+        return with_coefficient(sign * c, rest)
+
+    return map_bottom_up(e, turn)
+
+
+def _negated_sum(u: Add) -> Add:
+    """``-u`` as a sorted sum (``x - m`` gives ``m - x``)."""
+    return Add(tuple(sorted((with_coefficient(-c, r) for c, r in map(split_coefficient, u.terms)),
+                            key=sort_key)))
+
+
+def oriented_sum(f: Expr) -> tuple[Expr, int]:
+    """A sum factor (or its transpose) in the orientation of the smaller order key, and
+    the sign that takes ``f`` there (``(x - m)^T`` is ``-(m - x)^T``); others as they are."""
+    inner = f.arg if isinstance(f, Transpose) else f
+    if not isinstance(inner, Add):
+        return f, 1
+    negated = _negated_sum(inner)
+    if order_key(negated) >= order_key(inner):
+        return f, 1
+    return (Transpose(negated) if isinstance(f, Transpose) else negated), -1
+
+
+def sign_free(e: Expr) -> tuple[Expr, int]:
+    """``e`` with every sum factor in its oriented form, and the sign that relates them."""
+    if not (isinstance(e, Mul) and any(
+            isinstance(f.arg if isinstance(f, Transpose) else f, Add) for f in e.factors)):
+        return e, 1
+    sign, factors = 1, []
+    for f in e.factors:
+        g, s = oriented_sum(f)
+        sign *= s
+        factors.append(g)
+    return Mul(tuple(factors)), sign
 
 
 class _ZeroFactor(Exception):
@@ -1055,15 +1146,31 @@ def factor_sum(terms: list[Expr], simplifier: Simplifier | None = None) -> Expr 
         return _factor_groups(terms, parts, simplifier) if len(terms) > 2 else None
     for side in (-1, 0):
         common = parts[0][2][side]
-        if all(chain[side] == common for _, _, chain in parts) and all(
+        # a common factor up to the sign of a sum: S^-1 (x - m) - S^-T (m - x) is
+        # (S^-1 + S^-T) (x - m)
+        oriented, first_sign = oriented_sum(common)
+        signs = []
+        for _, _, chain in parts:
+            g, sign = oriented_sum(chain[side])
+            signs.append(sign * first_sign if g == oriented else 0)
+        if all(signs) and all(
             len(chain) > 1 for _, _, chain in parts
         ):
             rests = [chain[:-1] if side == -1 else chain[1:] for _, _, chain in parts]
-            inner = [_build(c, s, rest) for (c, s, _), rest in zip(parts, rests, strict=True)]
+            inner = [_build(c * sign, s, rest) for (c, s, _), rest, sign
+                     in zip(parts, rests, signs, strict=True)]
             shapes = {product_shape([f.shape for f in rest]) for rest in rests}
             if len(shapes) != 1:
                 continue
             summed = simplifier(Add(tuple(inner)))
+            c, rest = split_coefficient(summed)
+            if c < 0 and any(sign != 1 for sign in signs):
+                # the minus into the common sum where the terms disagreed on its sign:
+                # -1/2 (S^-1 + S^-T) (m - x) is 1/2 (S^-1 + S^-T) (x - m)
+                f, inner_sum = common, common.arg if isinstance(common, Transpose) else common
+                negated = _negated_sum(inner_sum)  # type: ignore[arg-type]
+                common = Transpose(negated) if isinstance(f, Transpose) else negated
+                summed = with_coefficient(-c, rest)
             return Mul((summed, common)) if side == -1 else Mul((common, summed))
     return _factor_groups(terms, parts, simplifier)
 

@@ -201,3 +201,36 @@ def test_a_kronecker_chain_groups_left_without_parentheses():
     right = matcalc.parse("A ⊗ (B ⊗ C)")
     assert str(right) == "A ⊗ (B ⊗ C)"
     assert e.latex() == r"A \otimes B \otimes C"
+
+
+@pytest.mark.parametrize("f, wrt, decls, text", [
+    # Gaussian log-likelihood -1/2 logdet(S) - 1/2 r^T S^-1 r, r = x - m (Bishop, PRML
+    # eq. 2.122): d/dm = S^-1 (x - m) for symmetric S, 1/2 (S^-1 + S^-T) (x - m) in general
+    ("-1/2 logdet(S) - 1/2 (x - m)^T S^-1 (x - m)", "m", {"S": "symmetric matrix"},
+     "S^-1 (x - m)"),
+    ("-1/2 logdet(S) - 1/2 (x - m)^T S^-1 (x - m)", "m", {}, "1/2 (S^-1 + S^-T) (x - m)"),
+    # d/dS = -1/2 S^-1 + 1/2 S^-1 r r^T S^-1 (Cookbook eqs. 57 and 61, symmetric space)
+    ("-1/2 logdet(S) - 1/2 (x - m)^T S^-1 (x - m)", "S", {"S": "symmetric matrix"},
+     "1/2 (S^-1 (x - m) (x - m)^T S^-1 - S^-1)"),
+    # the residual as the formula writes it (Cookbook eq. 86: -2 A^T W (x - A s))
+    ("(x - A s)^T W (x - A s)", "s", {"W": "symmetric matrix"}, "-2 A^T W (x - A s)"),
+    ("||y - X w||_2^2", "w", {}, "-2 X^T (y - X w)"),
+    ("||X w - y||_2^2", "w", {}, "2 X^T (X w - y)"),
+])
+def test_sums_keep_the_orientation_the_formula_gives_them(f, wrt, decls, text):
+    g = matcalc.grad(f, wrt, **decls)
+    assert str(g) == text
+    assert g.check()
+    assert matcalc.check_claim(f, wrt, text, **decls)
+
+
+def test_terms_equal_up_to_the_sign_of_a_sum_are_collected():
+    from matcalc.simplify import simplify
+
+    e = matcalc.parse("A (x - m) + A (m - x)")
+    assert str(simplify(e)) == "0"
+    e = matcalc.parse("B (x - m) (x - m)^T + B (m - x) (m - x)^T")
+    assert str(simplify(e)) == "2 B (x - m) (x - m)^T"
+    # one product agrees on the sign of its sums: (m - x) (x - m)^T is -(m - x) (m - x)^T
+    e = matcalc.parse("C (m - x) (x - m)^T")
+    assert str(simplify(e)) == "-C (m - x) (m - x)^T"
