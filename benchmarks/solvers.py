@@ -109,17 +109,22 @@ def _matcalc(formula, wrt, data, evaluate, **kwargs) -> Solver:
         r = matcalc.minimize(formula, wrt, data, tol=tol, **kwargs)
         return evaluate(r)
 
+    method = kwargs.get("method", "auto")
+    solver = Solver(f"matcalc.minimize ({method})", run)
+
     def setup() -> float:
         matcalc.optimize.model._build.cache_clear()
         matcalc.optimize.problem._compiled.cache_clear()
         start = time.perf_counter()
-        matcalc.minimize(formula, wrt, data, tol=1e-3, **kwargs)
+        r = matcalc.minimize(formula, wrt, data, tol=1e-3, **kwargs)
         first = time.perf_counter() - start
+        if method == "auto":  # name the method auto chose
+            solver.name = f"matcalc.minimize (auto: {r.method})"
         return first - _best_time(lambda: matcalc.minimize(formula, wrt, data, tol=1e-3,
                                                               **kwargs))
 
-    method = kwargs.get("method", "auto")
-    return Solver(f"matcalc.minimize ({method})", run, setup=setup)
+    solver.setup = setup
+    return solver
 
 
 # ------------------------------------------------------------------ problems
@@ -287,16 +292,15 @@ def _run(s: Solver, tol: float) -> float:
 
 def measure(problem: Problem) -> list[dict]:
     """f* from each solver's tightest setting, then each ladder from loose to tight."""
-    setups = {s.name: s.setup() if s.setup is not None else None for s in problem.solvers}
-    tightest = {s.name: _run(s, s.tolerances[-1]) for s in problem.solvers}
-    best = min(v for v in tightest.values() if np.isfinite(v))
+    setups = [s.setup() if s.setup is not None else None for s in problem.solvers]
+    tightest = [_run(s, s.tolerances[-1]) for s in problem.solvers]
+    best = min(v for v in tightest if np.isfinite(v))
     rows = []
-    for s in problem.solvers:
-        row = {"solver": s.name, "tol": None, "time": None, "error": None,
-               "setup": setups[s.name]}
+    for s, setup, tight in zip(problem.solvers, setups, tightest, strict=True):
+        row = {"solver": s.name, "tol": None, "time": None, "error": None, "setup": setup}
         gaps = []
         for tol in s.tolerances:
-            value = tightest[s.name] if tol == s.tolerances[-1] else _run(s, tol)
+            value = tight if tol == s.tolerances[-1] else _run(s, tol)
             if not np.isfinite(value):
                 continue
             gap = (value - best) / max(1.0, abs(best))
