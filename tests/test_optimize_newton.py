@@ -178,3 +178,20 @@ def test_flop_estimate_counts_products_in_their_best_order():
     assert flops([gradient], sizes) < 5 * 1000 * 10
     (block,) = m.hessian_blocks().values()  # 2 X^T X: one matrix-matrix product
     assert flops([block], sizes) >= 1000 * 10 * 10
+
+
+def test_a_hessian_too_costly_to_derive_falls_back(monkeypatch):
+    """auto weighs Newton only when the Hessian's blocks derive within a small budget;
+    past it, L-BFGS-B (and an explicit projected-Newton says why it cannot run)."""
+    from matcalc.optimize import model as model_module
+
+    monkeypatch.setattr(model_module, "HESSIAN_STEPS", 1)
+    model_module._build.cache_clear()
+    try:
+        data = {"A": np.eye(3) + 0.5, "b": np.ones(3)}
+        r = minimize("||A z - b||_2^2 + 1^T exp(z)", "z", data)
+        assert r.method == "L-BFGS-B" and r.status == "optimal"
+        with pytest.raises(matcalc.UnsupportedError, match="needs the Hessian"):
+            minimize("||A z - b||_2^2 + 1^T exp(z)", "z", data, method="projected-Newton")
+    finally:
+        model_module._build.cache_clear()  # no model remembers the failure

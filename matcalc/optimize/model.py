@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from ..api import differential, grad, jacobian
+from ..budget import derivation_budget
 from ..calculus import replace_symbol
 from ..errors import MatcalcError, UnsupportedError
 from ..expr import (
@@ -43,6 +44,10 @@ from ..parse import parse
 from ..simplify import simplify
 from .constraints import Comparison, parse_constraint
 from .cost import flops
+
+HESSIAN_STEPS = 20_000
+"""Rewrite steps for the dense Hessian's blocks (the logistic regression's take about
+600; the budget of a whole derivation is 150,000)."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,7 @@ class Model:
     general: list[GeneralConstraint] = field(default_factory=list)
     decls: dict[str, str] = field(default_factory=dict)
     _hvp: tuple[dict[str, Symbol], dict[str, Expr]] | None = None
-    _hessian: dict[tuple[str, str], Expr] | None = None
+    _hessian: dict[tuple[str, str], Expr] | MatcalcError | None = None
     _simplified: Expr | None = None
     _costs: dict[tuple, tuple[float, float]] = field(default_factory=dict)
     _formulas: tuple[tuple[bool, bool], dict[str, str]] | None = None
@@ -135,18 +140,31 @@ class Model:
         Jacobian of the gradient for ``a`` with respect to ``b`` (size of ``a`` × size of
         ``b``, column-major vec for matrices), for ``a`` up to ``b`` in the order of the
         variables (the blocks below are their transposes; a block missing from the
-        dictionary is zero). A MatcalcError when matcalc
-        cannot derive one."""
+        dictionary is zero). A MatcalcError when matcalc cannot derive one within
+        ``HESSIAN_STEPS`` rewrite steps (a fraction of a derivation's usual budget: ``auto``
+        derives it on every unconstrained problem to weigh Newton against L-BFGS-B, and
+        should not spend seconds on a Hessian it will not use); the failure is
+        remembered."""
+        if isinstance(self._hessian, MatcalcError):
+            raise self._hessian
         if self._hessian is None:
-            blocks = {}
-            for i, a in enumerate(self.variables):
-                g = self.gradients[a.name]
-                for b in self.variables[i:]:
-                    here = next((s for s in g.free_symbols() if s.name == b.name), None)
-                    if here is not None:  # else the block is zero
-                        blocks[(a.name, b.name)] = jacobian(g, here).expr
-            self._hessian = blocks
+            try:
+                with derivation_budget(HESSIAN_STEPS):
+                    self._hessian = self._derive_hessian_blocks()
+            except MatcalcError as err:  # remembered: auto asks on every call
+                self._hessian = err
+                raise
         return self._hessian
+
+    def _derive_hessian_blocks(self) -> dict[tuple[str, str], Expr]:
+        blocks = {}
+        for i, a in enumerate(self.variables):
+            g = self.gradients[a.name]
+            for b in self.variables[i:]:
+                here = next((s for s in g.free_symbols() if s.name == b.name), None)
+                if here is not None:  # else the block is zero
+                    blocks[(a.name, b.name)] = jacobian(g, here).expr
+        return blocks
 
     def evaluation_costs(self, sizes: dict) -> tuple[float, float]:
         """Estimated operations of one value-and-gradient evaluation and of one dense
@@ -160,7 +178,7 @@ class Model:
 
     def formulas(self) -> dict[str, str]:
         """The derived formulas, as text: what the solver evaluates (printed once)."""
-        key = (self._hvp is not None, self._hessian is not None)
+        key = (self._hvp is not None, isinstance(self._hessian, dict))
         if self._formulas is None or self._formulas[0] != key:
             self._formulas = (key, self._print_formulas())
         return dict(self._formulas[1])
@@ -185,7 +203,7 @@ class Model:
             for name, h in products.items():
                 out[f"hessian of {name} applied to {', '.join(p.name for p in directions.values())}"
                     ] = str(h)
-        for (a, b), h in (self._hessian or {}).items():
+        for (a, b), h in (self._hessian if isinstance(self._hessian, dict) else {}).items():
             out[f"hessian block {a}, {b}"] = str(h)
         return out
 
