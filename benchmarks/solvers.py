@@ -152,10 +152,11 @@ def logistic(X: np.ndarray, labels: np.ndarray, name: str) -> Problem:
     formula = "1/2 w^T w + 1^T softplus(-y ⊙ (X w + beta 1))"
     ours = _matcalc(formula, ["w", "beta"], {"X": X, "y": y},
                     lambda r: objective(r["w"], r["beta"]))
-    newton = _matcalc(formula, ["w", "beta"], {"X": X, "y": y},
-                      lambda r: objective(r["w"], r["beta"]), method="trust-krylov")
+    others = [_matcalc(formula, ["w", "beta"], {"X": X, "y": y},
+                       lambda r: objective(r["w"], r["beta"]), method=method)
+              for method in ("projected-Newton", "trust-krylov")]
     return Problem(name, f"{n} × {d}", [
-        Solver("sklearn LogisticRegression (lbfgs)", sklearn), ours, newton,
+        Solver("sklearn LogisticRegression (lbfgs)", sklearn), ours, *others,
         _scipy_jax(jax_objective, np.zeros(d + 1))])
 
 
@@ -229,6 +230,7 @@ def ridge() -> Problem:
     return Problem("ridge, random", "2000 × 200", [
         Solver("closed form (np.linalg.solve)", closed_form, (0.0,)),
         _matcalc(formula, "w", data, lambda r: objective(r["w"])),
+        _matcalc(formula, "w", data, lambda r: objective(r["w"]), method="projected-Newton"),
         _matcalc(formula, "w", data, lambda r: objective(r["w"]), method="Newton-CG"),
         _scipy_jax(lambda w: ((Xj @ w - yj) ** 2).sum() + lam * w @ w, np.zeros(200))])
 

@@ -9,9 +9,11 @@ constraints at a flat vector ``x`` that stacks the variables (column-major, like
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate
 from typing import Any
 
 import numpy as np
@@ -231,10 +233,10 @@ class Problem:
         self.dimension_sizes = env
         self._raw = raw
         self.variables = model.variables
-        self.sizes = [int(np.prod(self.shapes[v.name])) for v in self.variables]
-        self.offsets = np.cumsum([0] + self.sizes)
-        self.n = int(self.offsets[-1])
-        self._layout = [(v.name, slice(int(lo), int(hi)), self.shapes[v.name])
+        self.sizes = [math.prod(self.shapes[v.name]) for v in self.variables]
+        self.offsets = list(accumulate(self.sizes, initial=0))
+        self.n = self.offsets[-1]
+        self._layout = [(v.name, slice(lo, hi), self.shapes[v.name])
                         for v, lo, hi in zip(self.variables, self.offsets[:-1],
                                              self.offsets[1:], strict=True)]
 
