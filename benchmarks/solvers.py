@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 import matcalc  # noqa: E402
 
 TARGET = 1e-6
-REPEATS = 5
+REPEATS = 15
 LADDER = (1e-2, 1e-3, 1e-4, 1e-6, 1e-8, 1e-10, 1e-12)
 
 

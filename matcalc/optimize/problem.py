@@ -114,8 +114,8 @@ def _numeric(name: str, value: Any) -> np.ndarray:
     except (TypeError, ValueError):
         raise DataError(f"the data for {name} is not an array of numbers",
                         hint="bind NumPy arrays or numbers") from None
-    bad = ~np.isfinite(array)
-    if bad.any():
+    if not np.isfinite(array).all():
+        bad = ~np.isfinite(array)
         index = tuple(int(i) for i in np.argwhere(bad)[0])
         raise DataError(f"the data for {name} has a non-finite entry "
                         f"({array[index] if index else array.item()} at index {index})",

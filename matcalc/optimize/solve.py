@@ -21,6 +21,7 @@ least-squares problem), together with the largest constraint violation.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Mapping
@@ -82,7 +83,7 @@ class _Counter:
             f, g = np.nan, x
         if f < self.floor or f == -np.inf:
             raise _Unbounded
-        if not np.isfinite(f) or not np.all(np.isfinite(g)):
+        if not (math.isfinite(f) and np.isfinite(g).all()):
             return self._wall(x)
         self.inside = (f, x.copy())
         return f, g
