@@ -532,6 +532,13 @@ class _Generator:
                 return _Val("dense", _binary(_Code(f"({n.text} != 0)"), "*", power))
             if k == -1:
                 return _Val("dense", _binary(_Code("1.0"), "/", base))
+            if k == 2 and isinstance(e.base, Norm) and _squares_summed(e.base):
+                # ||x||^2 as a sum of squares: no square root, no norm() call overhead
+                x = self.code(e.base.arg)
+                x = self.assign(x, "t") if not x.atomic else x
+                if _is_matrix(e.base.arg.shape):
+                    return _Val("dense", _call(f"({x.text} * {x.text}).sum()"))
+                return _Val("dense", _binary(x, "@", x))
             if k == Fraction(1, 2):
                 return _Val("dense", _call(self.call("sqrt", base.text)))
             return _Val("dense", _binary(base, "**", _exponent(k)))
@@ -1086,6 +1093,14 @@ class _Generator:
 
 
 # ---------------------------------------------------------------------------- helpers
+
+
+def _squares_summed(e: Norm) -> bool:
+    """Whether ``||x||^2`` is the sum of the squared entries: the 2-norm of a vector or the
+    Frobenius norm of a matrix."""
+    if e.arg.shape == SCALAR:
+        return False
+    return e.p == "F" or (e.p in (None, "2") and not _is_matrix(e.arg.shape))
 
 
 def _flat_factors(e: Mul) -> list[Expr]:
