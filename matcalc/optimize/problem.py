@@ -134,6 +134,13 @@ def _check_structure(symbol: Symbol, array: np.ndarray, what: str) -> None:
                         hint="keep only its diagonal")
 
 
+def _variable(chunk: np.ndarray, shape: tuple[int, int]) -> Any:
+    """A variable's slice of the flat vector as the generated code takes it."""
+    if shape == (1, 1):
+        return float(chunk[0])
+    return chunk if 1 in shape else chunk.reshape(shape, order="F")
+
+
 def _as_value(array: np.ndarray, shape: tuple[int, int]) -> Any:
     """The value as the generated code takes it: float, 1-D vector or 2-D matrix."""
     if shape == (1, 1):
@@ -245,6 +252,11 @@ class Problem:
         self._value_and_gradients = compiled(
             (model.smooth_simplified, *(model.gradients[v.name] for v in self.variables)),
             tuple(self.variables))
+        # the keyword arguments of the value-and-gradients function: the data bound once
+        python = dict(self._value_and_gradients.keys)
+        self._data_arguments = {python[n]: v for n, v in values.items() if n in python}
+        self._variable_arguments = [(python[name], part, shape)
+                                    for name, part, shape in self._layout]
         self._hvp: tuple[Compiled, list[str]] | None = None
         self._recent: list[tuple[bytes, float, np.ndarray]] = []
         self.evaluations = 0
@@ -258,12 +270,7 @@ class Problem:
     # -- packing -------------------------------------------------------------------
     def unpack(self, x: np.ndarray) -> dict[str, Any]:
         """The variables of the flat vector ``x``, as the generated code takes them."""
-        out = {}
-        for name, part, shape in self._layout:
-            chunk = x[part]
-            out[name] = (float(chunk[0]) if shape == (1, 1)
-                         else chunk if 1 in shape else chunk.reshape(shape, order="F"))
-        return out
+        return {name: _variable(x[part], shape) for name, part, shape in self._layout}
 
     def pack(self, parts: Mapping[str, Any]) -> np.ndarray:
         """The flat vector of the variable values in ``parts`` (column-major)."""
@@ -304,7 +311,10 @@ class Problem:
         for seen, value, gradient in self._recent:
             if seen == key:
                 return value, gradient
-        value, *gradients = self._value_and_gradients(self.values(x))
+        arguments = dict(self._data_arguments)
+        for py, part, shape in self._variable_arguments:
+            arguments[py] = _variable(x[part], shape)
+        value, *gradients = self._value_and_gradients.fn(**arguments)
         result = (float(value), self._flat(gradients))
         self.evaluations += 1
         self._recent = [(key, *result)] + self._recent[:1]
