@@ -372,10 +372,12 @@ def minimize(
 def _run(sp, method: str, problem: Problem, counter: _Counter, tol: float, max_iter: int):
     opt = sp.optimize
     bounds = (opt.Bounds(problem.lower, problem.upper) if problem.lower is not None else None)
-    common = dict(x0=problem.x0, callback=counter.callback)
+    # the solvers report their iteration counts; the callback is for the progress log
+    callback = counter.callback if counter.verbose else None
+    common = dict(x0=problem.x0, callback=callback)
     if method == "projected-Newton":
         return newton.solve(counter.fun_and_grad, problem.hessian, problem.x0, problem.lower,
-                            problem.upper, tol, max_iter, counter.callback)
+                            problem.upper, tol, max_iter, callback)
     if method == "L-BFGS-B":
         return opt.minimize(counter.fun_and_grad, jac=True, method=method, bounds=bounds,
                             options={"maxiter": max_iter, "gtol": tol, "ftol": 0.0,
@@ -391,7 +393,7 @@ def _run(sp, method: str, problem: Problem, counter: _Counter, tol: float, max_i
             return kkt_residual(problem, x, problem.fun_and_grad(x)[1])[0]
 
         return lagrangian.solve(counter.fun_and_grad, problem.constraints, problem.x0, bounds,
-                                residual, tol, max_iter, opt.minimize, counter.callback)
+                                residual, tol, max_iter, opt.minimize, callback)
     if method == "SLSQP":
         cons = [{"type": c.kind, "fun": c.fun, "jac": c.jac} for c in problem.constraints]
         return opt.minimize(counter.fun_and_grad, jac=True, method=method, bounds=bounds,
