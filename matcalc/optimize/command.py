@@ -35,8 +35,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decl", "-d", action="append", default=[], metavar="ENTRY",
                         help="a declaration such as 'A: symmetric' (repeatable)")
     parser.add_argument("--method", choices=METHODS, default="auto",
-                        help="the method (default: L-BFGS-B with at most bounds, SLSQP up to"
-                             " 300 unknowns, else augmented-lagrangian)")
+                        help="the method (default, with at most bounds: projected-Newton"
+                             " when the exact Hessian is cheap, else L-BFGS-B; with general"
+                             " constraints SLSQP up to 300 unknowns, else augmented-lagrangian)")
     parser.add_argument("--tol", type=float, default=1e-7,
                         help="KKT residual to reach, relative to the largest gradient entry at the"
                              " start")
