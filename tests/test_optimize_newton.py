@@ -195,3 +195,19 @@ def test_a_hessian_too_costly_to_derive_falls_back(monkeypatch):
             minimize("||A z - b||_2^2 + 1^T exp(z)", "z", data, method="projected-Newton")
     finally:
         model_module._build.cache_clear()  # no model remembers the failure
+
+
+def test_newton_converges_past_the_rounding_of_f():
+    """Near the minimum a Newton step promises a decrease below f's rounding error; the
+    Armijo test allows for it, so the gradient still falls quadratically (a strict test
+    rejected every step there and looped). The reference minimizer solves the
+    stationarity condition 2 A^T (A x - b) + 4 ||x||^2 x = 0 by SciPy's root finder."""
+    from scipy.optimize import root
+
+    rng = np.random.default_rng(25)
+    A, b = rng.standard_normal((30, 8)), rng.standard_normal(30)
+    r = minimize("||A x - b||_2^2 + ||x||_2^4", "x", {"A": A, "b": b}, tol=1e-12,
+                 method="projected-Newton")
+    assert r.status == "optimal" and r.iterations < 30
+    sol = root(lambda x: 2 * A.T @ (A @ x - b) + 4 * (x @ x) * x, np.zeros(8), tol=1e-14)
+    np.testing.assert_allclose(r["x"], sol.x, atol=1e-10)

@@ -17,11 +17,14 @@ with the exact one (Lin, Moré, SIAM J. Optim. 9(4), 1999):
    both free), projected onto the bounds; if the model is higher there than at the
    Cauchy point, the step stops instead where it first reaches a bound (as L-BFGS-B's);
 3. Armijo's rule along the segment from ``x`` to that point,
-   ``f(x + a s) <= f(x) + 1e-4 a g^T s`` for ``a = 1, 1/2, ...``; if it fails, along the
-   segment to the Cauchy point before giving up.
+   ``f(x + a s) <= f(x) + 1e-4 a g^T s + 1e-14 |f|`` for ``a = 1, 1/2, ...`` (the last term
+   is f's rounding error, below which a Newton step's promised decrease falls near the
+   solution); if it fails, along the segment to the Cauchy point before giving up.
 
 It stops when the projected gradient ``max|x - P(x - g)|`` is at most the tolerance,
-which is the KKT residual ``minimize`` reports for bounds. On a quadratic the model is
+which is the KKT residual ``minimize`` reports for bounds, or after eight steps in a row
+that neither lowered ``f`` beyond its rounding nor halved the projected gradient (the
+accuracy of floating point is reached). On a quadratic the model is
 exact and one step is exact once the active set is right; near a nondegenerate solution
 the convergence is quadratic. Each iteration evaluates the Hessian once (once in all when
 it does not depend on the variables) and factorises its free block, so it suits problems
@@ -41,6 +44,8 @@ from .lagrangian import Outcome
 _SIGMA = 1e-4  # Armijo's sufficient decrease
 _FLOOR = 1e-10  # smallest eigenvalue kept, relative to the largest
 _HALVINGS = 40
+_NOISE = 1e-14  # relative rounding error allowed in f by the Armijo test
+_STALLS = 8  # steps without progress in f or in the projected gradient before giving up
 
 
 @dataclass
@@ -161,15 +166,20 @@ def _model(g: np.ndarray, H: np.ndarray, s: np.ndarray) -> float:
 
 
 def _search(fun_and_grad: Callable, p: _Point, s: np.ndarray) -> _Point | None:
-    """Armijo along ``x + a s``: the first accepted point, or None."""
+    """Armijo along ``x + a s``: the first accepted point, or None.
+
+    The test allows the rounding error of ``f`` (``_NOISE`` times ``|f|``): near a solution
+    the decrease a Newton step promises is below it, and a strict test would reject the
+    very steps that converge quadratically."""
     slope = float(p.g @ s)
     if not slope < 0:
         return None
+    noise = _NOISE * max(1.0, abs(p.f))
     a = 1.0
     for _ in range(_HALVINGS):
         x = p.x + a * s
         f, g = fun_and_grad(x)
-        if f <= p.f + _SIGMA * a * slope:
+        if f <= p.f + _SIGMA * a * slope + noise:
             return _Point(x, f, g)
         a *= 0.5
     return None
@@ -188,10 +198,18 @@ def solve(fun_and_grad: Callable, hessian: Callable[[np.ndarray], np.ndarray], x
     x = np.clip(np.asarray(x0, dtype=float), lower, upper)
     f, g = fun_and_grad(x)
     p = _Point(x, f, g)
+    best, stalled = np.inf, 0
     for k in range(max_iter):
-        residual = p.x - np.clip(p.x - p.g, lower, upper)
-        if float(np.max(np.abs(residual), initial=0.0)) <= tol:
+        residual = float(np.max(np.abs(p.x - np.clip(p.x - p.g, lower, upper)), initial=0.0))
+        if residual <= tol:
             return Outcome(p.x, "projected gradient below the tolerance", k)
+        if residual < 0.5 * best:
+            stalled = 0
+        best = min(best, residual)
+        if stalled >= _STALLS:
+            return Outcome(p.x, f"the projected gradient stays near {best:.2g} for "
+                                f"{_STALLS} steps: the floating-point accuracy of the "
+                                "objective and its gradient is reached", k)
         H = hessian(p.x)
         if bounded:
             cauchy = _cauchy_point(p.x, p.g, H, lower, upper)
@@ -214,6 +232,9 @@ def solve(fun_and_grad: Callable, hessian: Callable[[np.ndarray], np.ndarray], x
         if found is None:
             return Outcome(p.x, "no step decreases the objective: the floating-point "
                                 "accuracy of the objective is reached", k)
+        # a step that lowers f beyond its rounding is progress; one that does not, and
+        # does not halve the projected gradient either, counts toward _STALLS
+        stalled = 0 if p.f - found.f > _NOISE * max(1.0, abs(p.f)) else stalled + 1
         p = found
         if callback is not None:
             callback(SimpleNamespace(x=p.x, fun=p.f))
