@@ -460,6 +460,8 @@ class Simplifier:
             # a fraction that clears every coefficient of a sum goes in:
             # 1/2 (2 S^-1 - 2 S^-1 r r^T S^-1) is S^-1 - S^-1 r r^T S^-1
             return self(Add(tuple(self._scale(coeff, t) for t in chain[0].terms)))
+        if len(chain) + len(scalars) > 1:
+            coeff *= self._numbers_out_of_sums(chain, scalars)
         # sums of one product agree in sign (not in a scalar chain, whose orientation is
         # chosen above)
         sums = [i for i, f in enumerate(chain)
@@ -475,6 +477,25 @@ class Simplifier:
         if len(factors) == 1:
             return factors[0]
         return Mul(tuple(factors))
+
+    def _numbers_out_of_sums(self, chain: list[Expr], scalars: list[Expr]) -> Fraction:
+        """A number common to the terms of a sum factor joins the product's coefficient:
+        ``K^T (2 a - 2 (s^T a) s)`` is ``2 K^T (a - (s^T a) s)``. Rewrites the lists in
+        place and returns the number taken out."""
+        taken = Fraction(1)
+        for factors in (chain, scalars):
+            for i, f in enumerate(factors):
+                if not isinstance(f, Add):
+                    continue
+                coefficients = [split_coefficient(t)[0] for t in f.terms]
+                common = Fraction(math.gcd(*(c.numerator for c in coefficients)),
+                                  math.lcm(*(c.denominator for c in coefficients)))
+                if all(c < 0 for c in coefficients):
+                    common = -common
+                if common != 1:
+                    factors[i] = self(Add(tuple(self._scale(1 / common, t) for t in f.terms)))
+                    taken *= common
+        return taken
 
     def _Div(self, e: Div) -> Expr:
         return Mul((e.num, Pow(e.den, num(-1))))
@@ -875,7 +896,10 @@ def as_the_formula_writes(e: Expr, formula: Expr) -> Expr:
     formula is turned, the sign going to the coefficient (``-S^-1 (m - x)`` is
     ``S^-1 (x - m)`` for a formula in ``x - m``; ``-2 W (x - s)`` stays, as in the Matrix
     Cookbook). Equal to ``e``; a presentation step after the normal form."""
-    written = {simplify(n) for n in formula.walk() if isinstance(n, Add)}
+    sums = [n for n in formula.walk() if isinstance(n, Add)]
+    # a matrix sum transposed keeps its transposes inside its terms: X^T - V U^T
+    written = {simplify(n) for n in sums} | {simplify(Transpose(n)) for n in sums
+                                             if 1 not in n.shape}
     if not written:
         return e
 
@@ -1138,12 +1162,17 @@ def factor_sum(terms: list[Expr], simplifier: Simplifier | None = None) -> Expr 
     if all(c < 0 for c, _, _ in parts):  # -A - B = -(A + B)
         return Mul((num(-1), simplifier(Add(tuple(with_coefficient(-c, _build(1, s, chain))
                                                    for c, s, chain in parts)))))
-    shared = [f for f in parts[0][1] if all(f in s for _, s, _ in parts[1:])]
-    if shared:  # a common scalar factor: z A + z B = z (A + B)
-        inner = [_build(c, [f for f in s if f not in shared], chain) for c, s, chain in parts]
-        return Mul((*shared, simplifier(Add(tuple(inner)))))
+    shared = _shared_scalar_powers([s for _, s, _ in parts])
+    if shared:  # a common scalar factor: z A + z B = z (A + B), s^2 a - s b = s (s a - b)
+        inner = [_build(c, _divided(s, shared), chain) for c, s, chain in parts]
+        return Mul((*(make_power(b, k) for b, k in shared.items()),
+                    simplifier(Add(tuple(inner)))))
     if any(not chain for _, _, chain in parts):
         return _factor_groups(terms, parts, simplifier) if len(terms) > 2 else None
+    if len(parts) > 1 and all(chain == parts[0][2] and len(chain) == 1 for _, _, chain in parts):
+        # one array times different scalars: a x - b x = (a - b) x
+        coefficients = simplifier(Add(tuple(_build(c, s, []) for c, s, _ in parts)))
+        return Mul((coefficients, parts[0][2][0]))
     for side in (-1, 0):
         common = parts[0][2][side]
         # a common factor up to the sign of a sum: S^-1 (x - m) - S^-T (m - x) is
@@ -1173,6 +1202,35 @@ def factor_sum(terms: list[Expr], simplifier: Simplifier | None = None) -> Expr 
                 summed = with_coefficient(-c, rest)
             return Mul((summed, common)) if side == -1 else Mul((common, summed))
     return _factor_groups(terms, parts, simplifier)
+
+
+def _scalar_powers(scalars: list[Expr]) -> dict[Expr, int]:
+    powers: dict[Expr, int] = {}
+    for f in scalars:
+        base, k = as_power(f) if _integer_exponent(f) is not None else (f, 1)
+        powers[base] = powers.get(base, 0) + k
+    return powers
+
+
+def _shared_scalar_powers(scalar_lists: list[list[Expr]]) -> dict[Expr, int]:
+    """The scalar factors common to every term: a positive power to the least one
+    (``s^2 a - s b`` shares ``s``), a denominator only where it is the same in every term
+    (``a / r^2 + b / r^2``; ``a / r - b / r^2`` stays the quotient rule's two terms)."""
+    powers = [_scalar_powers(s) for s in scalar_lists]
+    shared: dict[Expr, int] = {}
+    for base in powers[0]:
+        ks = [p.get(base, 0) for p in powers]
+        if all(k > 0 for k in ks):
+            shared[base] = min(ks)
+        elif all(k == ks[0] < 0 for k in ks):
+            shared[base] = ks[0]
+    return shared
+
+
+def _divided(scalars: list[Expr], shared: dict[Expr, int]) -> list[Expr]:
+    """The scalar factors left when the shared powers are taken out."""
+    return [make_power(b, k - shared.get(b, 0)) for b, k in _scalar_powers(scalars).items()
+            if k != shared.get(b, 0)]
 
 
 def _factor_groups(terms: list[Expr], parts: list, simplifier: Simplifier) -> Expr | None:

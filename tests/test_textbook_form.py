@@ -234,3 +234,22 @@ def test_terms_equal_up_to_the_sign_of_a_sum_are_collected():
     # one product agrees on the sign of its sums: (m - x) (x - m)^T is -(m - x) (m - x)^T
     e = matcalc.parse("C (m - x) (x - m)^T")
     assert str(simplify(e)) == "-C (m - x) (m - x)^T"
+
+
+@pytest.mark.parametrize("mode, f, wrt, text", [
+    # d sigma(z) = s (1 - s) dz, d(s (1 - s)) = (1 - 2 s) ds: H = s (1 - s) (1 - 2 s) x x^T
+    ("hessian", "sigma(w^T x)", "w", "s (1 - 2 s) (1 - s) x x^T where s = sigma(w^T x)"),
+    # f = ||V^T s - y||^2, s = softmax(K q): grad = 2 K^T (diag(s) - s s^T) V (V^T s - y),
+    # the common 2 in front of the product
+    ("grad", "||V^T softmax(K q) - y||_2^2", "q",
+     "2 K^T (V (V^T s - y) ⊙ s - (s^T V (V^T s - y)) s) where s = softmax(K q)"),
+    # matrix factorization: d ||X - U V^T||_F^2 = -2 tr((X - U V^T)^T (dU V^T + U dV^T))
+    ("grad", "||X - U V^T||_F^2", "U", "-2 (X - U V^T) V"),
+    ("grad", "||X - U V^T||_F^2", "V", "-2 (X^T - V U^T) U"),
+    # (exp(a x^T) b)_i = sum_k exp(a_i x_k) b_k: J_ik = a_i exp(a_i x_k) b_k
+    ("jacobian", "exp(a x^T) b", "x", "diag(a) exp(a x^T) diag(b)"),
+])
+def test_audited_formulas_print_their_textbook_form(mode, f, wrt, text):
+    r = getattr(matcalc, mode)(f, wrt)
+    assert str(r) == text
+    assert r.check()
