@@ -166,3 +166,25 @@ def test_large_problem_stays_numeric_and_locates_a_wrong_entry():
     bad = check_derivative("||A X B - C||_F^2", "X", "2 A^T (A X B - C) B^T + X")
     assert not bad and bad.index is not None
     assert float(bad.expected) != pytest.approx(float(bad.got))
+
+
+def test_symbolic_tree_sizes_are_counted_over_the_shared_dag():
+    from matcalc.verify.exact import _BoundedAlgebra
+
+    x, y = sympy.symbols("x y")
+    e = x
+    for _ in range(60):  # each level uses the previous twice: 2^60 nodes as a tree
+        e = sympy.Add(e, sympy.Mul(e, y, evaluate=False), evaluate=False)
+    size = _BoundedAlgebra().tree_size(e)  # (not in the assert: printing e never ends)
+    assert size == 4 * 2**60 - 3  # T(k) = 2 T(k-1) + 3, T(0) = 1
+
+
+def test_deep_nested_softmax_is_checked_numerically_without_a_symbolic_blowup():
+    # each softmax level repeats the entries below it several times in SymPy's tree: the
+    # proof stops at the first intermediate value past its bound instead of building the
+    # exponential tree first (16 levels took over a minute), and the points still check
+    inner = "x"
+    for _ in range(16):
+        inner = f"softmax({inner})"
+    report = matcalc.jacobian(f"log({inner})", "x").check()
+    assert report.passed and report.method == "numeric"

@@ -15,11 +15,19 @@ from __future__ import annotations
 
 import sympy
 
+from ..evaluator import Evaluator
+from ..expr import Expr
 from ..numeric import shape_value
 from .case import Case
 from .report import CheckReport
 from .structure import project_derivative
-from .translate import constraints, derivative_matrix, instantiate, symbolic_matrix, to_sympy
+from .translate import (
+    SympyAlgebra,
+    constraints,
+    derivative_matrix,
+    instantiate,
+    symbolic_matrix,
+)
 
 MAX_ENTRIES = 16
 """The most symbolic entries (all variables together) a proof is attempted with."""
@@ -44,10 +52,13 @@ def prove(case: Case) -> CheckReport | None:
     env = instantiate(case.symbols, case.sizes)
     wrt = symbolic_matrix(case.wrt, case.sizes, independent=True)
     env_free = {**env, case.wrt.name: wrt}
-    value = to_sympy(case.f, env_free, case.sizes)
-    if _operations(value) > MAX_OPERATIONS:
+    try:
+        value = _bounded_sympy(case.f, env_free, case)
+        if _operations(value) > MAX_OPERATIONS:
+            return None
+        got = _bounded_sympy(case.result, env_free, case)
+    except _TooLarge:
         return None
-    got = to_sympy(case.result, env_free, case.sizes)
     if not _rational(got) or _operations(got) > MAX_OPERATIONS:
         return None
     deriv = project_derivative(derivative_matrix(value, wrt, case.mode), case.wrt, case.mode,
@@ -61,6 +72,47 @@ def prove(case: Case) -> CheckReport | None:
                 return CheckReport(False, "exact", case.sizes, (i, j),
                                    str(deriv[i, j].xreplace(subs)), str(got[i, j].xreplace(subs)))
     return CheckReport(True, "exact", case.sizes)
+
+
+class _TooLarge(Exception):
+    """A symbolic value outgrew the proof's bound while it was being built."""
+
+
+class _BoundedAlgebra(SympyAlgebra):
+    """The SymPy algebra, stopping as soon as an entry of a node's value has more than
+    ``NODE_LIMIT`` nodes as a tree: entries of nested softmax or exp double or more per
+    level, and SymPy's own work on them (assumptions, count_ops) walks the tree, so
+    building such a value before measuring it took time exponential in the depth."""
+
+    def __init__(self) -> None:
+        self.sizes: dict[sympy.Basic, int] = {}
+
+    def finish(self, value: sympy.Matrix) -> sympy.Matrix:
+        if any(self.tree_size(v) > NODE_LIMIT for v in value):
+            raise _TooLarge
+        return value
+
+    def tree_size(self, e: sympy.Basic) -> int:
+        """Nodes of ``e`` as a tree, memoised over the shared sub-expressions (its DAG)."""
+        stack = [e]
+        while stack:
+            node = stack[-1]
+            pending = [a for a in node.args if a not in self.sizes]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            self.sizes[node] = 1 + sum(self.sizes[a] for a in node.args)
+        return self.sizes[e]
+
+
+NODE_LIMIT = 8 * MAX_OPERATIONS
+"""Tree nodes of one entry of any intermediate value beyond which no proof is attempted
+(generous: a value with at most MAX_OPERATIONS operations has about twice as many nodes)."""
+
+
+def _bounded_sympy(e: Expr, env: dict, case: Case) -> sympy.Matrix:
+    return Evaluator(_BoundedAlgebra(), env, case.sizes).run(e)
 
 
 def _operations(m: sympy.Matrix) -> int:
