@@ -149,3 +149,18 @@ def test_a_square_root_times_itself_is_its_argument() -> None:
 ])
 def test_elementwise_monomials_with_square_roots_terminate(f, wrt) -> None:
     assert matcalc.grad(f, wrt).check()
+
+
+def test_log_of_exp_is_its_argument_so_the_code_stays_finite() -> None:
+    # d(e^Gamma) = e^Gamma log(e) dGamma with e = exp(det(.)): as log(e) the code computed
+    # log(inf) * 0 = nan where exp(det) overflows, though the derivative is ~0 there
+    # (found by the soak, seed 0)
+    import numpy as np
+
+    g = matcalc.grad("sqrt(exp(exp(det(I + H^T H))^Gamma))", "Gamma")
+    assert "log" not in str(g)
+    assert g.check()
+    h = np.diag([5.0, 4.0, 5.0])  # det(I + H^T H) = 26 * 17 * 26: exp overflows
+    with np.errstate(over="ignore"):  # exp(det) is inf, as it may be
+        got = g.to_numpy()(Gamma=-1.2, H=h)
+    assert np.isfinite(got) and got == pytest.approx(0.0, abs=1e-300)
