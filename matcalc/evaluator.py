@@ -147,6 +147,8 @@ class Evaluator:
                 scale = scale * value[0, 0]
             elif product is None:
                 product = value
+            elif product.shape == (1, 1) and value.shape[0] != 1:  # x^T x a: (x^T x) a
+                scale, product = scale * product[0, 0], value
             elif product.shape[1] != value.shape[0]:
                 raise ShapeError(f"cannot multiply {product.shape} by {value.shape}")
             else:

@@ -445,6 +445,13 @@ class Simplifier:
             return zero_like(e)
         if len(chain) > 1:
             chain = [f for f in chain if not isinstance(f, Identity)]
+        if len(chain) > 2 and shape != SCALAR and chain[0].shape[0] == 1:
+            # x^T x a: the leading inner product scales the rest, (x^T x) a (no split of
+            # the chain may pair x with a)
+            i = _scalar_prefix(chain)
+            if i:
+                scalars.append(self(Mul(tuple(chain[:i]))))
+                chain = chain[i:]
         if len(chain) > 1 and product_shape([f.shape for f in chain]) == SCALAR:
             segments = _scalar_segments(chain)
             if len(segments) > 1 and not any(_has_differential(f) for f in chain):
@@ -1044,6 +1051,16 @@ def _mixed_products(chain: list[Expr]) -> list[Expr]:
             continue
         out.append(f)
     return out
+
+
+def _scalar_prefix(chain: list[Expr]) -> int:
+    """The length of the longest leading part of ``chain`` that is a scalar followed by a
+    factor that is not a row (``x^T x`` in ``x^T x a``); 0 if there is none."""
+    best = 0
+    for i in range(2, len(chain)):
+        if chain[0].shape[0] == 1 and chain[i - 1].shape[1] == 1 and chain[i].shape[0] != 1:
+            best = i
+    return best
 
 
 def _scalar_segments(chain: list[Expr]) -> list[list[Expr]]:

@@ -253,3 +253,15 @@ def test_audited_formulas_print_their_textbook_form(mode, f, wrt, text):
     r = getattr(matcalc, mode)(f, wrt)
     assert str(r) == text
     assert r.check()
+
+
+def test_a_leading_inner_product_scales_the_rest_of_a_chain():
+    # x^T x a is (x^T x) a: d = 2 a x^T dx; the chain must never be split between x and a
+    from matcalc.simplify import simplify
+
+    assert str(simplify(matcalc.parse("x^T x a"))) == "(x^T x) a"
+    j = matcalc.jacobian("x^T x a", "x")
+    assert str(j) == "2 a x^T"
+    assert j.check()
+    x, a = RNG.standard_normal(3), RNG.standard_normal(2)
+    assert np.allclose(evaluate(matcalc.parse("x^T x a"), {"x": x, "a": a}), (x @ x) * a)
