@@ -1186,6 +1186,18 @@ def factor_sum(terms: list[Expr], simplifier: Simplifier | None = None) -> Expr 
                     simplifier(Add(tuple(inner)))))
     if any(not chain for _, _, chain in parts):
         return _factor_groups(terms, parts, simplifier) if len(terms) > 2 else None
+    krons = [chain[0] for _, s, chain in parts if not s and len(chain) == 1
+             and isinstance(chain[0], Kron)]
+    if len(krons) == len(parts) > 1:
+        # (A + B) ⊗ C = A ⊗ C + B ⊗ C (Matrix Cookbook (2012) sec. 10.2.2), read backwards
+        for same, other in (("right", "left"), ("left", "right")):
+            if all(getattr(k, same) == getattr(krons[0], same) for k in krons):
+                summed = simplifier(Add(tuple(with_coefficient(c, getattr(k, other))
+                                              for (c, _, _), k in zip(parts, krons,
+                                                                      strict=True))))
+                pair = (summed, krons[0].right) if same == "right" else (
+                    krons[0].left, summed)
+                return Kron(*pair)
     if len(parts) > 1 and all(chain == parts[0][2] and len(chain) == 1 for _, _, chain in parts):
         # one array times different scalars: a x - b x = (a - b) x
         coefficients = simplifier(Add(tuple(_build(c, s, []) for c, s, _ in parts)))

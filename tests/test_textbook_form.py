@@ -265,3 +265,28 @@ def test_a_leading_inner_product_scales_the_rest_of_a_chain():
     assert j.check()
     x, a = RNG.standard_normal(3), RNG.standard_normal(2)
     assert np.allclose(evaluate(matcalc.parse("x^T x a"), {"x": x, "a": a}), (x @ x) * a)
+
+
+@pytest.mark.parametrize("text, expected", [
+    # (A + B) ⊗ C = A ⊗ C + B ⊗ C and A ⊗ (B + C) = A ⊗ B + A ⊗ C (Cookbook sec. 10.2.2)
+    ("A ⊗ I + A^T ⊗ I", "(A + A^T) ⊗ I"),
+    ("A ⊗ C - B ⊗ C", "(A - B) ⊗ C"),
+    ("2 (C ⊗ A) + C ⊗ B", "C ⊗ (2 A + B)"),
+    ("A ⊗ B + A^T ⊗ B^T", "A ⊗ B + A^T ⊗ B^T"),  # nothing in common: stays
+])
+def test_a_common_kronecker_factor_comes_out_of_a_sum(text, expected):
+    from matcalc.simplify import simplify
+
+    e = matcalc.parse(text, A="matrix(n, n)")
+    s = simplify(e)
+    assert str(s) == expected
+    sizes = {name: 2 for node in e.walk() for d in node.shape for name in dim_names(d)}
+    values = {sym.name: RNG.standard_normal((2, 2)) for sym in e.free_symbols()}
+    assert np.allclose(evaluate(e, values, sizes), evaluate(s, values, sizes))
+
+
+def test_quadratic_form_in_a_kronecker_product_with_the_identity():
+    # d x^T M x = x^T (M + M^T) dx with M = A ⊗ I, and A ⊗ I + A^T ⊗ I = (A + A^T) ⊗ I
+    g = matcalc.grad("x^T (A ⊗ I) x", "x")
+    assert str(g) == "((A + A^T) ⊗ I) x"
+    assert g.check()
