@@ -18,7 +18,22 @@ from typing import Any
 import numpy as np
 
 from .errors import DeclarationError, MatcalcError
-from .expr import Add, Dim, Expr, Neg, Symbol, Transpose, kind_of, substitute_dims
+from .expr import (
+    Add,
+    Call,
+    Dim,
+    Expr,
+    Identity,
+    Neg,
+    Norm,
+    Number,
+    Ones,
+    Symbol,
+    Transpose,
+    Zero,
+    kind_of,
+    substitute_dims,
+)
 from .numeric import evaluate, random_point, shape_value
 from .printing.bindings import bind_common
 from .simplify import is_zero, simplify
@@ -154,9 +169,45 @@ def parse_claim(claim: str | Expr, derivative: Any, decls: dict[str, str]) -> Ex
         claim = parse(claim, **_declarations(derivative.function, derivative.wrt, decls))
     # sizes only the claim has (I, 1, 0 in it) are those of the derivative
     known = {d for s in derivative.function.free_symbols() | {derivative.wrt} for d in s.shape}
+    if claim == Number(0) and derivative.expr.shape != (1, 1):
+        return Zero(derivative.expr.shape)  # `0`, the zero of the derivative's shape
     free = {c: t for c, t in zip(claim.shape, derivative.expr.shape, strict=True)
             if c not in known and isinstance(c, str)}
-    return substitute_dims(claim, lambda d: free.get(d, d)) if free else claim
+    if free:
+        claim = substitute_dims(claim, lambda d: free.get(d, d))
+    # a claim of the derivative's own form takes its sizes inside too: the n of
+    # `(1 / (1^T 1)) 1`, which the text cannot tie to the ones vector beside it
+    inner = {c: t for c, t in sizes_by_form(simplify(claim), derivative.expr).items()
+             if c not in known}
+    return substitute_dims(claim, lambda d: inner.get(d, d)) if inner else claim
+
+
+def sizes_by_form(claim: Expr, truth: Expr, limit: int = 20_000) -> dict[Dim, Dim]:
+    """The sizes of the constants (``1``, ``I``, ``0``) of ``claim`` read off ``truth`` when
+    the two have the same form, names and numbers; empty when they differ anywhere."""
+    sizes: dict[Dim, Dim] = {}
+    stack = [(claim, truth)]
+    while stack:
+        a, b = stack.pop()
+        limit -= 1
+        if limit < 0 or type(a) is not type(b) or len(a.children) != len(b.children):
+            return {}
+        if isinstance(a, (Ones, Identity)):
+            pairs = [(a.n, b.n)]  # type: ignore[attr-defined]
+        elif isinstance(a, Zero):
+            pairs = list(zip(a.dims, b.dims, strict=True))  # type: ignore[attr-defined]
+        elif a.children or a == b:
+            pairs = []
+        else:
+            return {}  # different names, numbers or constants
+        for c, t in pairs:
+            if isinstance(c, str) and sizes.setdefault(c, t) != t:
+                return {}
+        if isinstance(a, (Call, Norm)) and (getattr(a, "name", None), getattr(a, "p", None)) != (
+                getattr(b, "name", None), getattr(b, "p", None)):
+            return {}
+        stack.extend(zip(a.children, b.children, strict=True))
+    return sizes
 
 
 def _derive(f: str | Expr, wrt: str | Symbol, mode: str, layout: str, decls: dict[str, str]

@@ -664,13 +664,15 @@ class Simplifier:
                 x.value.denominator == 1 and b.exponent.value.denominator == 1
             ):
                 return Pow(b.base, num(b.exponent.value * x.value))
-            if (
-                isinstance(b, Mul)
-                and all(f.is_scalar for f in b.factors)
-                and x.value.denominator == 1
-            ):
-                # (a b)^k = a^k b^k for scalars keeps fractions readable
-                return Mul(tuple(Pow(f, x) for f in b.factors))
+            if isinstance(b, Mul) and b.is_scalar and x.value.denominator == 1:
+                # (a b)^k = a^k b^k for scalars keeps fractions readable; the array
+                # factors of a scalar product are one scalar chain ((s x^T x)^-1 is
+                # s^-1 (x^T x)^-1)
+                scalars = [f for f in b.factors if f.is_scalar]
+                arrays = [f for f in b.factors if not f.is_scalar]
+                if scalars:
+                    parts = scalars + ([Mul(tuple(arrays))] if arrays else [])
+                    return Mul(tuple(Pow(f, x) for f in parts))
         return e
 
     def _ElemPow(self, e: ElemPow) -> Expr:

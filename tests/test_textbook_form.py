@@ -9,7 +9,7 @@ import pytest
 
 import matcalc
 from matcalc.dims import dim_names
-from matcalc.expr import Ones
+from matcalc.expr import Number, Ones, Pow
 from matcalc.numeric import evaluate
 
 RNG = np.random.default_rng(11)
@@ -290,3 +290,23 @@ def test_quadratic_form_in_a_kronecker_product_with_the_identity():
     g = matcalc.grad("x^T (A ⊗ I) x", "x")
     assert str(g) == "((A + A^T) ⊗ I) x"
     assert g.check()
+
+
+@pytest.mark.parametrize("f, wrt", [("mean(x)", "x"), ("mean(X)", "X"), ("sign(max(-b))", "b")])
+def test_printed_results_are_accepted_as_claims(f, wrt):
+    # what matcalc prints, pasted back, is the derivative: the n of (1 / (1^T 1)) 1 is
+    # read off the derivative of the same form, and `0` is the zero of its shape
+    g = matcalc.grad(f, wrt)
+    for shown in (str(g), g.latex()):
+        assert matcalc.check_claim(f, wrt, shown), shown
+    assert not matcalc.check_claim("x^T x", "x", "0")
+
+
+def test_a_power_of_a_scalar_product_splits_off_its_chain():
+    from matcalc.simplify import simplify
+
+    # (a b)^-1 = a^-1 b^-1 for scalars, the inner product x^T x being one scalar
+    e = simplify(matcalc.parse("(alpha x^T x)^-1", alpha="scalar"))
+    assert str(e) == "1 / (alpha (x^T x))"
+    alpha, x = matcalc.parse("alpha", alpha="scalar"), matcalc.parse("x^T x")
+    assert set(e.factors) == {Pow(alpha, Number(-1)), Pow(x, Number(-1))}
