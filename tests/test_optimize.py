@@ -278,11 +278,13 @@ def test_unknown_variable_and_method():
 
 
 @pytest.mark.parametrize("formula", [
-    "||A x - b||_2^2 + 1^T relu(x)",
-    "||A x - b||_1",
-    "||A x - b||_2^2 - ||x||_1",
+    "||A x - b||_2^2 + exp(1^T relu(x))",  # inside a function: no exact rewrite
+    "||A x - b||_2^2 - ||x||_1",  # concave
+    "||A x - b||_2^2 - max(A x)",
     "lambda_max(diag(x))",
-    "||A x - b||_2^2 + 1^T abs(A x)",
+    "||A x - b||_2^2 + 1^T sign(x)",
+    "||A x - b||_2^2 + max(x)^2",
+    "||A x - b||_2^2 + ||relu(x)||_1",  # the rewritten term's inner formula is not smooth
 ])
 def test_nonsmooth_terms_are_refused_not_smoothed(formula):
     err = _raises(matcalc.UnsupportedError, formula, "x",

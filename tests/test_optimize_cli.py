@@ -59,7 +59,7 @@ def test_minimize_errors_exit_2(tmp_path, capsys):
     assert main(["minimize", "||A x - b||_2^2", "--wrt", "x", "--data",
                  str(tmp_path / "missing.npz")]) == 2
     assert "cannot read the data file" in capsys.readouterr().err
-    assert main(["minimize", "||A x - b||_2^2 + 1^T relu(x)", "--wrt", "x", "--data",
+    assert main(["minimize", "||A x - b||_2^2 + exp(1^T relu(x))", "--wrt", "x", "--data",
                  path]) == 2
     assert "not differentiable" in capsys.readouterr().err
     assert main(["minimize", "||A x - b||_2^2", "--wrt", "x", "--data", path,

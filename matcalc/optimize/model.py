@@ -4,11 +4,15 @@
 exactly (``w = w_plus - w_minus`` with ``w_plus, w_minus >= 0``, so that
 ``||w||_1 = 1^T (w_plus + w_minus)`` at every solution when ``c >= 0``; likewise the
 weighted ``c sum(abs(D ⊙ W))`` with ``D >= 0`` entrywise, as in the graphical lasso,
-which leaves the diagonal unpenalized), refuses every
-other non-differentiable term, and derives with matcalc: the gradient of the objective
-for each variable, Hessian-vector products (the forward differential of the gradient in a
-direction, so the Hessian is never formed) for the Newton-type methods,
-and the Jacobian of each general constraint. Nothing here depends on the data; the
+which leaves the diagonal unpenalized), rewrites a term ``c ||E||_1`` (also
+``c sum(abs(E))``), ``c 1^T relu(E)`` or ``c max(E)`` of any smooth formula ``E`` of the
+variables through a new variable ``t`` bounding it (``t >= E``, ``t >= -E``; ``t >= E``,
+``t >= 0``; ``t 1 >= E``), exact at every solution when ``c >= 0`` (an epigraph: least
+absolute deviations, hinge losses, minimax), refuses every other non-differentiable
+term, and derives with matcalc: the gradient of the objective for each variable, the
+Hessian's blocks (dense Newton) or Hessian-vector products (the forward differential of
+the gradient in a direction) for the Newton-type methods, and the Jacobian of each
+general constraint. Nothing here depends on the data; the
 numeric side is ``problem.py``.
 """
 
@@ -23,6 +27,7 @@ from ..calculus import replace_symbol
 from ..errors import MatcalcError, UnsupportedError
 from ..expr import (
     ONE,
+    SCALAR,
     ZERO,
     Add,
     Call,
@@ -64,6 +69,21 @@ class L1Term:
 
 
 @dataclass(frozen=True)
+class EpigraphTerm:
+    """``coefficient * g(inner)`` for ``g`` one of ``||.||_1`` (also ``sum(abs(.))``),
+    ``1^T relu(.)`` and ``max(.)`` of a formula of the variables: minimized exactly through
+    a new variable ``bound`` (``t``) with ``t >= inner`` and ``t >= -inner`` (``abs``),
+    ``t >= inner`` and ``t >= 0`` (``relu``), or ``t 1 >= inner`` (``max``, scalar ``t``);
+    the term becomes ``coefficient 1^T t`` (``coefficient t``)."""
+
+    coefficient: Expr
+    kind: str
+    inner: Expr
+    bound: Symbol
+    text: str
+
+
+@dataclass(frozen=True)
 class GeneralConstraint:
     """``expr >= 0`` (``ineq``) or ``expr = 0`` (``eq``) with its Jacobian per variable."""
 
@@ -94,6 +114,7 @@ class Model:
     user_variables: list[Symbol]
     gradients: dict[str, Expr]
     l1_terms: list[L1Term] = field(default_factory=list)
+    epigraph_terms: list[EpigraphTerm] = field(default_factory=list)
     bounds: list[Bound] = field(default_factory=list)
     general: list[GeneralConstraint] = field(default_factory=list)
     decls: dict[str, str] = field(default_factory=dict)
@@ -134,6 +155,11 @@ class Model:
         if self._simplified is None:
             self._simplified = simplify(self.smooth)
         return self._simplified
+
+    @property
+    def rewritten(self) -> bool:
+        """Whether the smooth objective differs from the objective as written."""
+        return bool(self.l1_terms or self.epigraph_terms)
 
     def hessian_blocks(self) -> dict[tuple[str, str], Expr]:
         """The exact Hessian by blocks, for the dense Newton method: ``(a, b)`` maps to the
@@ -189,6 +215,9 @@ class Model:
             out["smooth objective"] = str(self.smooth)
         for name, g in self.gradients.items():
             out[f"gradient wrt {name}"] = str(g)
+        for term in self.epigraph_terms:
+            out[f"epigraph of {term.text}"] = _EPIGRAPH_TEXT[term.kind].format(
+                t=term.bound.name, e=term.inner)
         for term in self.l1_terms:
             out[f"split of {term.variable.name}"] = (
                 f"{term.variable.name} = {term.plus.name} - {term.minus.name}, "
@@ -274,6 +303,50 @@ def l1_term(term: Expr, names: set[str]) -> tuple[Expr, Expr | None, Symbol] | N
     return None
 
 
+_EPIGRAPH_TEXT = {"abs": "{t} >= {e} and {t} >= -({e}): 1^T {t} = ||{e}||_1 at a solution",
+                  "relu": "{t} >= {e} and {t} >= 0: 1^T {t} = 1^T relu({e}) at a solution",
+                  "max": "{t} 1 >= {e}, {t} a scalar: {t} = max({e}) at a solution"}
+
+
+def _core(term: Expr, names: set[str]) -> tuple[Expr, Expr]:
+    """``(c, core)`` with ``term = c core`` for constant scalar factors ``c`` (ONE if none)."""
+    if isinstance(term, Mul):
+        scalars = [f for f in term.factors if f.is_scalar and _constant(f, names)]
+        others = [f for f in term.factors if not (f.is_scalar and _constant(f, names))]
+        if scalars and others:
+            return ((scalars[0] if len(scalars) == 1 else Mul(tuple(scalars))),
+                    others[0] if len(others) == 1 else Mul(tuple(others)))
+    if isinstance(term, Div) and _constant(term.den, names):
+        c, core = _core(term.num, names)
+        return Div(c, term.den), core
+    return ONE, term
+
+
+def epigraph_term(term: Expr, names: set[str]) -> tuple[Expr, str, Expr] | None:
+    """``(c, kind, E)`` when ``term`` is ``c ||E||_1`` (or ``c sum(abs(E))``,
+    ``c 1^T abs(E)``: kind ``abs``), ``c 1^T relu(E)`` (or ``sum``: ``relu``) or
+    ``c max(E)`` (``max``), with ``E`` depending on the variables."""
+    c, core = _core(term, names)
+    inner, kind = None, None
+    if isinstance(core, Norm) and core.p == "1" and core.arg.kind == "vector":
+        inner, kind = core.arg, "abs"
+    elif isinstance(core, Call) and core.name == "max" and core.args[0].shape[1] == 1:
+        inner, kind = core.args[0], "max"
+    else:
+        summed = None
+        if isinstance(core, Call) and core.name == "sum":
+            summed = core.args[0]
+        elif isinstance(core, Mul) and len(core.factors) == 2 \
+                and isinstance(core.factors[0], Transpose) \
+                and isinstance(core.factors[0].arg, Ones) and core.factors[1].shape[1] == 1:
+            summed = core.factors[1]
+        if isinstance(summed, Call) and summed.name in ("abs", "relu"):
+            inner, kind = summed.args[0], summed.name
+    if inner is None or _constant(inner, names):
+        return None
+    return c, kind, inner
+
+
 def nonsmooth_node(e: Expr, names: set[str]) -> tuple[Expr, str] | None:
     """A sub-expression of ``e`` that depends on a variable and is not differentiable."""
     for node in e.walk():
@@ -317,10 +390,15 @@ def _build(f: str | Expr, wrt: tuple[str, ...], constraints: tuple[str, ...],
     terms = objective.terms if isinstance(objective, Add) else (objective,)
     smooth_terms, l1_terms = [], []
     taken = set(symbols)
+    epigraphs = []
     for term in terms:
         hit = l1_term(term, names)
         if hit is None:
-            smooth_terms.append(term)
+            found = epigraph_term(term, names)
+            if found is None:
+                smooth_terms.append(term)
+            else:
+                epigraphs.append((term, *found))
             continue
         coef, weight, var = hit
         split = next((t for t in l1_terms if t.variable.name == var.name), None)
@@ -349,10 +427,23 @@ def _build(f: str | Expr, wrt: tuple[str, ...], constraints: tuple[str, ...],
             raise UnsupportedError(
                 f"`{node}` in the term `{term}` is not differentiable ({why}); minimize "
                 "uses gradients and never smooths a term silently",
-                hint="matcalc rewrites exactly only a term c ||w||_1 (c >= 0) of a variable "
-                     "being minimized; for anything else write a smooth objective or an "
-                     "explicit constraint")
+                hint="matcalc rewrites exactly only terms c ||E||_1, c sum(abs(E)), "
+                     "c 1^T relu(E) and c max(E) (c >= 0, E smooth) of the objective's sum; "
+                     "for anything else write a smooth objective or an explicit constraint")
+    epigraph_terms = []
+    for term, coef, kind, inner in epigraphs:
+        bad = nonsmooth_node(inner, names)
+        if bad is not None:
+            raise UnsupportedError(
+                f"`{bad[0]}` in the term `{term}` is not differentiable ({bad[1]})",
+                hint="the exact rewrite of ||E||_1, 1^T relu(E) and max(E) needs a smooth E")
+        dims = SCALAR if kind == "max" else inner.shape
+        bound = Symbol(_fresh("t", taken), dims)
+        epigraph_terms.append(EpigraphTerm(coef, kind, substitute(inner), bound, str(term)))
     pieces = [substitute(t) for t in smooth_terms]
+    for t in epigraph_terms:
+        pieces.append(_scaled(t.coefficient, t.bound if t.kind == "max"
+                              else Call("sum", (t.bound,))))
     for t in l1_terms:
         both = Add((t.plus, t.minus))
         if t.weight is not None:
@@ -366,16 +457,27 @@ def _build(f: str | Expr, wrt: tuple[str, ...], constraints: tuple[str, ...],
             variables.extend(substitution[v.name])
         else:
             variables.append(v)
+    variables.extend(t.bound for t in epigraph_terms)
     var_names = {v.name for v in variables}
     gradients = {}
     for v in variables:
-        if not any(s.name == v.name for s in smooth.free_symbols()):
-            raise MatcalcError(f"{v.name} does not occur in the objective",
-                               hint="remove it from wrt")
-        gradients[v.name] = grad(smooth, v).expr
+        if any(s.name == v.name for s in smooth.free_symbols()):
+            gradients[v.name] = grad(smooth, v).expr
+        else:  # only inside an epigraph's constraints
+            gradients[v.name] = Zero(v.dims)
 
     model = Model(objective, smooth, variables, user_variables, gradients, l1_terms,
-                  decls=decls)
+                  epigraph_terms, decls=decls)
+    for t in epigraph_terms:
+        above = Add((t.bound if t.kind != "max" else Mul((t.bound, Ones(t.inner.shape[0]))),
+                     Neg(t.inner)))
+        side = f"{t.bound.name} 1" if t.kind == "max" else t.bound.name
+        model.general.append(_general("ineq", above, f"{side} >= {t.inner}", var_names))
+        if t.kind == "abs":
+            model.general.append(_general("ineq", Add((t.bound, t.inner)),
+                                          f"{side} >= -({t.inner})", var_names))
+        if t.kind == "relu":
+            model.bounds.append(Bound(t.bound, ZERO, "lower", f"{t.bound.name} >= 0"))
     for text in constraints:
         for comp in parse_constraint(text, decls):
             _add_constraint(model, comp, names, var_names, substitute)
@@ -405,13 +507,18 @@ def _add_constraint(model: Model, comp: Comparison, user_names: set[str],
         raise UnsupportedError(
             f"`{bad[0]}` in the constraint `{comp.text}` is not differentiable ({bad[1]})",
             hint="write the constraint with smooth functions, e.g. -t <= w <= t for |w| <= t")
+    model.general.append(_general(comp.kind, g, comp.text, var_names))
+
+
+def _general(kind: str, g: Expr, text: str, var_names: set[str]) -> GeneralConstraint:
+    """``g >= 0`` (``ineq``) or ``g = 0`` (``eq``) with its Jacobian for each variable."""
     jacobians, linear = {}, True
-    for v in model.variables:
-        if any(s.name == v.name for s in g.free_symbols()):
-            j = jacobian(g, next(s for s in g.free_symbols() if s.name == v.name)).expr
-            jacobians[v.name] = j
+    for s in sorted(g.free_symbols(), key=lambda s: s.name):
+        if s.name in var_names:
+            j = jacobian(g, s).expr
+            jacobians[s.name] = j
             linear = linear and _constant(j, var_names)
-    model.general.append(GeneralConstraint(comp.kind, g, jacobians, linear, comp.text))
+    return GeneralConstraint(kind, g, jacobians, linear, text)
 
 
 def build_model(f: str | Expr, wrt: str | list[str] | tuple[str, ...],

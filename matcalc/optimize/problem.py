@@ -235,6 +235,8 @@ class Problem:
         for t in model.l1_terms:
             for s in (t.plus, t.minus):
                 self.shapes[s.name] = self.shapes[t.variable.name]
+        for t in model.epigraph_terms:
+            self.shapes[t.bound.name] = tuple(dim_size(d, env, default=1) for d in t.bound.dims)
         self.data = values
         self.data_shapes = shapes
         self.dimension_sizes = env
@@ -412,6 +414,13 @@ class Problem:
         return compiled(expr)(self.data)
 
     def _check_coefficients(self) -> None:
+        for e in self.model.epigraph_terms:
+            c = self._evaluate_constant(e.coefficient, e.text)
+            if not np.ndim(c) == 0 or float(c) < 0:
+                raise UnsupportedError(
+                    f"the coefficient in `{e.text}` is {c}: a negative multiple of a convex "
+                    "non-smooth function is concave and has no exact smooth rewrite",
+                    hint="minimize rewrites c ||E||_1, c 1^T relu(E) and c max(E) for c >= 0")
         for t in self.model.l1_terms:
             c = self._evaluate_constant(t.coefficient, t.text)
             if not np.ndim(c) == 0 or float(c) < 0:
@@ -461,8 +470,10 @@ class Problem:
         size = int(np.prod([dim_size(d, env) or 1 for d in c.expr.shape]))
         variables = tuple(s for s in symbols if s.name in names)
         value = compiled(c.expr, variables)
+        # every name of the constraint is a parameter: a Jacobian such as 1 (of t 1 - A x
+        # with respect to t) reads its size off the data
         jacobians = [(self.variables.index(next(v for v in self.variables if v.name == n)),
-                      compiled(j, variables)) for n, j in c.jacobians.items()]
+                      compiled(j, tuple(symbols))) for n, j in c.jacobians.items()]
 
         def fun(x: np.ndarray) -> np.ndarray:
             out = value(self.values(x))
@@ -484,6 +495,21 @@ class Problem:
         return ConstraintFunction(c.kind, fun, jac, False, c.text, size)
 
     def _start(self, starts: Mapping[str, Any]) -> np.ndarray:
+        x = self._start_variables(starts)
+        if self.model.epigraph_terms:  # each t where its constraints hold with equality
+            values = self.values(x)
+            for t in self.model.epigraph_terms:
+                with np.errstate(all="ignore"):
+                    e = np.asarray(compiled(t.inner)(values), dtype=float)
+                level = (np.abs(e) if t.kind == "abs" else np.maximum(e, 0.0)
+                         if t.kind == "relu" else np.max(e, initial=0.0))
+                i = next(i for i, v in enumerate(self.variables) if v.name == t.bound.name)
+                flat = np.reshape(level, -1, order="F")
+                if np.all(np.isfinite(flat)):
+                    x[self.offsets[i]:self.offsets[i + 1]] = flat
+        return x
+
+    def _start_variables(self, starts: Mapping[str, Any]) -> np.ndarray:
         if not starts:
             x = np.zeros(self.n)
             return x if self.lower is None else np.clip(x, self.lower, self.upper)

@@ -47,6 +47,7 @@ _CALL_FLOPS = 2e4  # the fixed cost of one evaluation from Python, as operations
 _OUTSIDE = (np.linalg.LinAlgError, ValueError, ZeroDivisionError, FloatingPointError)
 """What evaluating at a point outside the domain raises (a singular matrix, SciPy's
 factorisations refusing NaN)."""
+_NEAR = 1e-4  # an inequality farther from its bound than this (relative) gets no multiplier
 _UNBOUNDED = 1e9  # a decrease by this many times the starting scale is taken as unbounded
 
 
@@ -153,14 +154,21 @@ def kkt_residual(problem: Problem, x: np.ndarray, g: np.ndarray) -> tuple[float,
         free = ~((x - lower <= scale) | (upper - x <= scale))
     else:
         free = np.ones(problem.n, dtype=bool)
-    matrix = np.vstack([J[:, free].T, np.diag(gap)])
-    rhs = np.concatenate([g[free], np.zeros(gap.size)])
-    if np.all(np.isinf(sign)):
-        nu = np.linalg.lstsq(matrix, rhs, rcond=None)[0]
-    else:
-        method = "bvls" if matrix.size <= 1_000_000 else "trf"
-        nu = sp.optimize.lsq_linear(matrix, rhs, bounds=(sign, np.inf), method=method,
-                                    tol=1e-14).x
+    # multipliers only for the equalities and the inequalities near their bound: one far
+    # from it keeps nu = 0 (any choice of multipliers gives an upper bound on the least
+    # residual, and this one keeps the fit small when there are many constraints, as in
+    # an epigraph of ||A x - b||_1 with a row per sample)
+    near = np.isinf(sign) | (gap <= _NEAR * (1.0 + np.abs(gap)))
+    nu = np.zeros(gap.size)
+    if near.any():
+        matrix = np.vstack([J[near][:, free].T, np.diag(gap[near])])
+        rhs = np.concatenate([g[free], np.zeros(int(near.sum()))])
+        if np.all(np.isinf(sign[near])):
+            nu[near] = np.linalg.lstsq(matrix, rhs, rcond=None)[0]
+        else:
+            method = "bvls" if matrix.size <= 1_000_000 else "trf"
+            nu[near] = sp.optimize.lsq_linear(matrix, rhs, bounds=(sign[near], np.inf),
+                                              method=method, tol=1e-14).x
     r = g - J.T @ nu
     worst = float(np.max(np.abs(gap * nu), initial=0.0))
     if lower is not None:
@@ -351,13 +359,17 @@ def minimize(
             status = "stopped"
     solution = problem.solution(x)
     notes = []
+    if model.epigraph_terms:
+        notes.append("each c ||E||_1, c 1^T relu(E) and c max(E) term is minimized exactly "
+                     "through a new variable t bounding E (see the epigraph formulas); the "
+                     "KKT residual is that of this form")
     if model.l1_terms:
         notes.append("each c ||w||_1 term is minimized exactly through w = w_plus - w_minus "
                      "with w_plus, w_minus >= 0; the KKT residual is that of this form")
     result = MinimizeResult(
         solution=solution,
         fun=(-np.inf if status == "unbounded" else
-             problem.original_value(solution) if model.l1_terms else f_x),
+             problem.original_value(solution) if model.rewritten else f_x),
         kkt_residual=kkt, grad_norm=float(np.max(np.abs(g_x), initial=0.0)),
         iterations=counter.iterations, evaluations=problem.evaluations, time=elapsed,
         setup_time=setup, method=chosen, status=status, message=message,
