@@ -72,9 +72,10 @@ class L1Term:
 class EpigraphTerm:
     """``coefficient * g(inner)`` for ``g`` one of ``||.||_1`` (also ``sum(abs(.))``),
     ``1^T relu(.)`` and ``max(.)`` of a formula of the variables: minimized exactly through
-    a new variable ``bound`` (``t``) with ``t >= inner`` and ``t >= -inner`` (``abs``),
-    ``t >= inner`` and ``t >= 0`` (``relu``), or ``t 1 >= inner`` (``max``, scalar ``t``);
-    the term becomes ``coefficient 1^T t`` (``coefficient t``)."""
+    a new variable ``bound`` (``t``) with ``t >= inner`` and ``t >= -inner`` (kind
+    ``absolute``), ``t >= inner`` and ``t >= 0`` (``positive part``), or ``t 1 >= inner``
+    (``largest``, a scalar ``t``); the term becomes ``coefficient 1^T t``
+    (``coefficient t``)."""
 
     coefficient: Expr
     kind: str
@@ -303,9 +304,11 @@ def l1_term(term: Expr, names: set[str]) -> tuple[Expr, Expr | None, Symbol] | N
     return None
 
 
-_EPIGRAPH_TEXT = {"abs": "{t} >= {e} and {t} >= -({e}): 1^T {t} = ||{e}||_1 at a solution",
-                  "relu": "{t} >= {e} and {t} >= 0: 1^T {t} = 1^T relu({e}) at a solution",
-                  "max": "{t} 1 >= {e}, {t} a scalar: {t} = max({e}) at a solution"}
+_EPIGRAPH_TEXT = {
+    "absolute": "{t} >= {e} and {t} >= -({e}): 1^T {t} = ||{e}||_1 at a solution",
+    "positive part": "{t} >= {e} and {t} >= 0: 1^T {t} = 1^T relu({e}) at a solution",
+    "largest": "{t} 1 >= {e}, {t} a scalar: {t} = max({e}) at a solution"}
+"""The three rewrites by kind: the absolute values, positive parts or largest entry of E."""
 
 
 def _core(term: Expr, names: set[str]) -> tuple[Expr, Expr]:
@@ -324,14 +327,14 @@ def _core(term: Expr, names: set[str]) -> tuple[Expr, Expr]:
 
 def epigraph_term(term: Expr, names: set[str]) -> tuple[Expr, str, Expr] | None:
     """``(c, kind, E)`` when ``term`` is ``c ||E||_1`` (or ``c sum(abs(E))``,
-    ``c 1^T abs(E)``: kind ``abs``), ``c 1^T relu(E)`` (or ``sum``: ``relu``) or
-    ``c max(E)`` (``max``), with ``E`` depending on the variables."""
+    ``c 1^T abs(E)``: kind ``absolute``), ``c 1^T relu(E)`` (or ``sum``: ``positive
+    part``) or ``c max(E)`` (``largest``), with ``E`` depending on the variables."""
     c, core = _core(term, names)
     inner, kind = None, None
     if isinstance(core, Norm) and core.p == "1" and core.arg.kind == "vector":
-        inner, kind = core.arg, "abs"
+        inner, kind = core.arg, "absolute"
     elif isinstance(core, Call) and core.name == "max" and core.args[0].shape[1] == 1:
-        inner, kind = core.args[0], "max"
+        inner, kind = core.args[0], "largest"
     else:
         summed = None
         if isinstance(core, Call) and core.name == "sum":
@@ -341,7 +344,8 @@ def epigraph_term(term: Expr, names: set[str]) -> tuple[Expr, str, Expr] | None:
                 and isinstance(core.factors[0].arg, Ones) and core.factors[1].shape[1] == 1:
             summed = core.factors[1]
         if isinstance(summed, Call) and summed.name in ("abs", "relu"):
-            inner, kind = summed.args[0], summed.name
+            inner = summed.args[0]
+            kind = "absolute" if summed.name == "abs" else "positive part"
     if inner is None or _constant(inner, names):
         return None
     return c, kind, inner
@@ -437,12 +441,12 @@ def _build(f: str | Expr, wrt: tuple[str, ...], constraints: tuple[str, ...],
             raise UnsupportedError(
                 f"`{bad[0]}` in the term `{term}` is not differentiable ({bad[1]})",
                 hint="the exact rewrite of ||E||_1, 1^T relu(E) and max(E) needs a smooth E")
-        dims = SCALAR if kind == "max" else inner.shape
+        dims = SCALAR if kind == "largest" else inner.shape
         bound = Symbol(_fresh("t", taken), dims)
         epigraph_terms.append(EpigraphTerm(coef, kind, substitute(inner), bound, str(term)))
     pieces = [substitute(t) for t in smooth_terms]
     for t in epigraph_terms:
-        pieces.append(_scaled(t.coefficient, t.bound if t.kind == "max"
+        pieces.append(_scaled(t.coefficient, t.bound if t.kind == "largest"
                               else Call("sum", (t.bound,))))
     for t in l1_terms:
         both = Add((t.plus, t.minus))
@@ -469,14 +473,14 @@ def _build(f: str | Expr, wrt: tuple[str, ...], constraints: tuple[str, ...],
     model = Model(objective, smooth, variables, user_variables, gradients, l1_terms,
                   epigraph_terms, decls=decls)
     for t in epigraph_terms:
-        above = Add((t.bound if t.kind != "max" else Mul((t.bound, Ones(t.inner.shape[0]))),
+        above = Add((t.bound if t.kind != "largest" else Mul((t.bound, Ones(t.inner.shape[0]))),
                      Neg(t.inner)))
-        side = f"{t.bound.name} 1" if t.kind == "max" else t.bound.name
+        side = f"{t.bound.name} 1" if t.kind == "largest" else t.bound.name
         model.general.append(_general("ineq", above, f"{side} >= {t.inner}", var_names))
-        if t.kind == "abs":
+        if t.kind == "absolute":
             model.general.append(_general("ineq", Add((t.bound, t.inner)),
                                           f"{side} >= -({t.inner})", var_names))
-        if t.kind == "relu":
+        if t.kind == "positive part":
             model.bounds.append(Bound(t.bound, ZERO, "lower", f"{t.bound.name} >= 0"))
     for text in constraints:
         for comp in parse_constraint(text, decls):

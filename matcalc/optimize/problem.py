@@ -501,8 +501,8 @@ class Problem:
             for t in self.model.epigraph_terms:
                 with np.errstate(all="ignore"):
                     e = np.asarray(compiled(t.inner)(values), dtype=float)
-                level = (np.abs(e) if t.kind == "abs" else np.maximum(e, 0.0)
-                         if t.kind == "relu" else np.max(e, initial=0.0))
+                level = (np.abs(e) if t.kind == "absolute" else np.maximum(e, 0.0)
+                         if t.kind == "positive part" else np.max(e, initial=-np.inf))
                 i = next(i for i, v in enumerate(self.variables) if v.name == t.bound.name)
                 flat = np.reshape(level, -1, order="F")
                 if np.all(np.isfinite(flat)):
