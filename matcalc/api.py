@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .budget import derivation_budget
+from .budget import derivation_budget, grant
 from .calculus import Differentiator
 from .errors import MatcalcError, ShapeError, UnsupportedError
 from .expr import Expr, Symbol, Transpose, kind_of
@@ -176,6 +176,7 @@ class Derivative:
 
 def _prepare(f: str | Expr, wrt: str | Symbol, decls: dict[str, str]) -> tuple[Expr, Symbol]:
     expr = parse(f, **decls) if isinstance(f, str) else f
+    grant(expr)  # the derivation's budget grows with its input
     if isinstance(wrt, Symbol):
         return expr, wrt
     if not isinstance(wrt, str):

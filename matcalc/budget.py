@@ -1,4 +1,5 @@
-"""One work budget per derivation: a runaway ends with an UnsupportedError naming where."""
+"""One work budget per derivation, growing with its input: a runaway ends with a RewriteError
+(an UnsupportedError) naming the sub-expression at work, in well under a second."""
 
 from __future__ import annotations
 
@@ -6,34 +7,49 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .errors import RewriteError
-from .expr import Expr
 
-MAX_STEPS = 150_000
-"""Simplifier and rewrite steps one derivation may take: a few seconds of work on an idle
-core. The largest derivations of the stress suite (tr(X^1000), the Hessian of an 8-layer
-network) take 13 000 to 30 000."""
+if TYPE_CHECKING:
+    from .expr import Expr
+
+BASE_STEPS = 80_000
+"""Steps any derivation may take, whatever its input (a step: one simplifier visit, one rule
+tried, one node built; 150 000 to 350 000 of them run in a second on one idle core)."""
+
+STEPS_PER_NODE = 40
+"""Steps added per unit of the input's size (``input_size``): a gradient needs about 20 to
+110 per unit (the 256-layer network about 108), so the work allowed is linear in the input.
+For an input of 10 kB (at most about 2 500 units) a runaway ends after 210 000 steps."""
 
 
 @dataclass
 class Budget:
-    """Steps left to the derivation running in this context (thread or task)."""
+    """Steps allowed to and used by the derivation running in this context (thread or task)."""
 
-    left: int = MAX_STEPS
+    limit: int = BASE_STEPS
     used: int = 0
+    fixed: bool = False  # a limit chosen by the caller does not grow with the input
+    size: int = 0  # the largest input granted so far
+
+    @property
+    def left(self) -> int:
+        return self.limit - self.used
 
 
 _CURRENT: ContextVar[Budget | None] = ContextVar("matcalc_budget", default=None)
 
 
 @contextmanager
-def derivation_budget(steps: int = MAX_STEPS) -> Iterator[Budget]:
-    """Run a derivation with its own budget (nested calls share the outer one)."""
-    if _CURRENT.get() is not None:
-        yield _CURRENT.get()  # type: ignore[misc]
+def derivation_budget(steps: int | None = None) -> Iterator[Budget]:
+    """Run a derivation with its own budget (nested calls share the outer one): BASE_STEPS
+    plus STEPS_PER_NODE per unit of input once ``grant`` has seen it, or ``steps`` exactly."""
+    outer = _CURRENT.get()
+    if outer is not None:
+        yield outer
         return
-    budget = Budget(steps)
+    budget = Budget(BASE_STEPS) if steps is None else Budget(steps, fixed=True)
     token = _CURRENT.set(budget)
     try:
         yield budget
@@ -41,19 +57,45 @@ def derivation_budget(steps: int = MAX_STEPS) -> Iterator[Budget]:
         _CURRENT.reset(token)
 
 
+def input_size(e: Expr) -> int:
+    """Distinct nodes of ``e`` plus their links to children: the size of the DAG as written
+    (a shared binding counts once; a product of 100 factors counts 101)."""
+    from .expr import postorder
+
+    return sum(1 + len(node.children) for node in postorder(e))
+
+
+def grant(e: Expr) -> None:
+    """Extend the running budget to what an input of ``e``'s size is allowed."""
+    budget = _CURRENT.get()
+    if budget is None or budget.fixed:
+        return
+    size = input_size(e)
+    if size > budget.size:
+        budget.size = size
+        budget.limit = max(budget.limit, BASE_STEPS + STEPS_PER_NODE * size)
+
+
+def tally(steps: int = 1) -> None:
+    """Count work that has no place to name (building a node); the next ``charge`` stops
+    the derivation if the budget is spent."""
+    budget = _CURRENT.get()
+    if budget is not None:
+        budget.used += steps
+
+
 def charge(at: Expr, steps: int = 1) -> None:
     """Spend ``steps`` on work at ``at``; raises when the budget of the derivation is spent."""
     budget = _CURRENT.get()
     if budget is None:
         return
-    budget.left -= steps
     budget.used += steps
-    if budget.left < 0:
+    if budget.used > budget.limit:
         from .simplify import excerpt
 
         raise RewriteError(
-            f"the derivation needs more than {budget.used - steps} steps; it was working on "
-            f"`{excerpt(at)}`",
+            f"the derivation needs more than {budget.limit} steps (the budget of an input of "
+            f"its size); it was working on `{excerpt(at)}`",
             hint="the result would be too large to be useful; differentiate a smaller "
             "formula, or name repeated parts with where-bindings",
         )

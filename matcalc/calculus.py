@@ -150,6 +150,20 @@ def differential_of_matrix_power(node: Expr) -> Expr | None:
     return Add(tuple(terms))
 
 
+def differential_of_trace_power(node: Expr) -> Expr | None:
+    """d(tr(U^k)) = k tr(U^(k-1) dU) for an integer k: one term, not the k of d(U^k)."""
+    if not (isinstance(node, Call) and node.name == "tr" and isinstance(node.args[0], Pow)):
+        return None
+    power = node.args[0]
+    k = power.exponent
+    if power.base.is_scalar or not (isinstance(k, Number) and k.value.denominator == 1):
+        return None
+    factors = [Differential(power.base)]  # type: ignore[arg-type]
+    if k.value != 1:
+        factors.insert(0, Pow(power.base, Number(k.value - 1)))
+    return Mul((k, Call("tr", (Mul(tuple(factors)) if len(factors) > 1 else factors[0],))))
+
+
 def adjoint_of_sum(subject: Expr) -> Expr | None:
     """tr(G^T (L1 + ... + Ln)) = tr(G^T L1) + ... + tr(G^T Ln) when no term is broadcast.
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import ClassVar, TypeVar
 
+from .budget import tally
 from .dims import Dim, dim_factors, map_dim, mul_dims
 
 Shape = tuple[Dim, Dim]
@@ -47,6 +48,9 @@ class Expr:
         if kwargs:
             names = cls.__match_args__  # type: ignore[attr-defined]
             args = args + tuple(kwargs[n] for n in names[len(args):] if n in kwargs)
+        # building a node (or finding it built) is work of the derivation running
+        # (matcalc.budget); hashing the key of a node with many children costs more
+        tally(1 + sum(len(a) for a in args if isinstance(a, tuple)) // 16)
         key = (cls, args)
         try:
             hit = _INTERNED.get(key)
@@ -525,6 +529,7 @@ def postorder(root: Expr) -> list[Expr]:
     """
     order: list[Expr] = []
     seen: set[int] = set()
+    links = 0
     stack: list[tuple[Expr, bool]] = [(root, False)]
     while stack:
         node, expanded = stack.pop()
@@ -535,7 +540,10 @@ def postorder(root: Expr) -> list[Expr]:
             continue
         seen.add(id(node))
         stack.append((node, True))
-        stack.extend((c, False) for c in reversed(node.children))
+        children = node.children
+        stack.extend((c, False) for c in reversed(children))
+        links += len(children)
+    tally(len(order) + links // 16)  # work of the derivation running (matcalc.budget)
     return order
 
 
@@ -581,6 +589,7 @@ def fold_dag(root: Expr, combine: Callable[[Expr, list[Value]], Value],
             stack.pop()
             continue
         values = [known(c) for c in node.children]
+        tally(1 + len(values) // 16)  # work of the derivation running (matcalc.budget)
         if None in values:
             stack.extend(c for c, v in zip(node.children, values, strict=True) if v is None)
             continue

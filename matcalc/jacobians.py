@@ -6,7 +6,7 @@ from functools import cache
 
 from .calculus import Differentiator, canonicalize, replace_symbol, tidy_kronecker
 from .commutation import commutation, kron, product
-from .errors import UnsupportedError
+from .errors import RewriteError, UnsupportedError
 from .expr import (
     Add,
     Call,
@@ -371,6 +371,8 @@ class JacobianBuilder:
         (the gradient's textbook traces, tr(A B) rather than vec(I)^T (A ⊗ I) vec(B))."""
         try:
             g = self.engine.identify(Number(1), lin, wrt)
+        except RewriteError:  # the budget is spent: no other way may be tried
+            raise
         except UnsupportedError:
             return None
         return Transpose(g if g.shape[1] == 1 else Call("vec", (g,)))

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 
-from .budget import charge
+from .budget import charge, tally
 from .data import data_path
 from .errors import MatcalcError, RewriteError, RuleError
 from .expr import (
@@ -104,6 +104,7 @@ CONDITIONS: dict[str, Callable[[Expr], bool]] = {
 def match(pattern: Expr, subject: Expr, variables: frozenset[str], bindings: Bindings
           ) -> Iterator[Bindings]:
     """Every way ``pattern`` matches ``subject`` extending ``bindings``."""
+    tally()  # each comparison is work of the derivation's budget (matcalc.budget)
     if isinstance(pattern, Symbol) and pattern.name in variables:
         bound = bindings.get(pattern.name)
         if bound is None:
@@ -192,8 +193,10 @@ class Rule:
 
     def apply(self, subject: Expr) -> Expr | None:
         """The rewritten expression, or None when the rule does not apply."""
-        if self.function is not None:
+        if self.function is not None:  # its work is charged by the nodes it builds
             return self.function(subject)
+        # matching is work of the derivation's budget (a long product or sum costs more)
+        charge(subject, 1 + len(subject.children) // 16)
         for b in self.matches(subject):
             return instantiate(self.rhs, b)  # type: ignore[arg-type]
         return None
@@ -225,6 +228,8 @@ def instantiate(template: Expr, bindings: Bindings) -> Expr:
     inference = _TemplateInference(dims, opaque)
     try:
         typed = inference.elaborate(filled)
+    except RewriteError:  # the derivation's budget is spent: not a property of the rule
+        raise
     except MatcalcError as err:
         raise RuleError(f"a rule produced an ill-typed result: {err.message}") from None
     # Only the template's own I, 1 and 0 got fresh sizes; bound sub-expressions are typed.
@@ -480,6 +485,8 @@ def apply_first(rules: tuple[Rule, ...], subject: Expr, trace: Trace, phase: str
     for rule in rules:
         try:
             new = rule.apply(subject)
+        except RewriteError:  # the derivation's budget is spent: no other rule may try
+            raise
         except MatcalcError:
             continue
         if new is not None:

@@ -266,13 +266,34 @@ def with_coefficient(c: Fraction, e: Expr) -> Expr:
 
 
 def excerpt(e: Expr, limit: int = 80) -> str:
-    """The start of ``e``'s text, for messages about large expressions."""
-    if len(postorder(e)) > 200:
-        return f"a {type(e).__name__} of {len(postorder(e))} distinct nodes"
+    """The start of ``e``'s text, for messages about large expressions (never the whole
+    text of a large tree: shared sub-expressions would be printed once per occurrence)."""
+    if isinstance(e, Differential) and _printed_size(e) > 2000:
+        return f"d({excerpt(e.var, limit)})"
+    distinct = len(postorder(e))
+    if distinct > 200 or _printed_size(e) > 2000:
+        return f"a {type(e).__name__} of {distinct} distinct nodes"
     from .printing.text import to_text
 
     text = to_text(e)
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _printed_size(e: Expr, cap: int = 10**6) -> int:
+    """Nodes the text of ``e`` spells out (a shared node once per occurrence, the variable of
+    a differential included), at most ``cap``: iterative and memoised over the DAG."""
+    sizes: dict[Expr, int] = {}
+    stack = [e]
+    while stack:
+        node = stack[-1]
+        parts = node.children if not isinstance(node, Differential) else (node.var,)
+        missing = [c for c in parts if c not in sizes]
+        if missing:
+            stack.extend(missing)
+            continue
+        stack.pop()
+        sizes[node] = min(cap, 1 + sum(sizes[c] for c in parts))
+    return sizes[e]
 
 
 # ---------------------------------------------------------------------------- the simplifier
@@ -309,7 +330,7 @@ class Simplifier:
             if node in memo:
                 stack.pop()
                 continue
-            charge(node, 1 + max(0, len(node.children) - 8))  # flattening costs per item
+            charge(node, 1 + len(node.children) // 2)  # a long product or sum costs more
             waiting = rewritten.get(node)
             if waiting is not None:
                 result = memo.get(waiting)

@@ -210,6 +210,81 @@ def test_runaway_ends_with_unsupported_error_naming_the_work() -> None:
     assert "softmax" in str(info.value)
 
 
+def untied_network(layers: int) -> str:
+    chain = ", ".join(["h0 = x"] + [f"h{i} = tanh(W{i} h{i - 1})" for i in range(1, layers + 1)])
+    return f"sum(h{layers}) where {chain}"
+
+
+# Derivations whose work outgrows any budget linear in the input (their results have
+# thousands of terms, or the Hessian of a deep network is quadratic in its depth); the time
+# each takes to end is in benchmarks/stress.py ("runaways") and BENCHMARKS.md.
+RUNAWAYS = [
+    ("grad", "a^T X^10000 b", "X"),  # a sum of 10 000 terms
+    ("jacobian", "X^10000", "X"),
+    ("hessian", "x^T " + " ".join(["A"] * 100) + " x", "A"),  # 100^2 Kronecker terms
+    ("hessian", untied_network(256), "x"),  # 5.8 kB of input
+]
+
+
+@pytest.mark.parametrize(("mode", "text", "wrt"), RUNAWAYS, ids=[r[1][:20] for r in RUNAWAYS])
+def test_runaways_end_with_a_budget_that_grows_with_the_input(mode: str, text: str,
+                                                             wrt: str) -> None:
+    from matcalc.budget import BASE_STEPS, STEPS_PER_NODE, input_size
+    from matcalc.errors import RewriteError
+
+    with pytest.raises(RewriteError) as info:
+        getattr(matcalc, mode)(text, wrt)
+    allowed = BASE_STEPS + STEPS_PER_NODE * input_size(matcalc.parse(text))
+    assert f"needs more than {allowed} steps" in str(info.value)
+    assert "working on `" in str(info.value) and info.value.hint
+
+
+def test_the_budget_grows_with_the_input_unless_fixed() -> None:
+    from matcalc.budget import BASE_STEPS, STEPS_PER_NODE, derivation_budget, input_size
+
+    f = matcalc.parse(untied_network(40))
+    # 41 bindings, each a node with its links: tanh, the product, W_i (h_0 = x is shared)
+    assert input_size(f) > 40 * 4
+    with derivation_budget() as budget:
+        matcalc.grad(f, "x")
+    assert budget.limit == BASE_STEPS + STEPS_PER_NODE * input_size(f)
+    assert 0 < budget.used < budget.limit
+    with derivation_budget(steps=10**7) as fixed:
+        matcalc.grad(f, "x")
+    # the same count, less what process-wide memo tables of pure functions kept from the
+    # first run (the symmetry and sum tests): a repeated derivation never needs more
+    assert fixed.limit == 10**7 and 0 < fixed.used <= budget.used
+
+
+@pytest.mark.parametrize("steps", [300, 3_000, 12_000])
+def test_a_spent_budget_is_never_mistaken_for_a_missing_rule(steps: int) -> None:
+    # trying the next rule after the budget ran out would report "no differential rule
+    # applies" (or fall back to another method) instead of the runaway
+    from matcalc.budget import derivation_budget
+    from matcalc.errors import RewriteError
+
+    with derivation_budget(steps=steps), pytest.raises(RewriteError):
+        matcalc.hessian(untied_network(8), "x")
+
+
+def test_messages_name_a_large_shared_expression_without_printing_its_tree() -> None:
+    # residual bindings are a tree of 2^60 leaves: the excerpt must stay short (and quick)
+    from matcalc.expr import Differential
+    from matcalc.simplify import excerpt
+
+    f = matcalc.parse(residual_network(60))
+    assert len(excerpt(f)) < 120
+    assert excerpt(Differential(f)).startswith("d(")
+
+
+@pytest.mark.parametrize("k", [-3, 2, 5])
+def test_trace_of_a_power_against_finite_differences(k: int) -> None:
+    # d tr(X^k) = k tr(X^(k-1) dX) (Matrix Cookbook eq. 121), one term for any integer k
+    f = matcalc.parse(f"tr(X^{k})")
+    _assert_checked(check_gradient(f, next(iter(f.free_symbols()))))
+    _assert_checked(check_hessian(f, next(iter(f.free_symbols()))))
+
+
 # ---------------------------------------------------------------------------- threads
 
 FORMULAS = [
