@@ -7,8 +7,13 @@ Usage (from the repository root)::
 
 For each family of formulas the time is measured at size n and 2n (best of a few runs)
 and the ratio t(2n) / t(n) is compared with 4, a quadratic bound: a ratio above 4 (with a
-margin for noise) marks the family as growing faster than quadratically. Exit status 1
-when a family does. The numbers are recorded in BENCHMARKS.md ("Stress").
+margin for noise) marks the family as growing faster than quadratically. The growth is
+measured without the step budget (matcalc.budget), which would end the larger sizes.
+
+Then each runaway (a derivation whose work outgrows the budget of its input) is run with
+the default budget: it must end with a RewriteError, and its wall and CPU time until then
+are reported. Exit status 1 when a family grows faster than quadratically or a runaway
+does not end with the budget's error. The numbers are recorded in BENCHMARKS.md ("Stress").
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import matcalc  # noqa: E402
+from matcalc.budget import BASE_STEPS, STEPS_PER_NODE, derivation_budget, input_size  # noqa: E402
+from matcalc.errors import RewriteError  # noqa: E402
 
 QUADRATIC = 4.0
 NOISE = 1.5  # timings on a shared machine; a real super-quadratic family is far above
@@ -65,21 +72,60 @@ FAMILIES: dict[str, tuple[str, Callable[[int], tuple[str, str]], int]] = {
                                              + " x||^2", "x"), 32),
     "tanh network, gradient": ("grad", network, 64),
     "residual network h_i = h_(i-1) + tanh(W_i h_(i-1))": ("grad", residual, 16),
-    "tanh network, Hessian": ("hessian", network, 4),
+    "tanh network, Hessian": ("hessian", network, 8),
     "where-bindings h_k = h_(k-1) .* h_(k-1)": (
         "grad", lambda n: (f"sum(h{n}) where " + ", ".join(
             ["h0 = x"] + [f"h{i} = h{i - 1} .* h{i - 1}" for i in range(1, n + 1)]), "x"), 20),
 }
 
 
+SOAK_LARGEST = {"tanh network, Hessian": 32}  # deeper Hessians recurse in factor_sum
+
+RUNAWAYS: list[tuple[str, str, str]] = [
+    # (mode, formula, wrt): results of thousands of terms, or quadratic work in a large input
+    ("grad", "a^T X^10000 b", "X"),
+    ("jacobian", "X^10000", "X"),
+    ("hessian", "tr(X^10000)", "X"),
+    ("hessian", "x^T " + " ".join(["A"] * 100) + " x", "A"),
+    ("hessian", nested_softmax(64)[0], "x"),
+    ("grad", "x^T " + " ".join(["A"] * 2000) + " x", "A"),
+    ("hessian", network(256)[0], "x"),
+    ("hessian", residual(200)[0], "x"),
+    ("hessian", network(390)[0], "x"),
+]
+
+
 def timed(mode: str, formula: str, wrt: str, repeat: int = 2) -> float:
     best = float("inf")
     for _ in range(repeat):
         start = time.perf_counter()
-        result = getattr(matcalc, mode)(formula, wrt)
+        with derivation_budget(steps=10**10):  # growth, not the budget, is measured here
+            result = getattr(matcalc, mode)(formula, wrt)
         str(result)  # printing is part of the work
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def runaways() -> list[str]:
+    """Time each runaway until the default budget ends it; the names of those it did not."""
+    print(f"\nrunaways, default budget ({BASE_STEPS} steps + {STEPS_PER_NODE} per unit of input)")
+    print(f"{'formula':44} {'chars':>6} {'size':>5} {'budget':>7} {'wall':>8} {'cpu':>8}")
+    escaped = []
+    for mode, formula, wrt in RUNAWAYS:
+        size = input_size(matcalc.parse(formula))
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            getattr(matcalc, mode)(formula, wrt)
+            outcome = "  derived (not a runaway)"
+            escaped.append(formula)
+        except RewriteError:
+            outcome = ""
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        name = f"{mode} {formula}"
+        name = name if len(name) <= 44 else name[:41] + "..."
+        print(f"{name:44} {len(formula):>6} {size:>5} {BASE_STEPS + STEPS_PER_NODE * size:>7} "
+              f"{wall:>7.3f}s {cpu:>7.3f}s{outcome}")
+    return escaped
 
 
 def main() -> int:
@@ -95,6 +141,8 @@ def main() -> int:
         previous = timed(mode, *make(n))
         print(f"{name:44} {n:>6} {previous:>8.3f}s")
         for _ in range(doublings):
+            if args.soak and 2 * n > SOAK_LARGEST.get(name, 2 * n):
+                break
             n *= 2
             now = timed(mode, *make(n))
             ratio = now / max(previous, 1e-3)
@@ -105,9 +153,14 @@ def main() -> int:
             previous = now
     if failed:
         print("growing faster than quadratically: " + ", ".join(failed))
-        return 1
-    print("every family grows at most quadratically (ratio <= 4 per doubling, with margin)")
-    return 0
+    else:
+        print("every family grows at most quadratically (ratio <= 4 per doubling, with margin)")
+    escaped = runaways()
+    if escaped:
+        print("not ended by the budget: " + ", ".join(f[:40] for f in escaped))
+    else:
+        print("every runaway ends with RewriteError (the budget of its input)")
+    return 1 if failed or escaped else 0
 
 
 if __name__ == "__main__":

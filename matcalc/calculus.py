@@ -352,15 +352,25 @@ class Differentiator:
         new = apply_first(differential_index()(node), node, self.trace, "differential")
         if new is not None:
             return new
-        hint = "this operator cannot be differentiated by matcalc yet"
-        if any(is_rank_deficient(c) for c in node.children):
-            hint = (f"`{node.children[0]}` has rank one (a product through a vector), so it is "
-                    "singular for sizes above 1: Jacobi's formula needs an invertible matrix")
+        singular = next((c for c in node.children if is_rank_deficient(c)), None)
+        if singular is not None:
+            det = isinstance(node, Call) and node.name == "det"
+            zero = f"; `{node}` is 0 for every size above 1, and so is its derivative"
+            raise UnsupportedError(
+                f"`{node}` needs an invertible matrix, but `{singular}` has rank one (a product "
+                f"through a vector), so it is singular for every size above 1{zero if det else ''}",
+                hint="declare the size (for example `where u: vector(3)`): the determinant of "
+                "a rank-one matrix of a known size above 1 simplifies to 0 (rules/simplify.rules"
+                ": simplify_det_rank_deficient)" if det else
+                "the function is not defined at a singular matrix; check the formula",
+                about=node)
         why = FUNCTIONS[node.name].no_differential if isinstance(node, Call) else None
         if why:
             raise UnsupportedError(f"`{node}` has no differential in closed form", hint=why,
                                    about=node)
-        raise UnsupportedError(f"no differential rule applies to `{node}`", hint=hint, about=node)
+        raise UnsupportedError(f"no differential rule applies to `{node}`",
+                               hint="this operator cannot be differentiated by matcalc yet",
+                               about=node)
 
     def backpropagate(self, node: Expr, g: Expr, wrt: Expr):
         """Pairs (child, gradient contribution) from the gradient ``g`` of ``node``."""

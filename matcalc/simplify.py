@@ -1331,6 +1331,19 @@ def determinant_of_power(e: Expr) -> Expr | None:
     return None
 
 
+def determinant_of_rank_deficient(e: Expr) -> Expr | None:
+    """det(u v^T) = 0 for a declared size above 1: a product through a vector has rank at
+    most one (rules/simplify.rules: simplify_det_rank_deficient). A symbolic size stays,
+    since for n = 1 the determinant is the product itself."""
+    from .rewrite import is_rank_deficient
+
+    if isinstance(e, Call) and e.name == "det" and is_rank_deficient(e.args[0]):
+        n = e.args[0].shape[0]
+        if isinstance(n, int) and n > 1:
+            return num(0)
+    return None
+
+
 def log_determinant_of_power(e: Expr) -> Expr | None:
     """logdet(U^k) = k logdet(U) for an integer k (rules/simplify.rules)."""
     if isinstance(e, Call) and e.name == "logdet":

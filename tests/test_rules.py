@@ -64,6 +64,7 @@ def test_a_wrong_identity_fails(rule):
 # apply to it, and both sides must agree entrywise (SymPy, exact rational point).
 PYTHON_EXAMPLES = {
     "simplify_det_power": ("det(X^3)", {}),
+    "simplify_det_rank_deficient": ("det(u v^T)", {"u": "vector(3)", "v": "vector(3)"}),
     "simplify_logdet_power": ("logdet(X^-2)", {}),
     "simplify_trace_cyclic": ("tr(X^-1 A X)", {}),
     "simplify_chain_powers": ("X^2 X^-1 A A^-1 X^T X^-T B", {}),

@@ -185,10 +185,21 @@ def test_input_errors_are_located(text: str) -> None:
 
 
 def test_rank_one_determinant_is_unsupported_not_a_failing_formula() -> None:
-    # det(u u^T) = 0 for n >= 2: Jacobi's formula (with (u u^T)^-1) does not apply
+    # det(u u^T) = 0 for n >= 2: Jacobi's formula (with (u u^T)^-1) does not apply, and
+    # with a symbolic size n = 1 (det = u^2) cannot be ruled out: the error names the reason
     with pytest.raises(UnsupportedError) as info:
         matcalc.grad("-det(u u^T)", "u")
-    assert "det(u u^T)" in str(info.value)
+    assert "`u u^T` has rank one" in info.value.message
+    assert "is 0 for every size above 1" in info.value.message
+    assert "vector(3)" in info.value.hint
+
+
+def test_rank_one_determinant_of_a_declared_size_is_zero() -> None:
+    # rank(u v^T) <= 1 < 3, so det(u v^T) = 0 and its gradient is the zero vector
+    g = matcalc.grad("-det(u u^T) where u: vector(3)", "u")
+    assert str(g) == "0" and g.check()
+    f = matcalc.parse("det(A x y^T B) + x^T x where A: matrix(4, 4), B: matrix(4, 4)")
+    assert str(matcalc.grad(f, "x")) == "2 x"  # det(A) det(x y^T B) = 0
 
 
 def test_jacobian_of_scalar_in_a_matrix_checks() -> None:
