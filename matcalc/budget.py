@@ -1,5 +1,11 @@
 """One work budget per derivation, growing with its input: a runaway ends with a RewriteError
-(an UnsupportedError) naming the sub-expression at work, in well under a second."""
+(an UnsupportedError) naming the sub-expression at work, in well under a second.
+
+The budget counts steps, not time, so a derivation ends at the same point on any machine and
+under any load. Work that process-wide memo tables of pure functions (the symmetry test,
+shared traversal caches) remember from an earlier derivation is not done, so not counted,
+again: a derivation repeated in one process never needs more steps than the first time.
+"""
 
 from __future__ import annotations
 
