@@ -310,3 +310,17 @@ def test_a_power_of_a_scalar_product_splits_off_its_chain():
     assert str(e) == "1 / (alpha (x^T x))"
     alpha, x = matcalc.parse("alpha", alpha="scalar"), matcalc.parse("x^T x")
     assert set(e.factors) == {Pow(alpha, Number(-1)), Pow(x, Number(-1))}
+
+
+def test_the_diagonal_of_an_outer_product_is_elementwise():
+    # d x^T diag(d) x = x^T diag(dd) x = (x ⊙ x)^T dd: grad = x.^2
+    g = matcalc.grad("x^T diag(d) x", "d")
+    assert str(g) == "x.^2"
+    assert g.check()
+
+
+def test_the_logistic_function_written_with_exp_is_sigma():
+    # exp(z) / (1 + exp(z)) = sigma(z), sigma' = sigma (1 - sigma)
+    g = matcalc.grad("exp(a^T x) / (1 + exp(a^T x))", "x")
+    assert str(g) == "s (1 - s) a where s = sigma(a^T x)"
+    assert g.check()
