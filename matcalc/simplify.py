@@ -330,7 +330,9 @@ class Simplifier:
             if node in memo:
                 stack.pop()
                 continue
-            charge(node, 1 + len(node.children) // 2)  # a long product or sum costs more
+            # a long product costs more, a sum more again (its terms are collected, ordered
+            # and factored one by one)
+            charge(node, 1 + len(node.children) // (1 if isinstance(node, Add) else 2))
             waiting = rewritten.get(node)
             if waiting is not None:
                 result = memo.get(waiting)
