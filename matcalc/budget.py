@@ -1,5 +1,6 @@
 """One work budget per derivation, growing with its input: a runaway ends with a RewriteError
-(an UnsupportedError) naming the sub-expression at work, in well under a second.
+(an UnsupportedError) naming the sub-expression at work: after 0.15 to 0.6 s of CPU for a
+small input, about 1 s for 4 to 9 kB (BENCHMARKS.md, "Stress").
 
 The budget counts steps, not time, so a derivation ends at the same point on any machine and
 under any load. Work that process-wide memo tables of pure functions (the symmetry test,
@@ -21,13 +22,14 @@ if TYPE_CHECKING:
     from .expr import Expr
 
 BASE_STEPS = 80_000
-"""Steps any derivation may take, whatever its input (a step: one simplifier visit, one rule
-tried, one node built; 150 000 to 350 000 of them run in a second on one idle core)."""
+"""Steps any derivation may take, whatever its input. A step is a simplifier visit (a long
+product or sum costs more), a pattern rule tried, a pattern comparison, a node built or
+found, a node of a traversal: 140 000 to 180 000 of them run in a second of CPU."""
 
 STEPS_PER_NODE = 40
-"""Steps added per unit of the input's size (``input_size``): a gradient needs about 20 to
-110 per unit (the 256-layer network about 108), so the work allowed is linear in the input.
-For an input of 10 kB (at most about 2 500 units) a runaway ends after 210 000 steps."""
+"""Steps added per unit of the input's size (``input_size``), so that the work allowed is
+linear in the input: the gradient of a 256-layer network needs about 60 per unit (90 300 of
+its 141 560), and a runaway on 10 kB of input (about 2 400 units) ends after 176 000 steps."""
 
 
 @dataclass
