@@ -550,12 +550,25 @@ class _Builder(Transformer_NonRecursive):
             _ctx().error(err.message, meta.start_pos if not meta.empty else None, err.hint,
                          DeclarationError)
 
+    def dim_product(self, meta, items):
+        factors = [t for t in items if t.type != "PROD_OP"]
+        if any(str(t) != "*" for t in items if t.type == "PROD_OP"):
+            _ctx().error("a size is a product with `*` (matrix(m*n, p))", meta.start_pos,
+                         cls=DeclarationError)
+        sizes = self.dims(meta, factors)
+        out: Dim = sizes[0]
+        for d in sizes[1:]:
+            out = mul_dims(out, d)
+        return out
+
     def dims(self, meta, items):
-        out: list[int | str] = []
+        out: list[Dim] = []
         for t in items:
-            if isinstance(t, Token) and t.type == "NAME":
+            if not isinstance(t, Token):  # a product of sizes, already read
+                out.append(t)
+            elif t.type == "NAME":
                 out.append(str(t))
-            elif isinstance(t, Token) and t.type == "NUMBER":
+            elif t.type == "NUMBER":
                 text = str(t)
                 if not text.isdigit() or int(text) == 0 or len(text) > MAX_DIMENSION_DIGITS:
                     _ctx().error(f"{text} is not a size: a dimension is a name or a whole "

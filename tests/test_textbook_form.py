@@ -140,6 +140,15 @@ def test_kronecker_gradients_print_the_textbook_form(f, wrt, text):
     g = matcalc.grad(f, wrt)
     assert str(g) == text
     assert g.check()
+    # the claim is read with the function's sizes, products such as matrix(m*p, n*q)
+    assert matcalc.check_claim(f, wrt, text)
+
+
+def test_a_declared_size_may_be_a_product():
+    e = matcalc.parse("X where X: matrix(m*q, 2*n)")
+    assert [str(d) for d in e.shape] == ["m*q", "2*n"]
+    with pytest.raises(matcalc.DeclarationError):
+        matcalc.parse("X where X: matrix(m/q, n)")
 
 
 @pytest.mark.parametrize("text, expected", [
