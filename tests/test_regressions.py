@@ -164,3 +164,20 @@ def test_log_of_exp_is_its_argument_so_the_code_stays_finite() -> None:
     with np.errstate(over="ignore"):  # exp(det) is inf, as it may be
         got = g.to_numpy()(Gamma=-1.2, H=h)
     assert np.isfinite(got) and got == pytest.approx(0.0, abs=1e-300)
+
+
+@pytest.mark.parametrize("f, scale", [("det(X) tr(X)", 1.0), ("det(A X) tr(X)", 2.0)])
+def test_det_times_a_sum_with_the_inverse_is_finite_at_singular_points(f, scale) -> None:
+    # d(det(X) tr(X)) = det(X) I + tr(X) det(X) X^-T = det(X) I + tr(X) adj(X)^T: defined
+    # at a singular X, where the code computed det(X) (I + tr(X) X^-T) = 0 * inf = nan
+    import numpy as np
+
+    g = matcalc.grad(f, "X")
+    assert g.check()
+    x = np.array([[1.0, 2.0], [2.0, 4.0]])  # det 0, tr 5, adj(X)^T = [[4, -2], [-2, 1]]
+    a = np.array([[1.0, 0.5], [0.0, 2.0]])  # det(A) = 2
+    args = {"X": x, "A": a} if "A" in f else {"X": x}
+    with np.errstate(all="ignore"):
+        got = g.to_numpy()(**args)
+    np.testing.assert_allclose(got, scale * 5 * np.array([[4.0, -2.0], [-2.0, 1.0]]),
+                               atol=1e-12)

@@ -1429,9 +1429,18 @@ def _jax_function(name: str, args: list[str], params: Sequence[Symbol], gen: _Ge
     return "\n".join(lines) + "\n"
 
 
+def _base_of(f: Expr) -> Expr:
+    """The base of an integer power above 1, else ``f``."""
+    if isinstance(f, Pow) and isinstance(f.exponent, Number) and (
+            f.exponent.value.denominator == 1 and f.exponent.value > 1):
+        return f.base
+    return f
+
+
 def _with_adjugates(roots: list[Expr]) -> list[Expr]:
     """det(U)^k U^-1 (or U^-T) in one product is det(U)^(k-1) adj(U) (or its transpose),
-    whose code does not divide by det(U): det gradients stay finite at singular U."""
+    whose code does not divide by det(U): det gradients stay finite at singular U. A det
+    factor is distributed over a sum whose terms hold U^-1 (det(X) (I + tr(X) X^-T))."""
     memo: dict[Expr, Expr] = {}
 
     def pair(factors: list[Expr]) -> list[Expr] | None:
@@ -1456,15 +1465,35 @@ def _with_adjugates(roots: list[Expr]) -> list[Expr]:
                     return out
         return None
 
+    def product(factors: list[Expr]) -> Expr:
+        return factors[0] if len(factors) == 1 else Mul(tuple(factors))
+
+    def distributed(factors: list[Expr]) -> list[Expr] | None:
+        """det(U)^k (S + T U^-T) as det(U)^k S + T det(U)^k U^-T, when a term pairs."""
+        dets = [f for f in factors if isinstance(_base_of(f), Call) and _base_of(f).name == "det"]
+        sums = [j for j, f in enumerate(factors) if isinstance(f, Add)]
+        for det in dets:
+            for j in sums:
+                terms = []
+                for t in factors[j].terms:
+                    inner = [det, *(t.factors if isinstance(t, Mul) else (t,))]
+                    paired = pair(inner)
+                    terms.append((product(paired or inner), paired is not None))
+                if any(p for _, p in terms):
+                    rest = [f for f in factors if f is not det]
+                    k = rest.index(factors[j])
+                    return [*rest[:k], Add(tuple(t for t, _ in terms)), *rest[k + 1:]]
+        return None
+
     def walk(root: Expr) -> Expr:
         for e in postorder(root):  # children first, iteratively (deep networks)
             if e in memo:
                 continue
             hit = e.map_children(memo.__getitem__) if e.children else e
             if isinstance(hit, Mul):
-                factors = pair(list(hit.factors))
+                factors = pair(list(hit.factors)) or distributed(list(hit.factors))
                 if factors is not None:
-                    hit = factors[0] if len(factors) == 1 else Mul(tuple(factors))
+                    hit = product(factors)
             memo[e] = hit
         return memo[root]
 
