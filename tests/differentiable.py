@@ -391,10 +391,13 @@ def _finite_differences(f: Expr, wrt: Symbol, point: dict, oracle: _Oracle,
 def _compare(kind: str, f: Expr, wrt: Symbol, seed: int, points: int) -> Outcome:
     """The compiled ``kind`` derivative of f against central finite differences of f.
 
-    ``wrong`` when the finite differences are stable (two step sizes agree) and the
-    compiled result disagrees with them, or is NaN or infinite there; ``skipped`` when f
-    is not finite or not smooth enough at the random points for finite differences to be
-    trusted (a kink of abs, relu, sign or ||.||_1 within a step, or overflow).
+    Where float64 finite differences are stable (two step sizes agree) and agree with the
+    compiled result, the point is checked. Where they disagree with it, or cannot be used
+    (|f| above ``largest``, or the two steps disagree: a kink within a step), the
+    high-precision reference decides (``_at_high_precision``). ``wrong`` when it rejects
+    the result, or the result is NaN or infinite where the derivative is finite;
+    ``skipped`` when at no point f is finite with a derivative (a repeated extreme
+    eigenvalue or singular value, f or its derivative beyond float64).
     """
     oracle = _ORACLES[kind]
     try:
@@ -411,16 +414,30 @@ def _compare(kind: str, f: Expr, wrt: Symbol, seed: int, points: int) -> Outcome
         point = random_point(symbols, SIZES, rng)
         with np.errstate(all="ignore"):
             value = np.asarray(evaluate(f, point, SIZES), dtype=float)
-            if not np.all(np.isfinite(value)) or np.max(np.abs(value)) > oracle.largest or \
-                    not _simple_spectrum(f, point):
-                continue
-            fd = _finite_differences(f, wrt, point, oracle, oracle.steps[0])
-            fd_coarse = _finite_differences(f, wrt, point, oracle, oracle.steps[1])
+            if not np.all(np.isfinite(value)) or not _simple_spectrum(f, point):
+                continue  # no derivative here (or f overflows float64)
             got = np.asarray(compiled(**_python_names(point)), dtype=float)
-        scale = 1.0 + float(np.max(np.abs(value))) + float(np.max(np.abs(fd), initial=0.0))
-        if not (np.all(np.isfinite(fd)) and np.allclose(
+            fd = fd_coarse = None
+            if np.max(np.abs(value)) <= oracle.largest:
+                fd = _finite_differences(f, wrt, point, oracle, oracle.steps[0])
+                fd_coarse = _finite_differences(f, wrt, point, oracle, oracle.steps[1])
+        scale = 1.0 + float(np.max(np.abs(value))) + float(np.max(np.abs(fd), initial=0.0)) \
+            if fd is not None else 0.0
+        if fd is None or not (np.all(np.isfinite(fd)) and np.allclose(
                 fd, fd_coarse, rtol=oracle.agree[0], atol=oracle.agree[1] * scale)):
-            continue  # not smooth at this point: finite differences say nothing
+            # f too large for float64 differences (|f| above ``largest``) or them unstable
+            # (a kink within a step): the high-precision reference alone decides
+            why = "f is too large" if fd is None else "the two steps disagree"
+            verdict = _unusable_differences(f, wrt, result, point, oracle, got, seed)
+            if verdict is None:
+                continue  # the derivative overflows float64 too: not checkable
+            right, figures = verdict
+            if not right:
+                return Outcome("wrong", f"at {point} (float64 finite differences unusable: "
+                               f"{why}): {figures}", result)
+            notes.append(f"float64 finite differences unusable ({why}); {figures}")
+            compared += 1
+            continue
         if got.size != fd.size:
             return Outcome("wrong", f"shape {got.shape}, finite differences {fd.shape}", result)
         got = got.reshape(fd.shape)
@@ -438,6 +455,24 @@ def _compare(kind: str, f: Expr, wrt: Symbol, seed: int, points: int) -> Outcome
     if not compared:
         return Outcome("skipped", "no point where finite differences are reliable", result)
     return Outcome("checked", "\n  ".join(notes), result, len(notes))
+
+
+def _unusable_differences(f: Expr, wrt: Symbol, result: matcalc.Derivative, point: dict,
+                          oracle: _Oracle, got: np.ndarray, seed: int
+                          ) -> tuple[bool, str] | None:
+    """The high-precision verdict where float64 finite differences cannot be used; None
+    when the derivative itself is beyond float64 (so a non-finite result is no error)."""
+    if np.all(np.isfinite(got)):
+        return _at_high_precision(f, wrt, result, point, oracle, got, seed)
+    try:
+        size = max(error for error, _ in high_precision.directional_errors(
+            f, wrt, point, SIZES, oracle.mode, np.zeros_like(got),
+            np.random.default_rng(seed)))
+    except Exception:
+        return None
+    if not size < 1e300:
+        return None
+    return False, f"nan or inf where the derivative is finite (about {size:.3g})"
 
 
 def _at_high_precision(f: Expr, wrt: Symbol, result: matcalc.Derivative, point: dict,

@@ -13,13 +13,14 @@ could not be checked numerically (not finite or not smooth at the random points)
 many were WRONG and how many crashed (an exception other than UnsupportedError), with
 every wrong or crashing expression. Exit status 1 when any was wrong or crashed.
 
-A point where float64 finite differences and the result disagree is decided by a
-reference at 60 digits (``tests/high_precision.py``): the result is right there only if
-its formula, evaluated at 60 digits, agrees with that reference to 1e-8 and its float64
-code to the usual tolerance; each such point is printed ("DECIDED AT 60 DIGITS") and
-counted, so ill-conditioned points where finite differences are not an oracle are
-visible, neither hidden nor counted as wrong. NaN or infinity in a result where finite
-differences are finite is always wrong.
+A point where float64 finite differences disagree with the result, or cannot be used
+(|f| too large for them, or two step sizes disagree), is decided by a reference at 60
+digits (``tests/high_precision.py``): the result is right there only if its formula,
+evaluated at 60 digits, agrees with that reference to 1e-8 and its float64 code to the
+usual tolerance; each such point is printed ("DECIDED AT 60 DIGITS") and counted, so
+ill-conditioned points where finite differences are not an oracle are visible, neither
+hidden nor counted as wrong. NaN or infinity in a result where the derivative is finite
+is always wrong.
 The result of the last run is recorded in BENCHMARKS.md ("Soak test").
 """
 
