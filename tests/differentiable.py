@@ -330,24 +330,33 @@ def _python_names(point: dict) -> dict:
 
 def _simple_spectrum(f: Expr, point: dict) -> bool:
     """Whether every eigenvalue / singular value function in ``f`` has a simple extreme value
-    at ``point`` (relative gap 1e-6); where it does not, it has no derivative."""
+    at ``point`` (relative gap 1e-6), and every unit vector a sign: where one does not, it
+    has no derivative. The sign convention (the entry of largest magnitude is positive)
+    jumps where two entries tie in magnitude, as the left singular vector of
+    ``sign(y) y^T A`` always does."""
     for node in f.walk():
         if isinstance(node, Call) and node.name in ("lambda_max", "lambda_min", "eigvec_max",
                                                     "eigvec_min"):
             a = np.asarray(evaluate(node.args[0], point, SIZES), dtype=float)
-            w = np.linalg.eigvalsh((a + a.T) / 2)
+            w, vectors = np.linalg.eigh((a + a.T) / 2)
             gaps = (w[1] - w[0], w[-1] - w[-2])
+            unit = vectors[:, -1 if node.name.endswith("max") else 0]
         elif (isinstance(node, Call) and node.name in ("svec_left", "svec_right")) or (
                 isinstance(node, Norm) and node.p == "2" and node.arg.shape[1] != 1
                 and node.arg.shape[0] != 1):
             a = np.asarray(evaluate(node.args[0] if isinstance(node, Call) else node.arg,
                                     point, SIZES), dtype=float)
-            w = np.linalg.svd(a, compute_uv=False)
+            u, w, _ = np.linalg.svd(a)
             gaps = (w[0] - w[1],) if w.size > 1 else (1.0,)
+            unit = u[:, 0]  # its largest entry fixes the signs of both singular vectors
         else:
             continue
         if min(gaps) <= 1e-6 * (1 + float(np.max(np.abs(w)))):
             return False
+        if isinstance(node, Call) and node.name.startswith(("eigvec", "svec")):
+            top = np.sort(np.abs(unit))[-2:]
+            if top.size == 2 and top[1] - top[0] <= 1e-6 * top[1]:
+                return False
     return True
 
 
@@ -475,6 +484,11 @@ def _unusable_differences(f: Expr, wrt: Symbol, result: matcalc.Derivative, poin
     return False, f"nan or inf where the derivative is finite (about {size:.3g})"
 
 
+def _relative(error: float, scale: float) -> float:
+    """``error / scale``, 0 for an exact zero (a zero Hessian along a direction)."""
+    return error / scale if scale else (0.0 if error == 0 else float("inf"))
+
+
 def _at_high_precision(f: Expr, wrt: Symbol, result: matcalc.Derivative, point: dict,
                        oracle: _Oracle, got: np.ndarray, seed: int) -> tuple[bool, str]:
     """Where float64 finite differences and the result disagree, the verdict of a reference
@@ -491,8 +505,8 @@ def _at_high_precision(f: Expr, wrt: Symbol, result: matcalc.Derivative, point: 
         computed = errors(got)
     except Exception as err:  # no reference: the float64 disagreement stands
         return False, f"no reference ({type(err).__name__}: {err})"
-    formula = max(e / s for e, s in exact)
-    code = max(e / s for e, s in computed)
+    formula = max(_relative(e, s) for e, s in exact)
+    code = max(_relative(e, s) for e, s in computed)
     figures = (f"relative to the reference at {high_precision.DIGITS} digits, the formula is "
                f"off by {formula:.2g}, its float64 code by {code:.2g}")
     return formula <= 1e-8 and code <= oracle.tolerance[0], figures

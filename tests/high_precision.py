@@ -30,6 +30,13 @@ STEP = sympy.Float("1e-20", DIGITS)
 """Truncation error ~ STEP^2 f''' and rounding ~ 10^-DIGITS / STEP: both far below 1e-16."""
 
 
+FLOOR = 1e-10
+"""A scale's least part, times 1 + |f|: where the derivative along a direction is exactly
+zero (a Hessian of a piecewise-linear f), the reference is its own rounding, about
+10^-DIGITS |f| / STEP^2 = 1e-20 |f| for second differences, and an error is compared with
+that floor, far below the 1e-6 (1 + |f|) of the float64 oracle's absolute tolerance."""
+
+
 def _mp(m: sympy.Matrix) -> mpmath.matrix:
     return mpmath.matrix([[mpmath.mpf(sympy.Float(v, DIGITS)._mpf_) for v in row]
                           for row in m.tolist()])
@@ -132,7 +139,8 @@ def directional_errors(f: Expr, wrt: Symbol, point: dict, sizes: dict, mode: str
     is the derivative of f along the structure-projected directions at DIGITS digits and
     the claimed value is ``got`` (the float64 result, in the layout of ``mode``: gradient,
     d vec(f) / d vec(wrt)^T, or Hessian) applied to them; scale is the sum of the absolute
-    values of the terms of that product (the size of what may cancel)."""
+    values of the terms of that product (the size of what may cancel), plus |reference|
+    and FLOOR (1 + |f|)."""
     env = {name: _as_matrix(v) for name, v in point.items()}
     x0 = env[wrt.name]
     rows, cols = x0.shape
@@ -147,6 +155,7 @@ def directional_errors(f: Expr, wrt: Symbol, point: dict, sizes: dict, mode: str
     out = []
     h = STEP
     claimed = np.asarray(got, dtype=float)
+    floor = FLOOR * (1 + float(max(abs(v) for v in value(x0))))
     for _ in range(directions):
         pv, v = direction()
         if mode == "hessian":
@@ -166,5 +175,5 @@ def directional_errors(f: Expr, wrt: Symbol, point: dict, sizes: dict, mode: str
             have = terms.sum(axis=1)
             scale = float(np.abs(terms).sum(axis=1).max())
         error = float(np.max(np.abs(reference - have)))
-        out.append((error, scale + float(np.max(np.abs(reference)))))
+        out.append((error, scale + float(np.max(np.abs(reference))) + floor))
     return out

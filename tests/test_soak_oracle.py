@@ -21,6 +21,8 @@ from differentiable import (
     _finite_differences,
     _python_names,
     check_derivative,
+    check_gradient,
+    check_hessian,
     check_jacobian,
     random_expression,
 )
@@ -102,3 +104,23 @@ def test_the_flagged_soak_points_are_decided_at_high_precision(mode, case_seed):
     assert "the formula is off by" in outcome.detail
     formula_error = float(outcome.detail.split("the formula is off by ")[1].split(",")[0])
     assert formula_error < 1e-12
+
+
+@pytest.mark.parametrize(("mode", "case_seed"), [
+    ("hessian", 1006594),  # min(u / exp(alpha)): piecewise linear, its Hessian is 0
+    ("hessian", 1008690),  # -max(r)
+])
+def test_a_zero_derivative_is_compared_with_the_references_own_rounding(mode, case_seed):
+    f, wrt = random_expression(case_seed, "scalar", 4)
+    outcome = check_hessian(f, wrt, seed=case_seed)
+    assert outcome.status == "checked", outcome.detail
+    assert str(outcome.result) == "0"
+
+
+def test_a_unit_vector_whose_sign_convention_jumps_is_not_checkable():
+    # the left singular vector of sign(y) y^T A is sign(y) / sqrt(n): its entries tie in
+    # magnitude, so the sign convention (largest entry positive) jumps under any
+    # perturbation; svec_right(.) has no derivative there, and neither oracle is one
+    f, wrt = random_expression(1004515, "scalar", 4)
+    assert "svec_right(sign(y) y^T" in str(f)
+    assert check_gradient(f, wrt, seed=1004515).status == "skipped"
