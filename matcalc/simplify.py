@@ -803,6 +803,7 @@ class Simplifier:
 
 _TRANSPOSES: dict[Expr, int] = {}
 _NODES: dict[Expr, int] = {}
+_SUMS: dict[Expr, bool] = {}
 
 
 def _tree_count(e: Expr, counts: Callable[[Expr], bool], cache: dict[Expr, int]) -> int:
@@ -880,12 +881,11 @@ def _common_coefficient(items: list[Expr]) -> Fraction:
     return -g if all(c < 0 for c in coefficients) else g
 
 
-@lru_cache(maxsize=1 << 16)
 def _has_sum(e: Expr) -> bool:
-    """A sum printed in parentheses of its own (not one inside a function's argument)."""
-    if isinstance(e, (Call, Norm)):
-        return False
-    return isinstance(e, Add) or any(_has_sum(c) for c in e.children)
+    """A sum printed in parentheses of its own (not one inside a function's argument);
+    iterative and memoised, so deep where-bindings need no deep recursion."""
+    return fold_dag(e, lambda node, inner: not isinstance(node, (Call, Norm)) and (
+        isinstance(node, Add) or any(inner)), _SUMS)
 
 
 def _collect(terms: tuple[Expr, ...]) -> dict[Expr, Fraction]:
@@ -929,9 +929,11 @@ def as_the_formula_writes(e: Expr, formula: Expr) -> Expr:
     ``S^-1 (x - m)`` for a formula in ``x - m``; ``-2 W (x - s)`` stays, as in the Matrix
     Cookbook). Equal to ``e``; a presentation step after the normal form."""
     sums = [n for n in formula.walk() if isinstance(n, Add)]
-    # a matrix sum transposed keeps its transposes inside its terms: X^T - V U^T
-    written = {simplify(n) for n in sums} | {simplify(Transpose(n)) for n in sums
-                                             if 1 not in n.shape}
+    # a matrix sum transposed keeps its transposes inside its terms: X^T - V U^T; one memo
+    # for all (the sums of nested where-bindings contain one another)
+    canonical = Simplifier()
+    written = {canonical(n) for n in sums} | {canonical(Transpose(n)) for n in sums
+                                              if 1 not in n.shape}
     if not written:
         return e
 

@@ -288,6 +288,29 @@ def test_messages_name_a_large_shared_expression_without_printing_its_tree() -> 
     assert excerpt(Differential(f)).startswith("d(")
 
 
+def test_deep_bindings_with_sums_differentiate_in_linear_work() -> None:
+    # every layer has a sum (W h + b): the sums of the formula are compared with the result
+    # through one memo table (a fresh one per sum was quadratic), and the test for a sum in
+    # parentheses is iterative (it recursed once per layer: RecursionError at 300 layers)
+    from matcalc.budget import derivation_budget
+
+    def biased(layers: int) -> str:
+        chain = ", ".join(["h0 = x"] + [f"h{i} = tanh(W h{i - 1} + b)"
+                                        for i in range(1, layers + 1)])
+        return f"sum(h{layers}) + x^T x where {chain}"
+
+    used = []
+    for layers in (50, 100):
+        with derivation_budget() as budget:
+            matcalc.grad(biased(layers), "x")
+        used.append(budget.used)
+    assert used[1] < 2.5 * used[0]  # linear in the depth, with slack for the fixed part
+    g = matcalc.grad(biased(300), "x")
+    assert g.shape == g.wrt.shape
+    f = matcalc.parse(biased(6) + ", x: vector(n), W: matrix(n, n), b: vector(n)")
+    _assert_checked(check_gradient(f, next(s for s in f.free_symbols() if s.name == "x")))
+
+
 @pytest.mark.parametrize("k", [-3, 2, 5])
 def test_trace_of_a_power_against_finite_differences(k: int) -> None:
     # d tr(X^k) = k tr(X^(k-1) dX) (Matrix Cookbook eq. 121), one term for any integer k
