@@ -85,9 +85,18 @@ def is_one(e: Expr) -> bool:
 # ---------------------------------------------------------------------------- symmetry
 
 
-@lru_cache(maxsize=1 << 16)  # nested sub-expressions are asked again and again
+_SYMMETRIC: dict[Expr, bool] = {}
+
+
 def known_symmetric(e: Expr) -> bool:
-    """Whether ``e`` is symmetric by declaration or by construction."""
+    """Whether ``e`` is symmetric by declaration or by construction (children first, memoised
+    over the DAG: nested sub-expressions are asked again and again, and deep where-bindings
+    need no deep recursion)."""
+    return fold_dag(e, _symmetric_given_children, _SYMMETRIC)
+
+
+def _symmetric_given_children(e: Expr, children: list[bool]) -> bool:
+    """``known_symmetric(e)`` from ``known_symmetric`` of each of its children."""
     if e.is_scalar:
         return True
     if e.shape[0] != e.shape[1]:
@@ -99,22 +108,20 @@ def known_symmetric(e: Expr) -> bool:
     if isinstance(e, Call) and e.name == "diag":
         return True
     if isinstance(e, Call) and FUNCTIONS[e.name].family == "elementwise":
-        return known_symmetric(e.args[0])
+        return children[0]  # the argument
     if isinstance(e, (Add, Hadamard)):
-        if all(known_symmetric(t) for t in e.children):
+        if all(children):
             return True
         if isinstance(e, Add):
             return _transposes_pair(e.terms)
         return False
-    if isinstance(e, (Pow, ElemPow)):
-        return known_symmetric(e.base)
-    if isinstance(e, Transpose):
-        return known_symmetric(e.arg)
+    if isinstance(e, (Pow, ElemPow, Transpose)):
+        return children[0]  # the base, the argument
     if isinstance(e, Mul):
         chain = [f for f in e.factors if not f.is_scalar]
         return _palindrome(chain)
     if isinstance(e, Kron):
-        return known_symmetric(e.left) and known_symmetric(e.right)
+        return children[0] and children[1]
     return False
 
 
@@ -583,6 +590,7 @@ class Simplifier:
         coefficient = [Fraction(1)]
 
         def visit(f: Expr, sign: int) -> None:
+            charge(e, 2)  # a factor read (the flattened product can dwarf e's children)
             c, f = split_coefficient(f)
             if c == 0 or is_zero(f):
                 raise _ZeroFactor

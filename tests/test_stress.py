@@ -307,6 +307,12 @@ def test_deep_bindings_with_sums_differentiate_in_linear_work() -> None:
     assert used[1] < 2.5 * used[0]  # linear in the depth, with slack for the fixed part
     g = matcalc.grad(biased(300), "x")
     assert g.shape == g.wrt.shape
+    # the symmetry test of a deep matrix chain is a fold too (it recursed once per level)
+    chain = ", ".join(["H0 = X"] + [f"H{i} = tanh(H{i - 1})" for i in range(1, 401)])
+    with pytest.raises(UnsupportedError):  # Hadamard products of up to 400 factors
+        matcalc.grad(f"tr(H400) where {chain}", "X")
+    deep = matcalc.grad(f"tr(H150) where {chain}", "X")  # I ⊙ (1 - H1.^2) ⊙ ... ⊙ (1 - ...)
+    assert deep.shape == deep.wrt.shape and str(deep).count("⊙ (1 - ") == 150
     f = matcalc.parse(biased(6) + ", x: vector(n), W: matrix(n, n), b: vector(n)")
     _assert_checked(check_gradient(f, next(s for s in f.free_symbols() if s.name == "x")))
 
