@@ -597,6 +597,15 @@ class Simplifier:
             coefficient[0] *= c if sign > 0 else 1 / c
             if is_one(f) or _is_all_ones(f):
                 return
+            if isinstance(f, Mul) and not f.is_scalar and sum(
+                    not g.is_scalar for g in f.factors) == 1:
+                # c 1 ⊙ y is c y: the scalar factors of an operand join the monomial's
+                for g in f.factors:
+                    if g.is_scalar:
+                        scalars.append(g if sign > 0 else Pow(g, num(-1)))
+                    else:
+                        visit(g, sign)
+                return
             if isinstance(f, Hadamard):
                 for g in f.factors:
                     visit(g, sign)
@@ -1393,6 +1402,26 @@ def probability_sums(e: Expr) -> Expr | None:
     return _on_chain(e, _probability_sums)
 
 
+def _is_diagonal_of_vector(e: Expr) -> bool:
+    return isinstance(e, Call) and e.name == "diag" and e.shape[1] != 1
+
+
+def _diagonal_products(chain: list[Expr]) -> list[Expr]:
+    """diag(u) diag(v) = diag(u ⊙ v) for adjacent diagonal matrices of vectors."""
+    out: list[Expr] = []
+    for f in chain:
+        if out and _is_diagonal_of_vector(out[-1]) and _is_diagonal_of_vector(f):
+            out[-1] = simplify(Call("diag", (Hadamard((out[-1].args[0], f.args[0])),)))
+            continue
+        out.append(f)
+    return out
+
+
+def diagonal_products(e: Expr) -> Expr | None:
+    """diag(u) diag(v) = diag(u ⊙ v) anywhere in a chain (rules/simplify.rules)."""
+    return _on_chain(e, _diagonal_products)
+
+
 def mixed_products(e: Expr) -> Expr | None:
     """(A ⊗ B)(C ⊗ D) = (A C) ⊗ (B D) (Matrix Cookbook eq. 511; rules/simplify.rules)."""
     return _on_chain(e, _mixed_products)
@@ -1402,6 +1431,13 @@ def kronecker_of_identities(e: Expr) -> Expr | None:
     """``I_m ⊗ I_n = I_mn`` (the identity of the product size, which a pattern cannot name)."""
     if isinstance(e, Kron) and isinstance(e.left, Identity) and isinstance(e.right, Identity):
         return Identity(e.shape[0])
+    return None
+
+
+def diagonal_of_ones(e: Expr) -> Expr | None:
+    """``diag(1) = I`` (the identity of the vector's size, which a pattern cannot name)."""
+    if isinstance(e, Call) and e.name == "diag" and isinstance(e.args[0], Ones):
+        return Identity(e.args[0].n)
     return None
 
 

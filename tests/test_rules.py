@@ -72,6 +72,8 @@ PYTHON_EXAMPLES = {
     "simplify_mixed_product": ("(A ⊗ B) (C ⊗ D)", {"A": "matrix(n, n)", "C": "matrix(n, n)",
                                                     "B": "matrix(m, m)", "D": "matrix(m, m)"}),
     "simplify_kron_identities": ("I ⊗ I", {}),
+    "simplify_diag_ones": ("diag(𝟏)", {}),
+    "simplify_diag_product": ("A diag(x) diag(y) B", {}),
     "expand_sigmoid_of_negation": ("sigma(-2 x)", {}),
 }
 PYTHON_RULES = [r for fam in ("simplify", "expansions") for r in load_rules(fam)

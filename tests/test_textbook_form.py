@@ -333,3 +333,32 @@ def test_the_logistic_function_written_with_exp_is_sigma():
     g = matcalc.grad("exp(a^T x) / (1 + exp(a^T x))", "x")
     assert str(g) == "s (1 - s) a where s = sigma(a^T x)"
     assert g.check()
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("diag(2 alpha x)", "2 alpha diag(x)"),  # diag and vec are linear
+    ("vec(alpha X)", "alpha vec(X)"),
+    ("diag(𝟏)", "I"),
+    ("A diag(x) diag(y) B", "A diag(x ⊙ y) B"),  # a product of diagonal matrices
+    ("(alpha 1) ⊙ y", "alpha y"),  # the ones vector is the unit of ⊙
+])
+def test_diagonal_and_elementwise_algebra(text, expected):
+    from matcalc.simplify import simplify
+
+    e = matcalc.parse(text, alpha="scalar")
+    s = simplify(e)
+    assert str(s) == expected
+    sizes = {name: 3 for node in e.walk() for d in node.shape for name in dim_names(d)}
+    values = {sym.name: RNG.standard_normal(tuple(sizes.get(d, d) for d in sym.shape))
+              for sym in e.free_symbols()}
+    values = {k: (float(v[0, 0]) if v.shape == (1, 1) else v.reshape(-1) if v.shape[1] == 1
+                  else v) for k, v in values.items()}
+    assert np.allclose(evaluate(e, values, sizes), evaluate(s, values, sizes))
+
+
+def test_hessian_of_a_mean_has_one_diagonal_per_term():
+    # mean(sqrt(1 + y.^2)): gradient y ./ sqrt(1 + y.^2) / n, Hessian
+    # diag(1 ./ sqrt(1 + y.^2) - y.^2 ./ (1 + y.^2).^(3/2)) / n, written as two diagonals
+    h = matcalc.hessian("mean(sqrt(1 + y.^2))", "y")
+    assert str(h) == "(diag(1 ./ sqrt(1 + y.^2)) - diag(y.^2 ./ (1 + y.^2).^(3/2))) / (1^T 1)"
+    assert h.check()
