@@ -1,6 +1,6 @@
 """One work budget per derivation, growing with its input: a runaway ends with a RewriteError
-(an UnsupportedError) naming the sub-expression at work: after 0.15 to 0.6 s of CPU for a
-small input, about 1 s for 4 to 9 kB (BENCHMARKS.md, "Stress").
+(an UnsupportedError) naming the sub-expression at work: after 0.16 to 0.46 s of CPU for a
+small input, 0.6 to 1 s for 4 to 9 kB (BENCHMARKS.md, "Stress").
 
 The budget counts steps, not time, so a derivation ends at the same point on any machine and
 under any load. Work that process-wide memo tables of pure functions (the symmetry test,
@@ -24,11 +24,11 @@ if TYPE_CHECKING:
 BASE_STEPS = 80_000
 """Steps any derivation may take, whatever its input. A step is a simplifier visit (a long
 product or sum costs more), a pattern rule tried, a pattern comparison, a node built or
-found, a node of a traversal: 140 000 to 180 000 of them run in a second of CPU."""
+found, a node of a traversal: 140 000 to 270 000 of them run in a second of CPU."""
 
 STEPS_PER_NODE = 40
 """Steps added per unit of the input's size (``input_size``), so that the work allowed is
-linear in the input: the gradient of a 256-layer network needs about 60 per unit (90 300 of
+linear in the input: the gradient of a 256-layer network needs about 65 per unit (100 300 of
 its 141 560), and a runaway on 10 kB of input (about 2 400 units) ends after 176 000 steps."""
 
 
