@@ -40,6 +40,7 @@ class Budget:
     used: int = 0
     fixed: bool = False  # a limit chosen by the caller does not grow with the input
     size: int = 0  # the largest input granted so far
+    focus: Expr | None = None  # the sub-formula being differentiated, to locate an error
 
     @property
     def left(self) -> int:
@@ -84,6 +85,13 @@ def grant(e: Expr) -> None:
         budget.limit = max(budget.limit, BASE_STEPS + STEPS_PER_NODE * size)
 
 
+def working_on(node: Expr) -> None:
+    """Note the sub-formula being differentiated: a spent budget's error points at it."""
+    budget = _CURRENT.get()
+    if budget is not None:
+        budget.focus = node
+
+
 def tally(steps: int = 1) -> None:
     """Count work that has no place to name (building a node); the next ``charge`` stops
     the derivation if the budget is spent."""
@@ -101,9 +109,12 @@ def charge(at: Expr, steps: int = 1) -> None:
     if budget.used > budget.limit:
         from .simplify import excerpt
 
+        focus = budget.focus
+        where = "" if focus is None else f" while differentiating `{excerpt(focus)}`"
         raise RewriteError(
             f"the derivation needs more than {budget.limit} steps (the budget of an input of "
-            f"its size); it was working on `{excerpt(at)}`",
+            f"its size); it was working on `{excerpt(at)}`{where}",
             hint="the result would be too large to be useful; differentiate a smaller "
             "formula, or name repeated parts with where-bindings",
+            about=focus,
         )

@@ -8,6 +8,7 @@ from dataclasses import replace
 from fractions import Fraction
 from functools import cache
 
+from .budget import working_on
 from .dims import Dim
 from .errors import UnsupportedError
 from .expr import (
@@ -332,6 +333,7 @@ class Differentiator:
         result: Expr | None = None
         while heap:
             _, _, node = heapq.heappop(heap)
+            working_on(node)
             g = self.simplifier(Add(tuple(cotangents.pop(node))))
             if node == wrt:
                 result = g

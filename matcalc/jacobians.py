@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
+from .budget import working_on
 from .calculus import Differentiator, canonicalize, replace_symbol, tidy_kronecker
 from .commutation import commutation, kron, product
 from .errors import RewriteError, UnsupportedError
@@ -247,6 +248,7 @@ class JacobianBuilder:
             self._warm = True
             for node in postorder(e)[:-1]:
                 self.forward(node, wrt)
+        working_on(e)
         d_node = self.engine.differential(e)
 
         def substitute(x: Expr) -> Expr:
