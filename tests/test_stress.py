@@ -250,6 +250,15 @@ def test_runaways_end_with_a_budget_that_grows_with_the_input(mode: str, text: s
     assert "working on `" in str(info.value) and info.value.hint
 
 
+def test_a_runaway_points_at_the_sub_formula_it_was_differentiating() -> None:
+    from matcalc.errors import RewriteError
+
+    with pytest.raises(RewriteError) as info:
+        matcalc.grad("a^T X^10000 b", "X")  # d(X^10000) is a sum of 10 000 terms
+    assert "while differentiating `X^10000`" in info.value.message
+    assert (info.value.line, info.value.column) == (1, 5)
+
+
 def test_the_budget_grows_with_the_input_unless_fixed() -> None:
     from matcalc.budget import BASE_STEPS, STEPS_PER_NODE, derivation_budget, input_size
 
