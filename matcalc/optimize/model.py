@@ -51,8 +51,8 @@ from .constraints import Comparison, parse_constraint
 from .cost import flops
 
 HESSIAN_STEPS = 20_000
-"""Rewrite steps for the dense Hessian's blocks (the logistic regression's take about
-600; the budget of a whole derivation is 150,000)."""
+"""Steps (matcalc.budget) for the dense Hessian's blocks (the logistic regression's take
+about 2,500; a whole derivation may take 80,000 plus 40 per unit of its input's size)."""
 
 
 @dataclass(frozen=True)
