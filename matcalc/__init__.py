@@ -11,6 +11,7 @@ from .api import (
     jvp,
     vjp,
 )
+from .budget import derivation_budget
 from .claims import ClaimReport, check_claim
 from .errors import (
     DataError,
@@ -44,6 +45,7 @@ __all__ = [
     "ShapeError",
     "UnsupportedError",
     "check_claim",
+    "derivation_budget",
     "derivative",
     "differential",
     "grad",

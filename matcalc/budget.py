@@ -100,6 +100,10 @@ def tally(steps: int = 1) -> None:
         budget.used += steps
 
 
+def _whose(budget: Budget) -> str:
+    return "the budget given" if budget.fixed else "the budget of an input of its size"
+
+
 def charge(at: Expr, steps: int = 1) -> None:
     """Spend ``steps`` on work at ``at``; raises when the budget of the derivation is spent."""
     budget = _CURRENT.get()
@@ -112,9 +116,10 @@ def charge(at: Expr, steps: int = 1) -> None:
         focus = budget.focus
         where = "" if focus is None else f" while differentiating `{excerpt(focus)}`"
         raise RewriteError(
-            f"the derivation needs more than {budget.limit} steps (the budget of an input of "
-            f"its size); it was working on `{excerpt(at)}`{where}",
+            f"the derivation needs more than {budget.limit:,} steps ({_whose(budget)}); it was "
+            f"working on `{excerpt(at)}`{where}",
             hint="the result would be too large to be useful; differentiate a smaller "
-            "formula, or name repeated parts with where-bindings",
+            "formula, name repeated parts with where-bindings, or allow more work with "
+            "`with matcalc.derivation_budget(steps=N):` (command line: --max-steps N)",
             about=focus,
         )

@@ -33,6 +33,16 @@ _WHERE = re.compile(r"(?<![A-Za-z0-9_\\])where(?![A-Za-z0-9_])")
 # thing everywhere (later: --wrt, --layout, --check, --steps).
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
 def _add_formula(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "formula",
@@ -180,9 +190,9 @@ def _add_of(parser: argparse.ArgumentParser) -> None:
 
 def _derive(kind: str, args: argparse.Namespace) -> matcalc.Derivative:
     fn = getattr(matcalc, kind)
-    if kind == "jacobian":
-        return fn(formula_text(args), args.wrt, layout=getattr(args, "layout", "numerator"))
-    return fn(formula_text(args), args.wrt)
+    options = {"layout": getattr(args, "layout", "numerator")} if kind == "jacobian" else {}
+    with matcalc.derivation_budget(getattr(args, "max_steps", None)):
+        return fn(formula_text(args), args.wrt, **options)
 
 
 def _result_json(result: matcalc.Derivative) -> dict[str, object]:
@@ -206,6 +216,13 @@ def _configure_derivative(kind: str) -> Callable[[argparse.ArgumentParser], None
         _add_format(parser, ("text", "latex", "numpy", "jax", "torch", "json"))
         parser.add_argument(
             "--steps", action="store_true", help="also print the derivation, rule by rule"
+        )
+        parser.add_argument(
+            "--max-steps",
+            type=_positive_int,
+            metavar="N",
+            help="the work budget of the derivation in steps (default: 80 000 plus 40 per"
+            " unit of input size); raise it for very deep Hessians",
         )
         parser.add_argument(
             "--check",

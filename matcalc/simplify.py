@@ -272,6 +272,18 @@ def with_coefficient(c: Fraction, e: Expr) -> Expr:
     return Mul((num(c), e))
 
 
+_NOUNS = {
+    "Add": "a sum",
+    "Mul": "a product",
+    "Hadamard": "an elementwise product",
+    "Kron": "a Kronecker product",
+    "Call": "a function value",
+    "Transpose": "a transpose",
+    "Differential": "a differential",
+}
+"""How a message names a large expression by its operator."""
+
+
 def excerpt(e: Expr, limit: int = 80) -> str:
     """The start of ``e``'s text, for messages about large expressions (never the whole
     text of a large tree: shared sub-expressions would be printed once per occurrence)."""
@@ -279,7 +291,8 @@ def excerpt(e: Expr, limit: int = 80) -> str:
         return f"d({excerpt(e.var, limit)})"
     distinct = len(postorder(e))
     if distinct > 200 or _printed_size(e) > 2000:
-        return f"a {type(e).__name__} of {distinct} distinct nodes"
+        noun = _NOUNS.get(type(e).__name__, "an expression")
+        return f"{noun} with {distinct:,} distinct sub-expressions"
     from .printing.text import to_text
 
     text = to_text(e)

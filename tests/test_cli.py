@@ -280,3 +280,20 @@ def test_only_working_subcommands_are_listed() -> None:
     assert ("grad" in names) == hasattr(matcalc, "grad")
     for name in names:
         assert run(name, "--help").returncode == 0
+
+
+def test_max_steps_bounds_the_derivation() -> None:
+    proc = run("grad", "a^T X^30 b", "--wrt", "X", "--max-steps", "50")
+    assert_clean_failure(proc)
+    assert "needs more than 50 steps (the budget given)" in proc.stderr
+    ok = run("grad", "a^T X^30 b", "--wrt", "X", "--max-steps", "100000")
+    assert ok.returncode == 0, ok.stderr
+    terms = ok.stdout.strip().split(" + ")  # sum over i of (X^T)^i a b^T (X^T)^(29-i)
+    assert len(terms) == 30 and "a b^T (X^T)^29" in terms and "(X^T)^29 a b^T" in terms
+
+
+def test_max_steps_must_be_a_positive_whole_number() -> None:
+    for bad in ("0", "-3", "many"):
+        proc = run("grad", "x^T x", "--wrt", "x", "--max-steps", bad)
+        assert proc.returncode == 2
+        assert "--max-steps" in proc.stderr and "Traceback" not in proc.stderr

@@ -14,7 +14,7 @@ import pytest
 from differentiable import check_gradient, check_hessian, check_jacobian
 
 import matcalc
-from matcalc.errors import MatcalcError, UnsupportedError
+from matcalc.errors import MatcalcError, RewriteError, UnsupportedError
 
 
 def nested_softmax(n: int) -> str:
@@ -241,12 +241,11 @@ RUNAWAYS = [
 def test_runaways_end_with_a_budget_that_grows_with_the_input(mode: str, text: str,
                                                              wrt: str) -> None:
     from matcalc.budget import BASE_STEPS, STEPS_PER_NODE, input_size
-    from matcalc.errors import RewriteError
 
     with pytest.raises(RewriteError) as info:
         getattr(matcalc, mode)(text, wrt)
     allowed = BASE_STEPS + STEPS_PER_NODE * input_size(matcalc.parse(text))
-    assert f"needs more than {allowed} steps" in str(info.value)
+    assert f"needs more than {allowed:,} steps" in str(info.value)
     assert "working on `" in str(info.value) and info.value.hint
 
 
@@ -285,6 +284,20 @@ def test_a_spent_budget_is_never_mistaken_for_a_missing_rule(steps: int) -> None
 
     with derivation_budget(steps=steps), pytest.raises(RewriteError):
         matcalc.hessian(untied_network(8), "x")
+
+
+def test_a_caller_can_allow_more_work_than_the_default_budget() -> None:
+    # a 24-layer tanh Hessian needs a little more than the budget of its input: the error
+    # says how to allow more, and inside a larger budget the Hessian derives and is right
+    f = matcalc.parse(tanh_network(24))
+    x = next(s for s in f.free_symbols() if s.name == "x")
+    with pytest.raises(RewriteError) as info:
+        matcalc.hessian(f, x)
+    assert "matcalc.derivation_budget(steps=N)" in info.value.hint
+    assert "--max-steps" in info.value.hint
+    with matcalc.derivation_budget(steps=400_000) as budget:
+        _assert_checked(check_hessian(f, x))
+    assert budget.fixed and 0 < budget.used <= 400_000
 
 
 def test_messages_name_a_large_shared_expression_without_printing_its_tree() -> None:
