@@ -14,8 +14,11 @@ log, sqrt, division and non-integer powers see positive arguments (``1 + e^2``,
 diagonally dominant).
 
 ``check_gradient(f, wrt, seed)`` runs ``matcalc.grad`` and compares its compiled NumPy
-function with central finite differences; it returns an ``Outcome``. Used by
-``tests/test_differential.py`` and the soak command ``tests/soak.py``.
+function with central finite differences, and with a 60-digit reference
+(``tests/high_precision.py``) where those cannot decide; it returns an ``Outcome``
+(``check_jacobian``, ``check_derivative``, ``check_hessian`` likewise). Used by
+``tests/test_differential.py``, ``tests/test_calculus_property.py`` and the soak command
+``tests/soak.py``.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ scalars, ``jacobian`` of vectors (``derivative``, d vec(y) / d vec(x)^T, when th
 is a matrix), ``derivative`` of matrices, ``hessian`` of scalars (vector, scalar and matrix
 variables). Each result's generated NumPy code is compared with central finite
 differences of the original function (projected on the symmetric matrices for a
-symmetric variable). At least 99.5 % must succeed and none may be wrong. The numbers of
+symmetric variable), and with a 60-digit reference where float64 differences cannot
+decide (tests/high_precision.py). At least 99.5 % must succeed and none may be wrong. The numbers of
 cases are printed (``pytest -s``). Seeds are fixed, so a run is reproducible.
 """
 
