@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -208,13 +209,17 @@ def _own_dimensions(variable: Symbol, expr: Expr) -> Symbol:
 def _budgeted(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Run a derivation with one work budget (matcalc.budget), shared by nested calls."""
 
+    options = {name for name, p in inspect.signature(fn).parameters.items() if p.kind in (
+        p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}  # layout=...; the other keywords declare
+
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
             with derivation_budget():
                 return fn(*args, **kwargs)
         except UnsupportedError as err:  # point at the sub-formula it is about
-            raise located(err, args[0] if args else None, kwargs) from None
+            decls = {k: v for k, v in kwargs.items() if k not in options}
+            raise located(err, args[0] if args else None, decls) from None
 
     return run
 

@@ -419,6 +419,8 @@ def test_nuclear_norm_gradient_is_the_polar_factor():
     (lambda: matcalc.hessian("||X||_*", "X"), 1, "polar(X)"),
     (lambda: matcalc.hessian("tr(A^T X) + 3 ||X^T B||_*", "X"), 15, "polar(X^T B)"),
     (lambda: matcalc.jacobian("vec(polar(X))", "X"), 5, "polar(X)"),
+    (lambda: matcalc.jacobian("vec(polar(X))", "X", layout="denominator", X="matrix(m, n)"),
+     5, "polar(X)"),
     (lambda: matcalc.grad("tr(A polar(X))", "X"), 6, "polar(X)"),
 ])
 def test_what_needs_the_differential_of_polar_is_a_located_unsupported_error(
