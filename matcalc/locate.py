@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from .calculus import differential_rules
 from .errors import MatcalcError, UnsupportedError
 from .expr import Call, Expr
+from .parse import occurrences
 
 
 def origin(text: str, about: Expr, decls: Mapping[str, str]) -> int | None:
@@ -13,9 +15,6 @@ def origin(text: str, about: Expr, decls: Mapping[str, str]) -> int | None:
     written as ``about``, else the first whose differential rule brings in ``about``'s
     function of the same argument (``||X||_*``, whose gradient is ``polar(X)``, when the
     Hessian needs d polar(X)); None when neither is written."""
-    from .calculus import differential_rules
-    from .parse import occurrences
-
     written = occurrences(text, **decls)
     for e, start, _ in written:
         if str(e) == str(about):
