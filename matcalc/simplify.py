@@ -1419,6 +1419,25 @@ def _is_diagonal_of_vector(e: Expr) -> bool:
     return isinstance(e, Call) and e.name == "diag" and e.shape[1] != 1
 
 
+def diagonal_sums(e: Expr) -> Expr | None:
+    """diag(u) + diag(v) = diag(u + v): the diagonal matrices of a sum become one
+    (rules/simplify.rules)."""
+    if not isinstance(e, Add):
+        return None
+    diagonals: list[Expr] = []
+    others: list[Expr] = []
+    for t in e.terms:
+        c, rest = split_coefficient(t)
+        if _is_diagonal_of_vector(rest):
+            diagonals.append(with_coefficient(c, rest.args[0]))  # type: ignore[attr-defined]
+        else:
+            others.append(t)
+    if len(diagonals) < 2:
+        return None
+    merged = Call("diag", (Add(tuple(diagonals)),))
+    return Add((*others, merged)) if others else merged
+
+
 def _diagonal_products(chain: list[Expr]) -> list[Expr]:
     """diag(u) diag(v) = diag(u ⊙ v) for adjacent diagonal matrices of vectors."""
     out: list[Expr] = []

@@ -74,6 +74,7 @@ PYTHON_EXAMPLES = {
     "simplify_kron_identities": ("I ⊗ I", {}),
     "simplify_diag_ones": ("diag(𝟏)", {}),
     "simplify_diag_product": ("A diag(x) diag(y) B", {}),
+    "simplify_diag_sum": ("diag(x) + 2 diag(y) + A", {}),
     "expand_sigmoid_of_negation": ("sigma(-2 x)", {}),
 }
 PYTHON_RULES = [r for fam in ("simplify", "expansions") for r in load_rules(fam)

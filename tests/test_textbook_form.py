@@ -356,9 +356,16 @@ def test_diagonal_and_elementwise_algebra(text, expected):
     assert np.allclose(evaluate(e, values, sizes), evaluate(s, values, sizes))
 
 
-def test_hessian_of_a_mean_has_one_diagonal_per_term():
+def test_hessian_of_a_mean_is_one_diagonal():
     # mean(sqrt(1 + y.^2)): gradient y ./ sqrt(1 + y.^2) / n, Hessian
-    # diag(1 ./ sqrt(1 + y.^2) - y.^2 ./ (1 + y.^2).^(3/2)) / n, written as two diagonals
+    # diag(1 ./ sqrt(1 + y.^2) - y.^2 ./ (1 + y.^2).^(3/2)) / n
     h = matcalc.hessian("mean(sqrt(1 + y.^2))", "y")
-    assert str(h) == "(diag(1 ./ sqrt(1 + y.^2)) - diag(y.^2 ./ (1 + y.^2).^(3/2))) / (1^T 1)"
+    assert str(h) == "diag(1 ./ sqrt(1 + y.^2) - y.^2 ./ (1 + y.^2).^(3/2)) / (1^T 1)"
     assert h.check()
+
+
+def test_the_jacobian_of_an_elementwise_product_is_one_diagonal():
+    # d(sigma(x) ⊙ tanh(x)) = (s ⊙ (1 - s) ⊙ tanh(x) + s ⊙ (1 - tanh(x).^2)) ⊙ dx
+    j = matcalc.jacobian("sigma(x) ⊙ tanh(x)", "x")
+    assert str(j) == "diag(s ⊙ (1 - tanh(x).^2) + s ⊙ tanh(x) ⊙ (1 - s)) where s = sigma(x)"
+    assert j.check()
