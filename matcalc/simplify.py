@@ -599,6 +599,7 @@ class Simplifier:
             return None
         powers: dict[Expr, Fraction] = {}
         seen: dict[Expr, list[Expr]] = {}  # the factors read as powers of each base
+        symbolic: dict[Expr, list[Expr]] = {}  # exponents that are not numbers, per base
         scalars: list[Expr] = []
         coefficient = [Fraction(1)]
 
@@ -627,6 +628,13 @@ class Simplifier:
                 visit(f.den, -sign)
             elif f.is_scalar:
                 scalars.append(f if sign > 0 else Pow(f, num(-1)))
+            elif isinstance(f, ElemPow) and not isinstance(f.exponent, Number):
+                # x ⊙ x.^(b - 1) is x.^b: a symbolic exponent adds like a number (the
+                # product of the two can be inf * 0 where the power itself is finite)
+                powers.setdefault(f.base, Fraction(0))
+                symbolic.setdefault(f.base, []).append(
+                    f.exponent if sign > 0 else Neg(f.exponent))
+                seen[f.base] = [*seen.get(f.base, []), f]
             else:
                 base, k = _base_and_exponent(f, ElemPow)
                 powers[base] = powers.get(base, Fraction(0)) + sign * k
@@ -641,8 +649,21 @@ class Simplifier:
                 return seen[b][0]
             return _power_of(b, k, ElemPow)
 
-        top = sorted((factor(b, k) for b, k in powers.items() if k > 0), key=hadamard_key)
-        bottom = sorted((factor(b, -k) for b, k in powers.items() if k < 0), key=hadamard_key)
+        for b, exponents in symbolic.items():
+            if len(seen[b]) == 1:
+                continue  # x.^b alone: nothing to add
+            total = self(Add((num(powers[b]), *exponents)))
+            if isinstance(total, Number):
+                powers[b] = total.value
+                del symbolic[b]
+            else:
+                symbolic[b] = [total]
+        symbolic_factors = [seen[b][0] if len(seen[b]) == 1 else ElemPow(b, exps[0])
+                            for b, exps in symbolic.items()]
+        top = sorted([*(factor(b, k) for b, k in powers.items() if k > 0 and b not in symbolic),
+                      *symbolic_factors], key=hadamard_key)
+        bottom = sorted((factor(b, -k) for b, k in powers.items() if k < 0 and b not in symbolic),
+                        key=hadamard_key)
         result: Expr = (Hadamard(tuple(top)) if len(top) > 1 else top[0]) if top else (
             _ones_like(e))
         if bottom:

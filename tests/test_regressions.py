@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from differentiable import check_gradient
 
@@ -181,3 +182,25 @@ def test_det_times_a_sum_with_the_inverse_is_finite_at_singular_points(f, scale)
         got = g.to_numpy()(**args)
     np.testing.assert_allclose(got, scale * 5 * np.array([[4.0, -2.0], [-2.0, 1.0]]),
                                atol=1e-12)
+
+
+def test_elementwise_powers_with_a_symbolic_exponent_add_up() -> None:
+    # d/dx sum(x ⊙ x.^(b - 1)) = d/dx sum(x.^b) = b x.^(b - 1)
+    g = matcalc.grad("sum(x ⊙ x.^(b - 1)) where b: scalar", "x")
+    assert str(g) == "b x.^(b - 1)"
+    assert g.check()
+
+
+def test_a_power_that_underflows_gives_a_zero_derivative_not_nan() -> None:
+    # soak case 13000577: with beta < 0, exp(l e.^(-beta)) overflows to inf, its power
+    # .^beta is 0 and the derivative is 0; the code must not compute inf ⊙ inf.^(beta - 1)
+    d = matcalc.derivative("exp(log(1 + E.^2) exp(J ⊙ Q).^(-beta)).^beta "
+                           "where beta: scalar, Q: symmetric", "J")
+    assert d.check()
+    rng = np.random.default_rng(0)
+    E = rng.uniform(-1, 1, (3, 4)) + 0.3
+    J = np.eye(4) * 5 + rng.uniform(-1, 1, (4, 4))
+    Q = np.eye(4) * 5 + 0.1
+    with np.errstate(over="ignore"):  # exp overflows to inf on purpose
+        value = d.to_numpy()(E=E, J=J, Q=Q, beta=-0.44)
+    assert np.all(np.isfinite(value)) and np.allclose(value, 0.0)
