@@ -64,6 +64,11 @@ class Derivative:
         """Verify the result entry by entry with SymPy on small concrete sizes."""
         from .verify import check_derivative
 
+        if self.mode in ("hvp", "jvp"):
+            return self._check_linear_map(**options)
+        if self.mode == "vjp":  # the gradient of <u, f>, built from the original f
+            paired = _paired(self.direction, self.function)
+            return check_derivative(paired, self.wrt, self.expr, "grad", **options)
         mode = self.mode
         if mode.startswith("jacobian") and (self.function.shape[1] != 1 or self.wrt.shape[1] != 1):
             mode = "derivative"  # a matrix argument or value: d vec(y) / d vec(x)^T
@@ -71,6 +76,24 @@ class Derivative:
             return check_derivative(self.function, self.wrt, simplify(Transpose(self.expr)),
                                     mode.replace("jacobian_denominator", "jacobian"), **options)
         return check_derivative(self.function, self.wrt, self.expr, mode, **options)
+
+    def _check_linear_map(self, **options: Any):
+        """An hvp or jvp is M v, linear in its direction v: the checker verifies that
+        d vec(result) / d vec(v)^T is M and that M is the Hessian (hvp) or the derivative
+        (jvp) of the original function, and the result vanishes at v = 0."""
+        from .expr import Zero
+        from .simplify import is_zero
+        from .verify import CheckReport, check_derivative
+
+        v = self.direction
+        if not is_zero(simplify(_substitute(self.expr, v, Zero(v.shape)))):
+            return CheckReport(False, "exact", detail=f"the result is not linear in {v}")
+        linear = derivative(self.expr, v).expr
+        of_result = check_derivative(self.expr, v, linear, "derivative", **options)
+        if not of_result:
+            return of_result
+        mode = "hessian" if self.mode == "hvp" else "derivative"
+        return check_derivative(self.function, self.wrt, linear, mode, **options)
 
     def to_sympy(self) -> Any:
         """The result as a SymPy matrix expression built on ``MatrixSymbol``."""
@@ -347,16 +370,19 @@ def jvp(f: str | Expr, wrt: str | Symbol, /, direction: str = "v", **decls: str)
 def vjp(f: str | Expr, wrt: str | Symbol, /, cotangent: str = "u", **decls: str) -> Derivative:
     """The vector-Jacobian product (reverse mode) for a cotangent ``u`` shaped like f:
     the gradient of u^T f (tr(U^T F) for a matrix F), shaped like ``wrt``."""
-    from .expr import Call, Mul
-
     expr, variable = _prepare(f, wrt, decls)
     name = cotangent.upper() if expr.kind == "matrix" else cotangent
     u = _direction(name, Symbol("_", expr.shape), expr.free_symbols() | {variable})
-    if expr.kind == "matrix":
-        paired: Expr = Call("tr", (Mul((Transpose(u), expr)),))
-    elif expr.is_scalar:
-        paired = Mul((u, expr))
-    else:
-        paired = Mul((Transpose(u), expr)) if expr.shape[1] == 1 else Mul((expr, Transpose(u)))
-    g = grad(paired, variable)
+    g = grad(_paired(u, expr), variable)
     return Derivative(expr, variable, g.expr, "vjp", g.steps, direction=u)
+
+
+def _paired(u: Expr, f: Expr) -> Expr:
+    """The scalar <u, f>: ``u f``, ``u^T f``, ``f u^T`` for a row, ``tr(U^T F)``."""
+    from .expr import Call, Mul
+
+    if f.kind == "matrix":
+        return Call("tr", (Mul((Transpose(u), f)),))
+    if f.is_scalar:
+        return Mul((u, f))
+    return Mul((Transpose(u), f)) if f.shape[1] == 1 else Mul((f, Transpose(u)))
