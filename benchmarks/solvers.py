@@ -231,6 +231,7 @@ def ridge() -> Problem:
         Solver("closed form (np.linalg.solve)", closed_form, (0.0,)),
         _matcalc(formula, "w", data, lambda r: objective(r["w"])),
         _matcalc(formula, "w", data, lambda r: objective(r["w"]), method="projected-Newton"),
+        _matcalc(formula, "w", data, lambda r: objective(r["w"]), method="L-BFGS-B"),
         _matcalc(formula, "w", data, lambda r: objective(r["w"]), method="Newton-CG"),
         _scipy_jax(lambda w: ((Xj @ w - yj) ** 2).sum() + lam * w @ w, np.zeros(200))])
 

@@ -211,3 +211,79 @@ def test_newton_converges_past_the_rounding_of_f():
     assert r.status == "optimal" and r.iterations < 30
     sol = root(lambda x: 2 * A.T @ (A @ x - b) + 4 * (x @ x) * x, np.zeros(8), tol=1e-14)
     np.testing.assert_allclose(r["x"], sol.x, atol=1e-10)
+
+
+# -- linear conjugate gradient for quadratics -----------------------------------------
+
+
+def test_ridge_by_conjugate_gradient_matches_the_closed_form():
+    """A 2000 × 200 ridge: the dense Hessian 2 (X^T X + lambda I) costs far more than a few
+    products 2 (X^T (X p) + lambda p), so auto picks linear CG."""
+    rng = np.random.default_rng(31)
+    X, y, lam = rng.standard_normal((2000, 200)), rng.standard_normal(2000), 10.0
+    w_star = np.linalg.solve(X.T @ X + lam * np.eye(200), X.T @ y)
+
+    def objective(w):
+        return float(((X @ w - y) ** 2).sum() + lam * w @ w)
+
+    r = minimize("||X w - y||_2^2 + lambda ||w||_2^2", "w", {"X": X, "y": y, "lambda": lam},
+                 tol=1e-10)
+    assert r.method == "linear-CG"
+    assert r.status == "optimal" and r.kkt_residual < KKT
+    assert _close(r.fun, objective(w_star)) and _close(objective(r["w"]), objective(w_star))
+    assert 0 < r.iterations <= 200
+    np.testing.assert_allclose(r["w"], w_star, atol=1e-8)
+
+
+def test_conjugate_gradient_on_a_matrix_variable():
+    """||A X - B||_F^2 + lambda ||X||_F^2 over a 30 × 4 matrix X: X* = (A^T A + lambda I)^-1
+    A^T B, each column a ridge problem."""
+    rng = np.random.default_rng(32)
+    A, B, lam = rng.standard_normal((60, 30)), rng.standard_normal((60, 4)), 0.5
+    X_star = np.linalg.solve(A.T @ A + lam * np.eye(30), A.T @ B)
+
+    def objective(X):
+        return float(((A @ X - B) ** 2).sum() + lam * (X**2).sum())
+
+    r = minimize("||A X - B||_F^2 + lambda ||X||_F^2", "X", {"A": A, "B": B, "lambda": lam},
+                 method="linear-CG", tol=1e-10)
+    assert r.method == "linear-CG" and r.status == "optimal" and r.kkt_residual < KKT
+    assert r["X"].shape == (30, 4)
+    assert _close(r.fun, objective(X_star))
+    np.testing.assert_allclose(r["X"], X_star, atol=1e-8)
+
+
+def test_conjugate_gradient_reports_an_unbounded_quadratic():
+    """x^T Q x - 1^T x with Q indefinite decreases without bound: the result says so."""
+    Q = np.diag([2.0, 1.0, -1.0])
+    for method in ("linear-CG", "auto"):
+        r = minimize("x^T Q x + b^T x", "x", {"Q": Q, "b": np.ones(3)}, method=method)
+        assert r.status == "unbounded" and not r.success
+        assert r.fun == -np.inf
+
+
+def test_conjugate_gradient_reports_zero_curvature_along_a_slope():
+    """A linear term on a direction of zero curvature: unbounded too, not a division by 0."""
+    Q = np.diag([1.0, 0.0])
+    r = minimize("x^T Q x + b^T x", "x", {"Q": Q, "b": np.array([0.0, 1.0])},
+                 method="linear-CG")
+    assert r.status == "unbounded" and "curvature" in r.message
+
+
+def test_conjugate_gradient_refuses_what_it_cannot_solve():
+    rng = np.random.default_rng(33)
+    data = {"A": rng.standard_normal((8, 3)), "b": rng.standard_normal(8)}
+    with pytest.raises(matcalc.UnsupportedError, match="does not depend on the variables"):
+        minimize("||A z - b||_2^2 + 1^T exp(z)", "z", data, method="linear-CG")
+    with pytest.raises(matcalc.UnsupportedError, match="no constraints"):
+        minimize("||A z - b||_2^2", "z", data, constraints="z >= 0", method="linear-CG")
+
+
+def test_auto_solves_a_small_quadratic_by_one_newton_step():
+    """A handful of unknowns: the dense Hessian costs less than a few products' call
+    overhead, and one exact Newton step solves the quadratic."""
+    rng = np.random.default_rng(34)
+    A, b = rng.standard_normal((50, 5)), rng.standard_normal(50)
+    r = minimize("||A x - b||_2^2", "x", {"A": A, "b": b}, tol=1e-10)
+    assert r.method == "projected-Newton" and r.iterations == 1
+    np.testing.assert_allclose(r["x"], np.linalg.lstsq(A, b, rcond=None)[0], atol=1e-10)

@@ -203,6 +203,14 @@ class Model:
             self._costs[key] = (gradient, flops(tuple(self.hessian_blocks().values()), sizes))
         return self._costs[key]
 
+    def hvp_cost(self, sizes: dict) -> float:
+        """Estimated operations of one Hessian-vector product at the dimension ``sizes``."""
+        key = ("hvp", *sorted(sizes.items(), key=str))
+        if key not in self._costs:
+            products = tuple(self.hessian_vector_products()[1].values())
+            self._costs[key] = (flops(products, sizes), 0.0)
+        return self._costs[key][0]
+
     def formulas(self) -> dict[str, str]:
         """The derived formulas, as text: what the solver evaluates (printed once)."""
         key = (self._hvp is not None, isinstance(self._hessian, dict))

@@ -347,6 +347,13 @@ class Problem:
         values.update(zip(names, self.unpack(p).values(), strict=True))
         return self._flat(list(fn(values)))
 
+    def hvp_is_constant(self) -> bool:
+        """Whether the derived Hessian-vector products are free of the variables: the
+        Hessian is constant and the objective a quadratic."""
+        names = {v.name for v in self.variables}
+        products = self.model.hessian_vector_products()[1].values()
+        return not any(s.name in names for e in products for s in symbols_of(e))
+
     def _dense_hessian(self) -> tuple[Compiled, list[tuple[str, str]], bool]:
         if self._dense is None:
             blocks = self.model.hessian_blocks()
@@ -389,6 +396,10 @@ class Problem:
         """Estimated floating-point operations of one value-and-gradient evaluation and of
         one dense Hessian (``cost.flops`` at the sizes of the data)."""
         return self.model.evaluation_costs(self.dimension_sizes)
+
+    def hvp_cost(self) -> float:
+        """Estimated floating-point operations of one Hessian-vector product."""
+        return self.model.hvp_cost(self.dimension_sizes)
 
     # -- constraints ----------------------------------------------------------------
     def _bind_more(self, symbols: list[Symbol], text: str) -> None:

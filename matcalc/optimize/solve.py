@@ -9,7 +9,12 @@ a Cholesky factorisation) estimated at no more than ten gradient evaluations
 (``cost.flops`` on the formulas at the sizes of the data; the constants were set from
 the problems of benchmarks/solvers.py); L-BFGS-B otherwise. With general constraints
 SLSQP up to 300 unknowns and beyond that an augmented Lagrangian around L-BFGS-B
-(``lagrangian.py``, as GENO does). ``Newton-CG``, ``trust-ncg`` and ``trust-krylov`` use
+(``lagrangian.py``, as GENO does). With no constraint or bound and a Hessian that does not
+depend on the variables (a quadratic: its derived Hessian-vector products are free of
+them), ``linear-CG`` (``cg.py``: conjugate gradient on ``H s = -g``, one product per
+iteration, exact steps, no evaluation of ``f``) unless the dense Hessian and its
+factorisation cost at most ten products, when one projected-Newton step solves it.
+``Newton-CG``, ``trust-ncg`` and ``trust-krylov`` use
 Hessian-vector products, the forward differential of matcalc's gradient in a direction
 (the Hessian is never formed); ``trust-constr`` handles general constraints with them.
 
@@ -29,21 +34,23 @@ from typing import Any
 
 import numpy as np
 
+from ..budget import derivation_budget
 from ..errors import InfeasibleError, MatcalcError, UnsupportedError
 from ..expr import Expr
-from . import lagrangian, newton
-from .model import build_model
+from . import cg, lagrangian, newton
+from .model import HESSIAN_STEPS, build_model
 from .problem import Problem, bind
 from .result import MinimizeResult
 
-METHODS = ("auto", "projected-Newton", "L-BFGS-B", "SLSQP", "augmented-lagrangian",
-           "trust-constr", "Newton-CG", "trust-ncg", "trust-krylov")
+METHODS = ("auto", "projected-Newton", "linear-CG", "L-BFGS-B", "SLSQP",
+           "augmented-lagrangian", "trust-constr", "Newton-CG", "trust-ncg", "trust-krylov")
 _HVP_METHODS = ("Newton-CG", "trust-ncg", "trust-krylov")
 _SLSQP_LIMIT = 300
 _DENSE_LIMIT = 1000  # unknowns beyond which auto never forms the dense Hessian
 _NEWTON_ITERATIONS = 10  # a constant Hessian is evaluated once in about this many iterations
 _NEWTON_RATIO = 10.0  # a Newton iteration may cost this many gradient evaluations
 _CALL_FLOPS = 2e4  # the fixed cost of one evaluation from Python, as operations
+_CG_PRODUCTS = 10  # a dense Hessian costlier than this many products: conjugate gradient
 _OUTSIDE = (np.linalg.LinAlgError, ValueError, ZeroDivisionError, FloatingPointError)
 """What evaluating at a point outside the domain raises (a singular matrix, SciPy's
 factorisations refusing NaN)."""
@@ -226,6 +233,28 @@ def _dense_newton_pays(problem: Problem) -> bool:
     return hessian + problem.n**3 / 3 <= _NEWTON_RATIO * (gradient + _CALL_FLOPS)
 
 
+def _quadratic(problem: Problem) -> bool:
+    """Whether the objective is a quadratic (unconstrained, no bounds): its derived
+    Hessian-vector products do not depend on the variables. Derived within the budget of
+    a dense Hessian's blocks, since ``auto`` asks on every unconstrained problem."""
+    if problem.constraints or problem.lower is not None:
+        return False
+    try:
+        with derivation_budget(HESSIAN_STEPS):
+            return problem.hvp_is_constant()
+    except MatcalcError:
+        return False
+
+
+def _dense_beats_cg(problem: Problem) -> bool:
+    """For a quadratic: whether one dense Hessian and its Cholesky factorisation (the one
+    step that solves it exactly) cost at most _CG_PRODUCTS Hessian-vector products."""
+    if not _dense_newton_pays(problem):
+        return False
+    hessian = problem.evaluation_costs()[1]
+    return hessian + problem.n**3 / 3 <= _CG_PRODUCTS * (problem.hvp_cost() + _CALL_FLOPS)
+
+
 def _choose(method: str, problem: Problem) -> str:
     if method not in METHODS:
         raise MatcalcError(f"unknown method {method!r}", hint="one of " + ", ".join(METHODS))
@@ -238,11 +267,27 @@ def _choose(method: str, problem: Problem) -> str:
             raise UnsupportedError("projected-Newton takes no symmetric or diagonal variable "
                                    "(its Hessian is on every entry)", hint="use L-BFGS-B")
     if method == "auto":
+        if not general and _quadratic(problem):
+            return "projected-Newton" if _dense_beats_cg(problem) else "linear-CG"
         if not general:
             return "projected-Newton" if _dense_newton_pays(problem) else "L-BFGS-B"
         # SLSQP solves dense quadratic programs in all unknowns; beyond a few hundred the
         # augmented Lagrangian, which needs gradients only, is the faster
         return "SLSQP" if problem.n <= _SLSQP_LIMIT else "augmented-lagrangian"
+    if method == "linear-CG":
+        if general or problem.lower is not None:
+            raise UnsupportedError("linear-CG handles no constraints",
+                                   hint="use projected-Newton or L-BFGS-B for bounds")
+        try:
+            constant = problem.hvp_is_constant()
+        except MatcalcError as err:
+            raise UnsupportedError(f"linear-CG needs Hessian-vector products, which matcalc "
+                                   f"cannot derive here: {err.message}",
+                                   hint="use method='L-BFGS-B'") from None
+        if not constant:
+            raise UnsupportedError("linear-CG needs a Hessian that does not depend on the "
+                                   "variables (a quadratic objective)",
+                                   hint="use Newton-CG, which takes the same products")
     if method in _HVP_METHODS and (general or problem.lower is not None):
         raise UnsupportedError(f"{method} handles no constraints",
                                hint="use L-BFGS-B for bounds, SLSQP or trust-constr otherwise")
@@ -341,6 +386,10 @@ def minimize(
         status = "unbounded"
         message = (f"the objective fell below {counter.floor:.3g}, {_UNBOUNDED:.0e} times its "
                    "scale at the start: it decreases without bound")
+    except cg.Unbounded as err:
+        x = problem.x0
+        status = "unbounded"
+        message = str(err)
     elapsed = time.perf_counter() - solve_start
     with np.errstate(all="ignore"):
         f_x, g_x = problem.fun_and_grad(x)
@@ -390,6 +439,8 @@ def _run(sp, method: str, problem: Problem, counter: _Counter, tol: float, max_i
     if method == "projected-Newton":
         return newton.solve(counter.fun_and_grad, problem.hessian, problem.x0, problem.lower,
                             problem.upper, tol, max_iter, callback)
+    if method == "linear-CG":
+        return cg.solve(counter.fun_and_grad, problem.hvp, problem.x0, tol, max_iter, callback)
     if method == "L-BFGS-B":
         return opt.minimize(counter.fun_and_grad, jac=True, method=method, bounds=bounds,
                             options={"maxiter": max_iter, "gtol": tol, "ftol": 0.0,
