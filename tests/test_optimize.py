@@ -76,7 +76,8 @@ def test_nnls_matches_scipy():
     np.testing.assert_allclose(r["x"], x, atol=1e-6)
 
 
-@pytest.mark.parametrize("method", ["L-BFGS-B", "Newton-CG", "trust-ncg", "trust-krylov"])
+@pytest.mark.parametrize("method", ["L-BFGS-B", "linear-CG", "Newton-CG", "trust-ncg",
+                                    "trust-krylov"])
 def test_ridge_matches_closed_form(method):
     rng = np.random.default_rng(1)
     X, y, lam = rng.standard_normal((100, 15)), rng.standard_normal(100), 0.5

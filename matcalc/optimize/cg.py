@@ -59,7 +59,7 @@ def solve(fun_and_grad: Callable, hvp: Callable[[np.ndarray, np.ndarray], np.nda
             rr = rr_next
             k += 1
             if callback is not None:
-                callback(SimpleNamespace(x=x, fun=float("nan")))
+                callback(SimpleNamespace(x=x, residual=float(np.max(np.abs(r)))))
         r = np.array(fun_and_grad(x)[1], dtype=float)  # the recursion's rounding
         if float(np.max(np.abs(r), initial=0.0)) <= tol:
             return Outcome(x, "gradient below the tolerance", k)

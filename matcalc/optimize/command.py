@@ -35,7 +35,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decl", "-d", action="append", default=[], metavar="ENTRY",
                         help="a declaration such as 'A: symmetric' (repeatable)")
     parser.add_argument("--method", choices=METHODS, default="auto",
-                        help="the method (default, with at most bounds: projected-Newton"
+                        help="the method (default: linear-CG for an unconstrained quadratic"
+                             " whose dense Hessian costs more than ten Hessian-vector"
+                             " products; with at most bounds: projected-Newton"
                              " when the exact Hessian is cheap, else L-BFGS-B; with general"
                              " constraints SLSQP up to 300 unknowns, else augmented-lagrangian)")
     parser.add_argument("--tol", type=float, default=1e-7,

@@ -118,6 +118,10 @@ class _Counter:
         if self.verbose:
             k = self.iterations
             if k <= 10 or k % 10 == 0:
+                if hasattr(intermediate_result, "residual"):  # linear-CG: no objective
+                    print(f"  iteration {k:5d}   gradient {intermediate_result.residual:.3g}",
+                          file=self.stream)
+                    return
                 f = getattr(intermediate_result, "fun", float("nan"))
                 print(f"  iteration {k:5d}   objective {f: .12g}", file=self.stream)
 
