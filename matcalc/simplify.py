@@ -980,11 +980,15 @@ def as_the_formula_writes(e: Expr, formula: Expr) -> Expr:
     ``S^-1 (x - m)`` for a formula in ``x - m``; ``-2 W (x - s)`` stays, as in the Matrix
     Cookbook). Equal to ``e``; a presentation step after the normal form."""
     sums = [n for n in formula.walk() if isinstance(n, Add)]
-    # a matrix sum transposed keeps its transposes inside its terms: X^T - V U^T; one memo
-    # for all (the sums of nested where-bindings contain one another)
+    # one memo for all (the sums of nested where-bindings contain one another)
     canonical = Simplifier()
-    written = {canonical(n) for n in sums} | {canonical(Transpose(n)) for n in sums
-                                              if 1 not in n.shape}
+    written = {canonical(n) for n in sums}
+    # a matrix sum of the formula that the result needs transposed is written as the
+    # formula writes it, transposed: -2 (X - U V^T)^T U, not -2 (X^T - V U^T) U
+    transposed = {canonical(Transpose(n)): n for n in map(canonical, sums) if 1 not in n.shape}
+    for t, n in list(transposed.items()):
+        transposed.setdefault(_negated_sum(t) if isinstance(t, Add) else t,
+                              Neg(n) if isinstance(t, Add) else n)
     if not written:
         return e
 
@@ -993,6 +997,11 @@ def as_the_formula_writes(e: Expr, formula: Expr) -> Expr:
             return rebuilt
         sign, factors = 1, list(rebuilt.factors)
         for i, f in enumerate(factors):
+            if isinstance(f, Add) and f not in written and f in transposed:
+                n = transposed[f]
+                sign, factors[i] = (-sign, Transpose(n.arg)) if isinstance(n, Neg) else (
+                    sign, Transpose(n))
+                continue
             inner = f.arg if isinstance(f, Transpose) else f
             if isinstance(inner, Add) and inner not in written:
                 negated = _negated_sum(inner)

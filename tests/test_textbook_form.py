@@ -254,7 +254,7 @@ def test_terms_equal_up_to_the_sign_of_a_sum_are_collected():
      "2 K^T (V (V^T s - y) ⊙ s - (s^T V (V^T s - y)) s) where s = softmax(K q)"),
     # matrix factorization: d ||X - U V^T||_F^2 = -2 tr((X - U V^T)^T (dU V^T + U dV^T))
     ("grad", "||X - U V^T||_F^2", "U", "-2 (X - U V^T) V"),
-    ("grad", "||X - U V^T||_F^2", "V", "-2 (X^T - V U^T) U"),
+    ("grad", "||X - U V^T||_F^2", "V", "-2 (X - U V^T)^T U"),
     # (exp(a x^T) b)_i = sum_k exp(a_i x_k) b_k: J_ik = a_i exp(a_i x_k) b_k
     ("jacobian", "exp(a x^T) b", "x", "diag(a) exp(a x^T) diag(b)"),
 ])
