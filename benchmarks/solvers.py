@@ -325,7 +325,7 @@ def _ms(t: float | None) -> str:
     return f"{t * 1e3:.1f} ms" if t >= 1e-3 else f"{t * 1e6:.0f} µs"
 
 
-def render(results: list[tuple[Problem, list[dict]]], total: float) -> str:
+def render(results: list[tuple[Problem, list[dict]]], total: float, load: float) -> str:
     import scipy
     import sklearn
 
@@ -336,9 +336,9 @@ def render(results: list[tuple[Problem, list[dict]]], total: float) -> str:
         "## Solvers (benchmarks/solvers.py)",
         "",
         "Produced by one run of `python benchmarks/solvers.py` "
-        f"(total {total:.0f} s) on a shared 2-core machine that other jobs were loading at "
-        "the same time: read the ratios, not the absolute times, and expect noise of tens "
-        "of percent. BLAS and OpenMP run on one thread for every solver "
+        f"(total {total:.0f} s) on a shared 2-core machine (load average {load:.1f} at the "
+        "start of the run): read the ratios, not the absolute times, and expect noise of "
+        "tens of percent. BLAS and OpenMP run on one thread for every solver "
         "(`OPENBLAS_NUM_THREADS=1`, `OMP_NUM_THREADS=1`, set by the script).",
         "",
         f"Python {platform.python_version()}, NumPy {np.__version__}, SciPy "
@@ -392,6 +392,7 @@ def main() -> None:
     args = parser.parse_args()
     from sklearn.datasets import load_breast_cancer
 
+    load = os.getloadavg()[0]
     start = time.perf_counter()
     X, labels = load_breast_cancer(return_X_y=True)
     X = (X - X.mean(axis=0)) / X.std(axis=0)
@@ -410,7 +411,7 @@ def main() -> None:
             continue
         print(problem.name, file=sys.stderr)
         results.append((problem, measure(problem)))
-    section = render(results, time.perf_counter() - start)
+    section = render(results, time.perf_counter() - start, load)
     print(section)
     if not args.only:
         write(section, Path(args.out))
