@@ -104,12 +104,14 @@ def is_twice_symmetriser(e: Expr) -> bool:
 
 
 def symmetriser_products(e: Expr) -> Expr | None:
-    """With S = I + K_{n,n} = 2 N: K S = S K = S, S^k = 2^(k-1) S, and S (A ⊗ A) = (A ⊗ A) S
-    (K_{n,n} commutes with A ⊗ A), which moves S to the right (Magnus & Neudecker, ch. 3
-    sec. 7, properties of N_n)."""
+    """With S = I + K_{n,n} = 2 N: K S = S K = S, S^k = 2^(k-1) S, S (A ⊗ A) = (A ⊗ A) S
+    (K_{n,n} commutes with A ⊗ A), which moves S to the right, and M + M K = M S (Magnus &
+    Neudecker, ch. 3 sec. 7, properties of N_n)."""
     if isinstance(e, Pow) and is_twice_symmetriser(e.base) and isinstance(e.exponent, Number) \
             and e.exponent.value.denominator == 1 and e.exponent.value > 1:
         return Mul((Number(2 ** (int(e.exponent.value) - 1)), e.base))
+    if isinstance(e, Add):
+        return _gather_symmetriser(e)
     if not isinstance(e, Mul):
         return None
     factors = list(e.factors)
@@ -123,6 +125,24 @@ def symmetriser_products(e: Expr) -> Expr | None:
             return Mul(tuple(factors[:i] + [right, left] + factors[i + 2:]))
         if is_twice_symmetriser(left) and left == right:
             return Mul(tuple(factors[:i] + [Number(2), left] + factors[i + 2:]))
+    return None
+
+
+def _gather_symmetriser(e: Add) -> Expr | None:
+    """``M + M K_{n,n} = M (I + K_{n,n})``: the two halves of a symmetrised derivative
+    (K already moved right) as one product, so that S S = 2 S can apply."""
+    terms = list(e.terms)
+    for i, t in enumerate(terms):
+        if not (isinstance(t, Mul) and isinstance(t.factors[-1], Commutation)
+                and t.factors[-1].m == t.factors[-1].n):
+            continue
+        k, rest = t.factors[-1], t.factors[:-1]
+        half = rest[0] if len(rest) == 1 else Mul(rest)
+        if half in terms:
+            j = terms.index(half)
+            gathered = Mul((*rest, Add((Identity(k.shape[0]), k))))
+            others = [u for n, u in enumerate(terms) if n not in (i, j)]
+            return Add((*others, gathered)) if others else gathered
     return None
 
 
