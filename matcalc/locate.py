@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from .calculus import differential_rules
 from .errors import MatcalcError, UnsupportedError
-from .expr import Call, Expr
+from .expr import Call, Expr, postorder
 from .parse import occurrences
 
 
@@ -16,18 +16,37 @@ def origin(text: str, about: Expr, decls: Mapping[str, str]) -> int | None:
     function of the same argument (``||X||_*``, whose gradient is ``polar(X)``, when the
     Hessian needs d polar(X)); None when neither is written."""
     written = occurrences(text, **decls)
+    sizes = _tree_sizes([e for e, _, _ in written] + [about])
+
+    def same(e: Expr, target: Expr) -> bool:  # printed only when the sizes agree
+        return sizes[e] == sizes[target] and str(e) == str(target)
+
     for e, start, _ in written:
-        if str(e) == str(about):
+        if same(e, about):
             return start
     if not isinstance(about, Call):
         return None
     bringing = [r for r in differential_rules() if r.rhs is not None and any(
         isinstance(n, Call) and n.name == about.name for n in r.rhs.walk())]
-    starts = [(start, any(str(c) == str(about.args[0]) for c in e.children))
+    starts = [(start, any(same(c, about.args[0]) for c in e.children))
               for e, start, _ in written
               if any(next(iter(r.matches(e)), None) is not None for r in bringing)]
     ranked = [s for s, same in starts if same] + [s for s, _ in starts]
     return ranked[0] if ranked else None
+
+
+def _tree_sizes(exprs: list[Expr]) -> dict[Expr, int]:
+    """The number of nodes of each expression written out as a tree (a shared node once
+    per occurrence), for every node below ``exprs``: one walk of each DAG not yet seen, so
+    comparing many sub-formulas with one expression never prints the large ones."""
+    sizes: dict[Expr, int] = {}
+    for e in exprs:
+        if e in sizes:
+            continue
+        for node in postorder(e):
+            if node not in sizes:
+                sizes[node] = 1 + sum(sizes[c] for c in node.children)
+    return sizes
 
 
 def located(err: UnsupportedError, text: object, decls: Mapping[str, object]

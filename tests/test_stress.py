@@ -300,6 +300,20 @@ def test_a_caller_can_allow_more_work_than_the_default_budget() -> None:
     assert budget.fixed and 0 < budget.used <= 400_000
 
 
+def test_locating_a_runaway_does_not_print_every_written_sub_formula(monkeypatch) -> None:
+    # the error's position is searched among the ~2000 sub-formulas of the text: they are
+    # compared by tree size first, so the large ones are never printed (it took seconds)
+    from matcalc.printing import text
+
+    printed = []
+    original = text.to_text
+    monkeypatch.setattr(text, "to_text", lambda e, *a, **k: printed.append(e) or original(
+        e, *a, **k))
+    with pytest.raises(RewriteError):
+        matcalc.hessian(untied_network(256), "x")
+    assert len(printed) < 50
+
+
 def test_messages_name_a_large_shared_expression_without_printing_its_tree() -> None:
     # residual bindings are a tree of 2^60 leaves: the excerpt must stay short (and quick)
     from matcalc.expr import Differential
