@@ -256,7 +256,11 @@ def split_coefficient(e: Expr) -> tuple[Fraction, Expr]:
         if not rest:
             return e.factors[0].value, ONE
         return e.factors[0].value, rest[0] if len(rest) == 1 else Mul(rest)
-    return Fraction(1), e
+    return _UNIT, e
+
+
+_UNIT, _NONE = Fraction(1), Fraction(0)  # shared: a Fraction is immutable, and building one
+# per term was a tenth of the time of simplifying long sums
 
 
 def with_coefficient(c: Fraction, e: Expr) -> Expr:
@@ -951,7 +955,7 @@ def _collect(terms: tuple[Expr, ...]) -> dict[Expr, Fraction]:
         c, rest = split_coefficient(t)
         key, sign = sign_free(rest)
         first, first_sign = shown.setdefault(key, (rest, sign))
-        collected[key] = collected.get(key, Fraction(0)) + c * sign * first_sign
+        collected[key] = collected.get(key, _NONE) + (c if sign == first_sign else -c)
     return {shown[key][0]: c for key, c in collected.items() if c != 0}
 
 
