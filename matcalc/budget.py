@@ -1,6 +1,6 @@
 """One work budget per derivation, growing with its input: a runaway ends with a RewriteError
-(an UnsupportedError) naming the sub-expression at work: after 0.16 to 0.44 s of CPU for a
-small input, 0.6 to 1.1 s for 4 to 9 kB (BENCHMARKS.md, "Stress").
+(an UnsupportedError) naming the sub-expression at work: after 0.17 to 0.41 s of CPU for a
+small input, 0.6 to 0.94 s for 4 to 9 kB (BENCHMARKS.md, "Stress").
 
 The budget counts steps, not time, so a derivation ends at the same point on any machine and
 under any load. Work that process-wide memo tables of pure functions (the symmetry test,
