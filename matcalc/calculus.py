@@ -6,7 +6,7 @@ import heapq
 import itertools
 from dataclasses import replace
 from fractions import Fraction
-from functools import cache
+from functools import cache, lru_cache
 
 from .budget import working_on
 from .dims import Dim
@@ -31,6 +31,7 @@ from .expr import (
 from .functions import FUNCTIONS
 from .rewrite import (
     Rule,
+    Step,
     Trace,
     apply_first,
     bottom_up,
@@ -116,10 +117,24 @@ def canonical_index():
 
 
 def canonicalize(e: Expr, trace: Trace) -> Expr:
-    """Canonical form of a formula: simplified, with the canonical identities applied."""
+    """Canonical form of a formula: simplified, with the canonical identities applied (the
+    rules it took are replayed into ``trace``)."""
+    result, steps = _canonical_form(e)
+    trace.budget -= len(steps)
+    if trace.record:
+        trace.steps.extend(replace(step) for step in steps)
+    return result
+
+
+@lru_cache(maxsize=256)  # formulas, not sub-expressions: a few hundred is plenty
+def _canonical_form(e: Expr) -> tuple[Expr, tuple[Step, ...]]:
+    """The canonical form of ``e`` and the rule applications that reach it, remembered per
+    (hash-consed) formula: deriving one formula for several variables, or again, does not
+    canonicalise it again (a third of a warm gradient's time)."""
+    trace = Trace()
     e = simplify(e)
     e = bottom_up(exhaust(first_of(canonical_index(), trace, "canonical form")))(e)
-    return simplify(e)
+    return simplify(e), tuple(trace.steps)
 
 
 # ---------------------------------------------------------------------------- python rules
