@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from .calculus import differential_rules
 from .errors import MatcalcError, UnsupportedError
-from .expr import Call, Expr, postorder
+from .expr import Call, Expr, fold_dag
 from .parse import occurrences
 
 
@@ -16,10 +16,15 @@ def origin(text: str, about: Expr, decls: Mapping[str, str]) -> int | None:
     function of the same argument (``||X||_*``, whose gradient is ``polar(X)``, when the
     Hessian needs d polar(X)); None when neither is written."""
     written = occurrences(text, **decls)
-    sizes = _tree_sizes([e for e, _, _ in written] + [about])
+    sizes: dict[Expr, int] = {}  # nodes written out as a tree, one memo for all the DAGs
 
-    def same(e: Expr, target: Expr) -> bool:  # printed only when the sizes agree
-        return sizes[e] == sizes[target] and str(e) == str(target)
+    def same(e: Expr, target: Expr) -> bool:
+        # compared by tree size first: the ~2000 sub-formulas of a deep network are not
+        # printed one by one
+        def size(x: Expr) -> int:
+            return fold_dag(x, lambda _node, inner: 1 + sum(inner), sizes)
+
+        return size(e) == size(target) and str(e) == str(target)
 
     for e, start, _ in written:
         if same(e, about):
@@ -33,20 +38,6 @@ def origin(text: str, about: Expr, decls: Mapping[str, str]) -> int | None:
               if any(next(iter(r.matches(e)), None) is not None for r in bringing)]
     ranked = [s for s, same in starts if same] + [s for s, _ in starts]
     return ranked[0] if ranked else None
-
-
-def _tree_sizes(exprs: list[Expr]) -> dict[Expr, int]:
-    """The number of nodes of each expression written out as a tree (a shared node once
-    per occurrence), for every node below ``exprs``: one walk of each DAG not yet seen, so
-    comparing many sub-formulas with one expression never prints the large ones."""
-    sizes: dict[Expr, int] = {}
-    for e in exprs:
-        if e in sizes:
-            continue
-        for node in postorder(e):
-            if node not in sizes:
-                sizes[node] = 1 + sum(sizes[c] for c in node.children)
-    return sizes
 
 
 def located(err: UnsupportedError, text: object, decls: Mapping[str, object]

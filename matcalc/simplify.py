@@ -256,11 +256,12 @@ def split_coefficient(e: Expr) -> tuple[Fraction, Expr]:
         if not rest:
             return e.factors[0].value, ONE
         return e.factors[0].value, rest[0] if len(rest) == 1 else Mul(rest)
-    return _UNIT, e
+    return _FRACTION_ONE, e
 
 
-_UNIT, _NONE = Fraction(1), Fraction(0)  # shared: a Fraction is immutable, and building one
-# per term was a tenth of the time of simplifying long sums
+# shared: a Fraction is immutable, and building one per term was a tenth of the time of
+# simplifying long sums
+_FRACTION_ONE, _FRACTION_ZERO = Fraction(1), Fraction(0)
 
 
 def with_coefficient(c: Fraction, e: Expr) -> Expr:
@@ -955,7 +956,7 @@ def _collect(terms: tuple[Expr, ...]) -> dict[Expr, Fraction]:
         c, rest = split_coefficient(t)
         key, sign = sign_free(rest)
         first, first_sign = shown.setdefault(key, (rest, sign))
-        collected[key] = collected.get(key, _NONE) + (c if sign == first_sign else -c)
+        collected[key] = collected.get(key, _FRACTION_ZERO) + (c if sign == first_sign else -c)
     return {shown[key][0]: c for key, c in collected.items() if c != 0}
 
 
@@ -986,15 +987,18 @@ def as_the_formula_writes(e: Expr, formula: Expr) -> Expr:
     sums = [n for n in formula.walk() if isinstance(n, Add)]
     # one memo for all (the sums of nested where-bindings contain one another)
     canonical = Simplifier()
-    written = {canonical(n) for n in sums}
-    # a matrix sum of the formula that the result needs transposed is written as the
-    # formula writes it, transposed: -2 (X - U V^T)^T U, not -2 (X^T - V U^T) U
-    transposed = {canonical(Transpose(n)): n for n in map(canonical, sums) if 1 not in n.shape}
-    for t, n in list(transposed.items()):
-        transposed.setdefault(_negated_sum(t) if isinstance(t, Add) else t,
-                              Neg(n) if isinstance(t, Add) else n)
+    written = dict.fromkeys(canonical(n) for n in sums)  # in the formula's order
     if not written:
         return e
+    # a matrix sum of the formula that the result needs transposed is written as the
+    # formula writes it, transposed: -2 (X - U V^T)^T U, not -2 (X^T - V U^T) U;
+    # {the transposed sum, or its negation: (the written sum, the sign between them)}
+    transposed: dict[Expr, tuple[Expr, int]] = {}
+    for n in written:
+        t = canonical(Transpose(n))
+        if 1 not in n.shape and isinstance(t, Add):
+            transposed.setdefault(t, (n, 1))
+            transposed.setdefault(_negated_sum(t), (n, -1))
 
     def turn(node: Expr, rebuilt: Expr) -> Expr:
         if not isinstance(rebuilt, Mul):
@@ -1002,9 +1006,8 @@ def as_the_formula_writes(e: Expr, formula: Expr) -> Expr:
         sign, factors = 1, list(rebuilt.factors)
         for i, f in enumerate(factors):
             if isinstance(f, Add) and f not in written and f in transposed:
-                n = transposed[f]
-                sign, factors[i] = (-sign, Transpose(n.arg)) if isinstance(n, Neg) else (
-                    sign, Transpose(n))
+                n, s = transposed[f]
+                factors[i], sign = Transpose(n), sign * s
                 continue
             inner = f.arg if isinstance(f, Transpose) else f
             if isinstance(inner, Add) and inner not in written:
