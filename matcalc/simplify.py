@@ -654,7 +654,7 @@ class Simplifier:
                 return seen[b][0]
             return _power_of(b, k, ElemPow)
 
-        for b, exponents in symbolic.items():
+        for b, exponents in list(symbolic.items()):  # entries that add to a number leave
             if len(seen[b]) == 1:
                 continue  # x.^b alone: nothing to add
             total = self(Add((num(powers[b]), *exponents)))

@@ -204,3 +204,12 @@ def test_a_power_that_underflows_gives_a_zero_derivative_not_nan() -> None:
     with np.errstate(over="ignore"):  # exp overflows to inf on purpose
         value = d.to_numpy()(E=E, J=J, Q=Q, beta=-0.44)
     assert np.all(np.isfinite(value)) and np.allclose(value, 0.0)
+
+
+def test_symbolic_exponents_that_add_to_a_number() -> None:
+    # x.^b ⊙ x.^(1 - b) = x.^1 = x and x.^b ./ x.^b = 1 (found by the normal-form property
+    # test: the merged exponent left the table of symbolic ones while it was being read)
+    from matcalc.simplify import simplify
+
+    assert str(simplify(matcalc.parse("x.^b ⊙ x.^(1 - b) where b: scalar"))) == "x"
+    assert str(simplify(matcalc.parse("x.^b ./ x.^b ⊙ y where b: scalar"))) == "y"
