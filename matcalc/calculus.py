@@ -28,7 +28,6 @@ from .expr import (
     fold_dag,
     map_bottom_up,
 )
-from .functions import FUNCTIONS
 from .rewrite import (
     Rule,
     Step,
@@ -381,10 +380,6 @@ class Differentiator:
                 ": simplify_det_rank_deficient)" if det else
                 "the function is not defined at a singular matrix; check the formula",
                 about=node)
-        why = FUNCTIONS[node.name].no_differential if isinstance(node, Call) else None
-        if why:
-            raise UnsupportedError(f"`{node}` has no differential in closed form", hint=why,
-                                   about=node)
         raise UnsupportedError(f"no differential rule applies to `{node}`",
                                hint="this operator cannot be differentiated by matcalc yet",
                                about=node)

@@ -34,6 +34,7 @@ from .expr import (
     Number,
     Ones,
     Pow,
+    Sylvester,
     Symbol,
     Transpose,
     Zero,
@@ -59,6 +60,7 @@ class Algebra(Protocol):
     def matrix_power(self, a: Any, k: int) -> Any: ...
     def spectral_norm(self, a: Any) -> Any: ...
     def nuclear_norm(self, a: Any) -> Any: ...
+    def sylvester(self, a: Any, b: Any, c: Any) -> Any: ...  # W with a W + W b = c
     def call(self, fn: Function, a: Any) -> Any: ...
     def finish(self, value: Any) -> Any: ...  # normalise a node's value (dtype)
 
@@ -198,6 +200,9 @@ class Evaluator:
         if e.p == "1":
             return self.function("sum", self.function("abs", x))
         return self.function("sqrt", self.function("sum", self.algebra.hadamard(x, x)))
+
+    def _Sylvester(self, e: Sylvester) -> Any:
+        return self.algebra.sylvester(self.run(e.a), self.run(e.b), self.run(e.c))
 
     def _Call(self, e: Call) -> Any:
         return self.function(e.name, self.run(e.args[0]))

@@ -409,6 +409,20 @@ class Kron(Expr):
 
 
 @_node
+class Sylvester(Expr):
+    """The solution W of the Sylvester equation ``A W + W B = C`` (A m×m, B n×n, C m×n),
+    written ``sylvester(A, B, C)``; unique when no eigenvalue of A is minus one of B's."""
+
+    a: Expr
+    b: Expr
+    c: Expr
+    _children: ClassVar = ("a", "b", "c")
+
+    def _compute_shape(self) -> Shape:
+        return self.c.shape
+
+
+@_node
 class Transpose(Expr):
     """Transpose ``a^T``."""
 

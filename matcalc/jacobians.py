@@ -19,6 +19,8 @@ from .expr import (
     Mul,
     Number,
     Ones,
+    Pow,
+    Sylvester,
     Symbol,
     Transpose,
     Zero,
@@ -134,6 +136,20 @@ def transpose_factor(subject: Expr) -> Expr | None:
     m, lin = parts
     rows, cols = lin.arg.shape
     return Mul((product(m, commutation(rows, cols)), Call("vec", (lin.arg,))))
+
+
+def sylvester_factor(subject: Expr) -> Expr | None:
+    """M vec(sylvester(A, B, L)) = M (I_n ⊗ A + B^T ⊗ I_m)^-1 vec(L) for L m×n (the
+    Kronecker sum of the equation A W + W B = L)."""
+    parts = _vec_subject(subject)
+    if parts is None or not isinstance(parts[1], Sylvester):
+        return None
+    m, lin = parts
+    if not (is_constant(lin.a) and is_constant(lin.b)):
+        return None
+    rows, cols = lin.shape
+    kronecker_sum = Add((kron(Identity(cols), lin.a), kron(Transpose(lin.b), Identity(rows))))
+    return Mul((product(m, Pow(kronecker_sum, Number(-1))), Call("vec", (lin.c,))))
 
 
 def kronecker_factor(subject: Expr) -> Expr | None:

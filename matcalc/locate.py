@@ -4,40 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .calculus import differential_rules
 from .errors import MatcalcError, UnsupportedError
-from .expr import Call, Expr, fold_dag
+from .expr import Expr, fold_dag
 from .parse import occurrences
 
 
 def origin(text: str, about: Expr, decls: Mapping[str, str]) -> int | None:
-    """The position in ``text`` of the sub-formula ``about`` comes from: the sub-formula
-    written as ``about``, else the first whose differential rule brings in ``about``'s
-    function of the same argument (``||X||_*``, whose gradient is ``polar(X)``, when the
-    Hessian needs d polar(X)); None when neither is written."""
+    """The position in ``text`` of the sub-formula written as ``about`` (``det(u v^T)`` whose
+    argument is singular); None when it is not written there (a derived sub-expression)."""
     written = occurrences(text, **decls)
     sizes: dict[Expr, int] = {}  # nodes written out as a tree, one memo for all the DAGs
 
-    def same(e: Expr, target: Expr) -> bool:
-        # compared by tree size first: the ~2000 sub-formulas of a deep network are not
-        # printed one by one
-        def size(x: Expr) -> int:
-            return fold_dag(x, lambda _node, inner: 1 + sum(inner), sizes)
+    def size(x: Expr) -> int:
+        return fold_dag(x, lambda _node, inner: 1 + sum(inner), sizes)
 
-        return size(e) == size(target) and str(e) == str(target)
-
+    # compared by tree size first: the ~2000 sub-formulas of a deep network are not printed
+    # one by one
+    target = size(about)
     for e, start, _ in written:
-        if same(e, about):
+        if size(e) == target and str(e) == str(about):
             return start
-    if not isinstance(about, Call):
-        return None
-    bringing = [r for r in differential_rules() if r.rhs is not None and any(
-        isinstance(n, Call) and n.name == about.name for n in r.rhs.walk())]
-    starts = [(start, any(same(c, about.args[0]) for c in e.children))
-              for e, start, _ in written
-              if any(next(iter(r.matches(e)), None) is not None for r in bringing)]
-    ranked = [s for s, same in starts if same] + [s for s, _ in starts]
-    return ranked[0] if ranked else None
+    return None
 
 
 def located(err: UnsupportedError, text: object, decls: Mapping[str, object]

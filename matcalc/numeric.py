@@ -102,6 +102,19 @@ def evaluate(expr: Expr, values: Mapping[str, Any], sizes: Mapping[Dim, int] | N
     return natural(run(expr, env, sizes), expr.shape)
 
 
+def solve_sylvester(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """The W with ``a W + W b = c``, NumPy only: for symmetric ``a`` and ``b`` by their
+    eigendecompositions, ``W = U ((U^T c V) ./ (alpha_i + beta_j)) V^T``; otherwise from
+    the Kronecker-sum system ``(I ⊗ a + b^T ⊗ I) vec(W) = vec(c)`` (small sizes)."""
+    if np.allclose(a, a.T) and np.allclose(b, b.T):
+        alpha, u = np.linalg.eigh((a + a.T) / 2)
+        beta, v = np.linalg.eigh((b + b.T) / 2)
+        return u @ ((u.T @ c @ v) / (alpha[:, None] + beta[None, :])) @ v.T
+    m, n = c.shape
+    system = np.kron(np.eye(n), a) + np.kron(b.T, np.eye(m))
+    return np.linalg.solve(system, c.reshape(-1, order="F")).reshape((m, n), order="F")
+
+
 class NumpyAlgebra:
     """The NumPy side of the shared evaluator (``evaluator.Algebra``): float 2-D arrays."""
 
@@ -142,6 +155,9 @@ class NumpyAlgebra:
 
     def nuclear_norm(self, a: np.ndarray) -> np.ndarray:
         return np.full((1, 1), np.linalg.svd(a, compute_uv=False).sum())
+
+    def sylvester(self, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+        return solve_sylvester(a, b, c)
 
     def call(self, fn: Function, a: np.ndarray) -> np.ndarray:
         return fn.numpy(np, a)

@@ -42,6 +42,7 @@ from .expr import (
     Number,
     Ones,
     Pow,
+    Sylvester,
     Symbol,
     Transpose,
     mul_dims,
@@ -405,6 +406,9 @@ class _Builder(Transformer_NonRecursive):
             self._arity(tok, args, 2)
             m, n = (_dimension(a.expr, tok) for a in args)
             return _located(Commutation(m, n), start, end)
+        if name == "sylvester":
+            self._arity(tok, args, 3)
+            return _located(Sylvester(*(a.expr for a in args)), start, end, tuple(args))
         self._arity(tok, args, FUNCTIONS[name].arity)
         return _located(Call(name, tuple(a.expr for a in args)), start, end, tuple(args))
 

@@ -27,6 +27,7 @@ from .expr import (
     Ones,
     Pow,
     Shape,
+    Sylvester,
     Symbol,
     Transpose,
     kind_of,
@@ -367,6 +368,19 @@ class Inference:
         left, right = (Ones(self.dims.fresh()) if self._ones_here(f) else f
                        for f in (e.left, e.right))
         return Kron(self.elaborate(left), self.elaborate(right))
+
+    def _elab_Sylvester(self, e: Sylvester) -> Expr:
+        a, b, c = (self.elaborate(x) for x in (e.a, e.b, e.c))
+        self.square(a, "the A of sylvester(A, B, C)", e)
+        self.square(b, "the B of sylvester(A, B, C)", e)
+        if not (self.dims.unify(a.shape[0], c.shape[0])
+                and self.dims.unify(b.shape[1], c.shape[1])):
+            self.fail(
+                f"sylvester(A, B, C) solves A W + W B = C, so C has as many rows as A and "
+                f"as many columns as B; `{self._show(c)}` is a {self._shape_desc(c)}, "
+                f"`{self._show(a)}` a {self._shape_desc(a)} and `{self._show(b)}` a "
+                f"{self._shape_desc(b)}", e)
+        return Sylvester(a, b, c)
 
     def _elab_Transpose(self, e: Transpose) -> Expr:
         if self._ones_here(e.arg):

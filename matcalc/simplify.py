@@ -119,10 +119,24 @@ def _symmetric_given_children(e: Expr, children: list[bool]) -> bool:
         return children[0]  # the base, the argument
     if isinstance(e, Mul):
         chain = [f for f in e.factors if not f.is_scalar]
-        return _palindrome(chain)
+        return _palindrome(chain) or _polar_square_root(chain)
     if isinstance(e, Kron):
         return children[0] and children[1]
     return False
+
+
+def _polar_square_root(chain: list[Expr]) -> bool:
+    """``X polar(X)^T = (X X^T)^(1/2)`` and ``polar(X)^T X = (X^T X)^(1/2)``: the symmetric
+    factors of the polar decomposition (Higham (2008), Functions of Matrices, Theorem 8.1)."""
+    if len(chain) < 2:
+        return False
+
+    def polar_of(f: Expr, rest: list[Expr]) -> bool:
+        arg = rest[0] if len(rest) == 1 else Mul(tuple(rest))
+        return (isinstance(f, Transpose) and isinstance(f.arg, Call) and f.arg.name == "polar"
+                and f.arg.args[0] == arg)
+
+    return polar_of(chain[-1], chain[:-1]) or polar_of(chain[0], chain[1:])
 
 
 def _palindrome(chain: list[Expr]) -> bool:

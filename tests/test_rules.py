@@ -17,7 +17,7 @@ FAMILIES = ("canonical", "differentials", "adjoint", "jacobian", "kronecker", "s
             "expansions")
 PATTERN_RULES = [r for fam in FAMILIES for r in load_rules(fam) if r.rhs is not None]
 SPECTRAL = {"d_lambda_max", "d_lambda_min", "d_spectral_norm", "d_eigvec_max", "d_eigvec_min",
-            "d_svec_left", "d_svec_right", "d_nuclear_norm"}
+            "d_svec_left", "d_svec_right", "d_nuclear_norm", "d_polar"}
 
 
 @pytest.mark.parametrize("rule", PATTERN_RULES, ids=[r.name for r in PATTERN_RULES])
@@ -49,6 +49,13 @@ wrong_product_rule: d(U V) = d(U) V + d(V) U
 wrong_eigenvalue: d(lambda_max(U)) = 2 eigvec_max(U)^T d(U) eigvec_max(U)
   where U: matrix(n, n)
   source: a deliberate mistake
+
+wrong_sylvester: d(sylvester(A, B, C)) = sylvester(A, B, d(C) - d(A) sylvester(A, B, C))
+  source: a deliberate mistake (the term of d(B) left out)
+
+wrong_polar: d(polar(U)) = sylvester(U polar(U)^T, polar(U)^T U, d(U) - d(U)^T)
+  if U matrix
+  source: a deliberate mistake (dX^T where Q dX^T Q belongs)
 """
 
 WRONG = [*parse_rules(WRONG_IDENTITY, "canonical"),

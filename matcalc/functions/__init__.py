@@ -23,9 +23,10 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in RECORDS}
 ALIASES: dict[str, str] = {s: f.name for f in RECORDS for s in f.spellings}
 """Other spellings of function names (the printers use the canonical name)."""
 
-SPECIAL_CALLS = ("inv", "kron", "commutation")
+SPECIAL_CALLS = ("inv", "kron", "commutation", "sylvester")
 """Spellings that are operators in the AST: ``inv(A)`` is ``A^-1``, ``kron(a, b)`` is ``a ⊗ b``,
-``commutation(m, n)`` is the commutation matrix K_{m,n} (its arguments are dimensions)."""
+``commutation(m, n)`` is the commutation matrix K_{m,n} (its arguments are dimensions),
+``sylvester(A, B, C)`` the solution W of ``A W + W B = C`` (``expr.Sylvester``)."""
 
 
 def canonical_function(name: str) -> str | None:

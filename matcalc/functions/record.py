@@ -80,9 +80,6 @@ class Function:
     nonsmooth: str | None = None
     """Where it is not differentiable (``"|x| has a kink at 0"``); None: smooth wherever it
     is defined. The solver refuses non-smooth objectives with this reason."""
-    no_differential: str | None = None
-    """Why ``differential`` is None and what a user can do instead: the hint of the
-    ``UnsupportedError`` that differentiating it raises."""
     small_sizes: bool = False
     """Its SymPy form grows fast with the size (determinants): the checker gives its argument
     the smallest sizes."""

@@ -67,11 +67,10 @@ def _polar_code(g: CodeEmitter, x: str) -> str:
 
 def _spectral(name: str, description: str, shape, latex: str, numpy, code, accepts="square",
               differential: str | None = None, nonsmooth: str | None = None,
-              no_differential: str | None = None) -> Function:
+              letter: str = "u") -> Function:
     return Function(name=name, description=description, family="spectral", accepts=accepts,
                     shape=shape, latex=latex, numpy=numpy, sympy=None, code=code,
-                    differential=differential, nonsmooth=nonsmooth,
-                    no_differential=no_differential)
+                    differential=differential, nonsmooth=nonsmooth, letter=letter)
 
 
 RECORDS = (
@@ -98,14 +97,6 @@ RECORDS = (
     _spectral("polar", "orthogonal polar factor U V^T of a thin SVD X = U S V^T (the gradient "
               "of the nuclear norm)", same_shape, r"\operatorname{polar}", _polar_numpy,
               _polar_code, accepts="matrix",
-              nonsmooth="polar(X) is not differentiable where X loses rank",
-              no_differential=(
-                  "for a square X of full rank, d polar(X) = Q W where W solves the "
-                  "Sylvester equation S W + W S = Q^T dX - dX^T Q (Q = polar(X), "
-                  "S = (X^T X)^(1/2)); solving it needs the full SVD of X, which the "
-                  "language has no closed form for. So ||X||_* has the gradient polar(X) "
-                  "but no Hessian: use the gradient in a first-order or proximal method "
-                  "(singular value thresholding), take Hessian-vector products by finite "
-                  "differences of the gradient, or differentiate a smooth surrogate such "
-                  "as ||X||_F^2")),
+              differential="d_polar", letter="Q",
+              nonsmooth="polar(X) is not differentiable where X loses rank"),
 )

@@ -13,6 +13,7 @@ from ..expr import (
     Identity,
     Number,
     Ones,
+    Sylvester,
     Symbol,
     Transpose,
     Zero,
@@ -100,6 +101,8 @@ def with_where(expr: Expr, render: Callable[[Expr], str], where: str, sep: str) 
 def _letter(e: Expr) -> str:
     if isinstance(e, Call):
         return FUNCTIONS[e.name].letter  # s = softmax(z), h = tanh(W x), ...
+    if isinstance(e, Sylvester):
+        return "W"  # the unknown of A W + W B = C
     return "z" if e.is_scalar else "u"
 
 

@@ -54,6 +54,7 @@ from ..expr import (
     Ones,
     Pow,
     Shape,
+    Sylvester,
     Symbol,
     Transpose,
     Zero,
@@ -62,6 +63,7 @@ from ..expr import (
     postorder,
 )
 from ..functions import FUNCTIONS
+from ..simplify import known_symmetric
 from .targets import SOLVE_NEEDS_MATRIX, Target, get_target
 
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -139,6 +141,20 @@ def _exponent(value: Fraction) -> _Code:
         text = str(int(value))
         return _Code(text, ATOM) if value >= 0 else _Code(f"({text})", ATOM)
     return _Code(f"({float(value)!r})", ATOM)
+
+
+def _symmetric_kronecker_sum(e: Expr) -> tuple[Expr, Expr] | None:
+    """(A, B) when ``e`` is the Kronecker sum I ⊗ A + B ⊗ I (either order) of matrices known
+    to be symmetric (the vec form of a Sylvester equation, rules/jacobian.rules)."""
+    if not (isinstance(e, Add) and len(e.terms) == 2
+            and all(isinstance(t, Kron) for t in e.terms)):
+        return None
+    for first, second in (e.terms, e.terms[::-1]):
+        if (isinstance(first.left, Identity) and isinstance(second.right, Identity)
+                and not first.right.is_scalar and not second.left.is_scalar
+                and known_symmetric(first.right) and known_symmetric(second.left)):
+            return first.right, second.left
+    return None
 
 
 def _transposed(c: _Code) -> _Code:
@@ -545,6 +561,8 @@ class _Generator:
         if not isinstance(e.exponent, Number) or e.exponent.value.denominator != 1:
             raise UnsupportedError("a matrix power needs an integer exponent")
         k = int(e.exponent.value)
+        if k == -1 and (pair := _symmetric_kronecker_sum(e.base)) is not None:
+            return self._kronecker_sum_inverse(*pair)
         if k == -1:
             base, trans = _strip_transpose(e.base)
             return _Val("inv", factor=self.factor_of(base), trans=trans)
@@ -570,6 +588,68 @@ class _Generator:
         if e.p not in (None, "2", "F") or (matrix and e.p == "1"):
             raise UnsupportedError(f"the norm ||.||_{e.p} has no translation")
         return _Val("dense", _call(self.op("norm", x.text)))
+
+    def _kronecker_sum_inverse(self, a: Expr, b: Expr) -> _Val:
+        """(I ⊗ A + B ⊗ I)^-1 for symmetric A = U diag(alpha) U^T, B = V diag(beta) V^T:
+        (V ⊗ U) diag(1 ./ (alpha_i + beta_j)) (V ⊗ U)^T, NaN where a sum is within rounding
+        of zero (the equation is singular: the nuclear norm at a matrix of lower rank)."""
+        alpha, u, beta, v = (self.new_name(n) for n in ("alpha", "U", "beta", "V"))
+        self.lines.append(f"{alpha}, {u} = {self.op('eigh', self.assign(self.code(a), 'A').text)}")
+        self.lines.append(f"{beta}, {v} = {self.op('eigh', self.assign(self.code(b), 'B').text)}")
+        den = self._regular_sums(f"{beta}[:, None] + {alpha}[None, :]")
+        basis = self.assign(_call(self.op("kron", v, u)), "P")
+        return _Val("dense", _Code(f"({basis.text} / {den}.reshape(-1)) @ {basis.text}.T",
+                                   MUL, "@"))
+
+    def _regular_sums(self, sums: str) -> str:
+        """The name of the eigenvalue sums ``sums`` with NaN where one is within rounding of
+        zero: a singular equation gives NaN, not large meaningless numbers."""
+        den = self.new_name("den")
+        self.lines.append(f"{den} = {sums}")
+        size = f"{self.t.xp}.abs({den})"
+        regular = f"{size} > 1e-13 * {self.op('max', size)}"
+        self.lines.append(f"{den} = {self.op('where', regular, den, self.op('nan'))}")
+        return den
+
+    def _Sylvester(self, e: Sylvester) -> _Val:
+        """The W with A W + W B = C: a solve when A or B is a scalar; by the
+        eigendecompositions A = U diag(alpha) U^T, B = V diag(beta) V^T when both are known
+        symmetric, W = U ((U^T C V) ./ (alpha_i + beta_j)) V^T (NaN where the equation is
+        singular: a sum within rounding of zero); otherwise SciPy's (JAX's)
+        solve_sylvester, or the Kronecker-sum system where neither is available."""
+        a, b, c = (self.code(x) for x in (e.a, e.b, e.c))
+        rows, cols = e.c.shape
+        if e.a.is_scalar and e.b.is_scalar:
+            return _Val("dense", _binary(c, "/", _call(f"({a.text} + {b.text})")))
+        if e.b.is_scalar:  # (A + b I) W = C
+            shifted = f"{a.text} + {b.text} * {self.op('eye', self.dim(rows))}"
+            return _Val("dense", _call(self.op("solve", shifted, c.text)))
+        if e.a.is_scalar:  # (B^T + a I) W^T = C^T; a row vector is 1-D here
+            shifted = f"{_transposed(b).text} + {a.text} * {self.op('eye', self.dim(cols))}"
+            solved = _call(self.op("solve", shifted, _transposed(c).text if _is_matrix(
+                e.c.shape) else c.text))
+            return _Val("dense", _transposed(solved) if _is_matrix(e.c.shape) else solved)
+        a, b, c = (self.assign(x, stem) for x, stem in ((a, "A"), (b, "B"), (c, "C")))
+        if known_symmetric(e.a) and known_symmetric(e.b):
+            alpha, u, beta, v = (self.new_name(n) for n in ("alpha", "U", "beta", "V"))
+            self.lines.append(f"{alpha}, {u} = {self.op('eigh', a.text)}")
+            self.lines.append(f"{beta}, {v} = {self.op('eigh', b.text)}")
+            den = self._regular_sums(f"{alpha}[:, None] + {beta}[None, :]")
+            return _Val("dense", _Code(f"{u} @ (({u}.T @ {c.text} @ {v}) / {den}) @ {v}.T",
+                                       MUL, "@"))
+        if self.t.name == "jax":
+            return _Val("dense", _call(f"jax.scipy.linalg.solve_sylvester({a.text}, {b.text}, "
+                                       f"{c.text})"))
+        if self.t.name == "numpy" and self.scipy:
+            self.used_factor_imports = True
+            return _Val("dense", _call(f"scipy.linalg.solve_sylvester({a.text}, {b.text}, "
+                                       f"{c.text})"))
+        # (I ⊗ A + B^T ⊗ I) vec(W) = vec(C): the Kronecker sum, formed (no SciPy)
+        m, n = self.dim(rows), self.dim(cols)
+        system = (f"{self.op('kron', self.op('eye', n), a.text)} + "
+                  f"{self.op('kron', _transposed(b).text, self.op('eye', m))}")
+        flat = self.op("solve", system, f"{c.text}.T.reshape(-1)")
+        return _Val("dense", _call(self.op("unvec", flat, m, n)))
 
     def _Call(self, e: Call) -> _Val:
         """A function: structural ones here (diag stays lazy, det and logdet share their

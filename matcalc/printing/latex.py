@@ -143,6 +143,12 @@ class LatexPrinter(TextPrinter):
             return rf"{name}\left({args}\right)"
         return f"{name}({args})"
 
+    def _Sylvester(self, e) -> str:
+        args = ", ".join(self.print(a) for a in e.children)
+        if _TALL.search(args):
+            return rf"\operatorname{{sylvester}}\left({args}\right)"
+        return rf"\operatorname{{sylvester}}({args})"
+
     def _Differential(self, e) -> str:
         return r"\mathrm{d}" + self.wrap(e.var, isinstance(e.var, Symbol))
 

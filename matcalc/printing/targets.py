@@ -41,6 +41,7 @@ BASE: dict[str, str] = {
     "solve": "{xp}.linalg.solve({0}, {1})",
     "slogdet": "{xp}.linalg.slogdet({0})",
     "matrix_power": "{xp}.linalg.matrix_power({0}, {1})",
+    "kron": "{xp}.kron({0}, {1})",
     "logdet_value": "{xp}.where({0} > 0, {1}, {xp}.nan)",
     "norm": "{xp}.linalg.norm({0})",
     "norm_spectral": "{xp}.linalg.norm({0}, 2)",
@@ -145,6 +146,7 @@ TARGETS: dict[str, Target] = {
             "copy": "{0}.clone()",
             "norm_spectral": "torch.linalg.matrix_norm({0}, 2)",
             "prod_rows": "torch.prod({0}, dim=1)",
+            "kron": "torch.kron({0}.contiguous(), {1}.contiguous())",  # views of .T fail
             "norm_nuclear": "torch.linalg.matrix_norm({0}, 'nuc')",
             "svd": "torch.linalg.svd({0}, full_matrices=False)",
             "nan": "float('nan')",

@@ -329,6 +329,9 @@ class TextPrinter:
     def _Call(self, e: Call) -> str:
         return f"{e.name}(" + ", ".join(self.print(a) for a in e.args) + ")"
 
+    def _Sylvester(self, e) -> str:
+        return "sylvester(" + ", ".join(self.print(a) for a in e.children) + ")"
+
 
 _DEFAULT = TextPrinter()
 

@@ -79,6 +79,17 @@ class SympyAlgebra:
     def nuclear_norm(self, a: sympy.Matrix) -> sympy.Matrix:
         raise UnsupportedError("the nuclear norm has no SymPy form here")
 
+    def sylvester(self, a: sympy.Matrix, b: sympy.Matrix, c: sympy.Matrix) -> sympy.Matrix:
+        """The W with ``a W + W b = c`` from the Kronecker-sum system
+        ``(I ⊗ a + b^T ⊗ I) vec(W) = vec(c)``, on numbers only (a symbolic solve grows too
+        fast: a proof falls back to the checked points)."""
+        if a.free_symbols or b.free_symbols or c.free_symbols:
+            raise UnsupportedError("sylvester(A, B, C) of symbolic entries is checked at points")
+        m, n = c.shape
+        system = self.kron(sympy.eye(n), a) + self.kron(b.T, sympy.eye(m))
+        flat = system.LUsolve(sympy.Matrix(vec_entries(c)))
+        return sympy.Matrix(m, n, lambda i, j: flat[i + j * m])
+
     def call(self, fn: Function, a: sympy.Matrix) -> sympy.Matrix:
         if fn.sympy is None:
             raise UnsupportedError(f"{fn.name} has no SymPy form; it is checked numerically")
