@@ -28,6 +28,7 @@ from .expr import (
     Number,
     Ones,
     Pow,
+    Sylvester,
     Symbol,
     Transpose,
     Zero,
@@ -700,6 +701,10 @@ class Simplifier:
         if e.left.is_scalar or e.right.is_scalar:  # s ⊗ A = s A (Matrix Cookbook eq. 508)
             return Mul((e.left, e.right))
         return e
+
+    def _Sylvester(self, e: Sylvester) -> Expr:
+        # the solution is linear in the right side: sylvester(A, B, 0) = 0
+        return Zero(e.shape) if is_zero(e.c) else e
 
     # -- transposes -------------------------------------------------------------
     def _Transpose(self, e: Transpose) -> Expr:

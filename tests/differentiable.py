@@ -144,6 +144,8 @@ class Generator:
             builders += self.vectors(rows, sub)
         elif rows == cols and rows != 1:
             builders += self.squares(rows, sub)
+        if rows != 1 and cols != 1:  # the orthogonal polar factor of a square or oblong matrix
+            builders.append(lambda: Call("polar", (self.full_rank(rows, cols, sub),)))
         return self.pick(builders)()
 
     # -- domains -----------------------------------------------------------------
@@ -168,6 +170,14 @@ class Generator:
             c = Number(Fraction(self.pick([10, 12])))
             return Add((Call("tanh", (self.expr((d, d), sub),)), Mul((c, Identity(d)))))
         return self.leaf((d, d))
+
+    def full_rank(self, rows: str, cols: str, sub: int) -> Expr:
+        """A matrix of full rank (almost surely): an unstructured variable (entries in
+        [0.25, 1.25] of random signs; diagonally dominant when square) plus a bounded
+        perturbation. Not symmetric: the polar factor of a symmetric positive definite
+        matrix is I, whose rounding noise a kinked function of it would amplify."""
+        bounded = Div(Call("tanh", (self.expr((rows, cols), sub),)), Number(Fraction(4)))
+        return Add((Symbol(self.pick(MATRIX_NAMES[(rows, cols)]), (rows, cols)), bounded))
 
     def symmetric(self, d: str, sub: int) -> Expr:
         """A symmetric matrix with simple extreme eigenvalues (almost surely)."""
@@ -244,6 +254,7 @@ class Generator:
             lambda: Call(self.pick(["max", "min"]), (self.expr((dim(), 1), sub),)),
             lambda: Call("mean", (self.expr((dim(), self.pick((*DIMS, 1))), sub),)),
             lambda: Norm(self.expr((dim(), dim()), sub), self.pick(["F", "2"])),
+            lambda: Norm(self.full_rank(dim(), dim(), sub), "*"),
             lambda: Mul((Transpose(self.expr((d := dim(), 1), sub)), self.expr((d, 1), sub))),
             lambda: Mul((Transpose(self.expr((d := dim(), 1), sub)),
                          self.expr((d, e := dim()), sub), self.expr((e, 1), sub))),
@@ -333,7 +344,8 @@ def _python_names(point: dict) -> dict:
 
 def _simple_spectrum(f: Expr, point: dict) -> bool:
     """Whether every eigenvalue / singular value function in ``f`` has a simple extreme value
-    at ``point`` (relative gap 1e-6), and every unit vector a sign: where one does not, it
+    at ``point`` (relative gap 1e-6), every polar factor and nuclear norm a matrix of full
+    rank (smallest singular value above 1e-6), and every unit vector a sign: where one does not, it
     has no derivative. The sign convention (the entry of largest magnitude is positive)
     jumps where two entries tie in magnitude, as the left singular vector of
     ``sign(y) y^T A`` always does."""
@@ -352,6 +364,12 @@ def _simple_spectrum(f: Expr, point: dict) -> bool:
             u, w, _ = np.linalg.svd(a)
             gaps = (w[0] - w[1],) if w.size > 1 else (1.0,)
             unit = u[:, 0]  # its largest entry fixes the signs of both singular vectors
+        elif (isinstance(node, Call) and node.name == "polar") or (
+                isinstance(node, Norm) and node.p == "*"):
+            a = np.asarray(evaluate(node.args[0] if isinstance(node, Call) else node.arg,
+                                    point, SIZES), dtype=float)
+            w = np.linalg.svd(a, compute_uv=False)
+            gaps = (w[-1],)  # differentiable where no singular value is zero
         else:
             continue
         if min(gaps) <= 1e-6 * (1 + float(np.max(np.abs(w)))):
