@@ -445,14 +445,24 @@ class _Generator:
         terms = [_signed(t) for t in e.terms]
         terms.sort(key=lambda st: st[1])  # a positive term first: b - a, not -a + b
         dense_shape = e.shape
-        values = [(t, negated, self.value(t)) for t, negated in terms if not isinstance(t, Zero)]
-        has_array = any(t.shape != SCALAR and v.kind not in ("ones", "diag")
+        # c 1 beside an array is the scalar c, broadcast (no vector of ones is formed)
+        scaled = {t: f for t, _ in terms if self.uses[t] <= 1
+                  and (f := _scalars_of_scaled_ones(t)) is not None}
+        values = [(t, negated, None if t in scaled else self.value(t))
+                  for t, negated in terms if not isinstance(t, Zero)]
+        has_array = any(t.shape != SCALAR and v is not None and v.kind not in ("ones", "diag")
                         for t, _, v in values)
+        values = [(t, negated, self.value(t) if v is None and not has_array else v)
+                  for t, negated, v in values]
         total: _Code | None = None
         diagonal: _Code | None = None
         flat = True
         for t, negated, v in values:
-            if v.kind == "ones" and has_array:
+            if v is None:
+                c = self.code(scaled[t][0])
+                for f in scaled[t][1:]:
+                    c = _binary(c, "*", self.code(f))
+            elif v.kind == "ones" and has_array:
                 c = _Code("1.0")
             elif v.kind == "diag" and e.shape != SCALAR:
                 diagonal = _accumulate(diagonal, v.code, negated)
@@ -1205,6 +1215,18 @@ def _signed(t: Expr) -> tuple[Expr, bool]:
             return (rest[0] if len(rest) == 1 else Mul(rest)), True
         return Mul((Number(-t.factors[0].value), *rest)), True
     return t, False
+
+
+def _scalars_of_scaled_ones(t: Expr) -> tuple[Expr, ...] | None:
+    """The scalar factors of ``c 1`` or ``c 1^T`` (a product of scalars and one vector of
+    ones), or ``None`` for another term."""
+    if not isinstance(t, Mul):
+        return None
+    ones = [f for f in t.factors if not f.is_scalar]
+    if len(ones) != 1 or not isinstance(ones[0].arg if isinstance(ones[0], Transpose)
+                                        else ones[0], Ones):
+        return None
+    return tuple(f for f in t.factors if f.is_scalar)
 
 
 def _accumulate(total: _Code | None, c: _Code, negated: bool) -> _Code:
