@@ -159,7 +159,7 @@ def test_the_dense_hessian_is_the_exact_one():
 
 def test_auto_prefers_newton_only_where_the_hessian_is_cheap():
     """The choice follows the estimated cost: a Hessian n times a gradient loses to
-    L-BFGS-B when n is large, a constant one is paid once."""
+    L-BFGS when n is large, a constant one is paid once."""
     rng = np.random.default_rng(24)
     small = minimize("||A x - b||_2^2", "x", {"A": rng.standard_normal((50, 5)),
                                               "b": rng.standard_normal(50)})
@@ -167,7 +167,7 @@ def test_auto_prefers_newton_only_where_the_hessian_is_cheap():
     X = rng.standard_normal((400, 300))
     wide = minimize("1/2 w^T w + 1^T softplus(-y ⊙ (X w))", "w",
                     {"X": X, "y": np.sign(rng.standard_normal(400))}, tol=1e-4)
-    assert wide.method == "L-BFGS-B"
+    assert wide.method == "L-BFGS"
     assert small.status == wide.status == "optimal"
 
 
@@ -182,7 +182,7 @@ def test_flop_estimate_counts_products_in_their_best_order():
 
 def test_a_hessian_too_costly_to_derive_falls_back(monkeypatch):
     """auto weighs Newton only when the Hessian's blocks derive within a small budget;
-    past it, L-BFGS-B (and an explicit projected-Newton says why it cannot run)."""
+    past it, L-BFGS (and an explicit projected-Newton says why it cannot run)."""
     from matcalc.optimize import model as model_module
 
     monkeypatch.setattr(model_module, "HESSIAN_STEPS", 1)
@@ -190,7 +190,7 @@ def test_a_hessian_too_costly_to_derive_falls_back(monkeypatch):
     try:
         data = {"A": np.eye(3) + 0.5, "b": np.ones(3)}
         r = minimize("||A z - b||_2^2 + 1^T exp(z)", "z", data)
-        assert r.method == "L-BFGS-B" and r.status == "optimal"
+        assert r.method == "L-BFGS" and r.status == "optimal"
         with pytest.raises(matcalc.UnsupportedError, match="needs the Hessian"):
             minimize("||A z - b||_2^2 + 1^T exp(z)", "z", data, method="projected-Newton")
     finally:

@@ -38,7 +38,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="the method (default: linear-CG for an unconstrained quadratic"
                              " whose dense Hessian costs more than ten Hessian-vector"
                              " products; with at most bounds: projected-Newton"
-                             " when the exact Hessian is cheap, else L-BFGS-B; with general"
+                             " when the exact Hessian is cheap, else L-BFGS (matcalc's own;"
+                             " SciPy's is L-BFGS-B); with general"
                              " constraints SLSQP up to 300 unknowns, else augmented-lagrangian)")
     parser.add_argument("--tol", type=float, default=1e-7,
                         help="KKT residual to reach, relative to the largest gradient entry at the"

@@ -1,4 +1,4 @@
-"""``minimize``: matcalc's derivatives driving SciPy, with an independent KKT check.
+"""``minimize``: matcalc's derivatives driving its own solvers and SciPy's; a KKT check of its own.
 
 Method choice (``method="auto"``): with at most bounds, ``projected-Newton``
 (``newton.py``: the exact dense Hessian from matcalc's derived blocks, a generalized
@@ -7,7 +7,9 @@ cheap: at most 1000 unknowns, no structured variable, and one Newton iteration (
 Hessian, counted once in ten iterations when it does not depend on the variables, and
 a Cholesky factorisation) estimated at no more than ten gradient evaluations
 (``cost.flops`` on the formulas at the sizes of the data; the constants were set from
-the problems of benchmarks/solvers.py); L-BFGS-B otherwise. With general constraints
+the problems of benchmarks/solvers.py); ``L-BFGS`` otherwise (``lbfgs.py``: L-BFGS with
+a strong Wolfe line search, and the two-metric projection for bounds, in NumPy: the same
+iterations as SciPy's L-BFGS-B without the cost of its wrapper). With general constraints
 SLSQP up to 300 unknowns and beyond that an augmented Lagrangian around L-BFGS-B
 (``lagrangian.py``, as GENO does). With no constraint or bound and a Hessian that does not
 depend on the variables (a quadratic: its derived Hessian-vector products are free of
@@ -37,12 +39,12 @@ import numpy as np
 from ..budget import derivation_budget
 from ..errors import InfeasibleError, MatcalcError, UnsupportedError
 from ..expr import Expr
-from . import cg, lagrangian, newton
+from . import cg, lagrangian, lbfgs, newton
 from .model import HESSIAN_STEPS, build_model
 from .problem import Problem, bind
 from .result import MinimizeResult
 
-METHODS = ("auto", "projected-Newton", "linear-CG", "L-BFGS-B", "SLSQP",
+METHODS = ("auto", "projected-Newton", "linear-CG", "L-BFGS", "L-BFGS-B", "SLSQP",
            "augmented-lagrangian", "trust-constr", "Newton-CG", "trust-ncg", "trust-krylov")
 _HVP_METHODS = ("Newton-CG", "trust-ncg", "trust-krylov")
 _SLSQP_LIMIT = 300
@@ -269,34 +271,34 @@ def _choose(method: str, problem: Problem) -> str:
                                    hint="use SLSQP or trust-constr for general constraints")
         if any(v.props for v in problem.variables):
             raise UnsupportedError("projected-Newton takes no symmetric or diagonal variable "
-                                   "(its Hessian is on every entry)", hint="use L-BFGS-B")
+                                   "(its Hessian is on every entry)", hint="use L-BFGS")
     if method == "auto":
         if not general and _quadratic(problem):
             return "projected-Newton" if _dense_beats_cg(problem) else "linear-CG"
         if not general:
-            return "projected-Newton" if _dense_newton_pays(problem) else "L-BFGS-B"
+            return "projected-Newton" if _dense_newton_pays(problem) else "L-BFGS"
         # SLSQP solves dense quadratic programs in all unknowns; beyond a few hundred the
         # augmented Lagrangian, which needs gradients only, is the faster
         return "SLSQP" if problem.n <= _SLSQP_LIMIT else "augmented-lagrangian"
     if method == "linear-CG":
         if general or problem.lower is not None:
             raise UnsupportedError("linear-CG handles no constraints",
-                                   hint="use projected-Newton or L-BFGS-B for bounds")
+                                   hint="use projected-Newton or L-BFGS for bounds")
         try:
             constant = problem.hvp_is_constant()
         except MatcalcError as err:
             raise UnsupportedError(f"linear-CG needs Hessian-vector products, which matcalc "
                                    f"cannot derive here: {err.message}",
-                                   hint="use method='L-BFGS-B'") from None
+                                   hint="use method='L-BFGS'") from None
         if not constant:
             raise UnsupportedError("linear-CG needs a Hessian that does not depend on the "
                                    "variables (a quadratic objective)",
                                    hint="use Newton-CG, which takes the same products")
     if method in _HVP_METHODS and (general or problem.lower is not None):
         raise UnsupportedError(f"{method} handles no constraints",
-                               hint="use L-BFGS-B for bounds, SLSQP or trust-constr otherwise")
-    if method == "L-BFGS-B" and general:
-        raise UnsupportedError("L-BFGS-B handles bounds only",
+                               hint="use L-BFGS for bounds, SLSQP or trust-constr otherwise")
+    if method in ("L-BFGS", "L-BFGS-B") and general:
+        raise UnsupportedError(f"{method} handles bounds only",
                                hint="use SLSQP or trust-constr for general constraints")
     return method
 
@@ -362,7 +364,7 @@ def minimize(
         except MatcalcError as err:
             raise UnsupportedError(f"projected-Newton needs the Hessian, which matcalc cannot "
                                    f"derive here: {err.message}",
-                                   hint="use method='L-BFGS-B'") from None
+                                   hint="use method='L-BFGS'") from None
     if chosen in _HVP_METHODS or chosen == "trust-constr":
         try:
             problem.hvp(problem.x0, np.zeros(problem.n))
@@ -370,7 +372,7 @@ def minimize(
             if chosen != "trust-constr":
                 raise UnsupportedError(f"{chosen} needs the Hessian, which matcalc cannot "
                                        f"derive here: {err.message}",
-                                       hint="use method='L-BFGS-B'") from None
+                                       hint="use method='L-BFGS'") from None
     setup = time.perf_counter() - start
     if verbose:
         print(f"matcalc.minimize: {problem.n} unknowns, method {chosen}, objective at start "
@@ -443,6 +445,9 @@ def _run(sp, method: str, problem: Problem, counter: _Counter, tol: float, max_i
     if method == "projected-Newton":
         return newton.solve(counter.fun_and_grad, problem.hessian, problem.x0, problem.lower,
                             problem.upper, tol, max_iter, callback)
+    if method == "L-BFGS":
+        return lbfgs.solve(counter.fun_and_grad, problem.x0, problem.lower, problem.upper, tol,
+                           max_iter, callback)
     if method == "linear-CG":
         return cg.solve(counter.fun_and_grad, problem.hvp, problem.x0, tol, max_iter, callback)
     if method == "L-BFGS-B":

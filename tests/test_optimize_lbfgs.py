@@ -1,0 +1,210 @@
+"""matcalc's own L-BFGS (lbfgs.py): against the reference solvers, its pieces against their
+definitions, and on the hard cases (bounds, domain walls, unbounded objectives)."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from matcalc.optimize import minimize
+from matcalc.optimize.lbfgs import C1, C2, _projected_armijo, _two_loop, _wolfe
+
+RTOL = 1e-6
+KKT = 1e-6
+
+
+def _close(value: float, reference: float) -> bool:
+    return abs(value - reference) <= RTOL * max(1.0, abs(reference))
+
+
+# ------------------------------------------------------------------ acceptance
+
+
+def test_logistic_regression_matches_sklearn():
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    signs = 2.0 * y - 1.0
+    clf = LogisticRegression(C=1.0, tol=1e-10, max_iter=10_000).fit(X, y)
+    w, b = clf.coef_.ravel(), clf.intercept_[0]
+    reference = 0.5 * w @ w + np.logaddexp(0.0, -signs * (X @ w + b)).sum()
+    r = minimize("1/2 w^T w + 1^T softplus(-y ⊙ (X w + beta 1))", ["w", "beta"],
+                 {"X": X, "y": signs}, method="L-BFGS", tol=1e-9)
+    assert r.method == "L-BFGS" and r.status == "optimal", r.message
+    assert _close(r.fun, reference)
+    assert r.kkt_residual < KKT
+    np.testing.assert_allclose(r["w"], w, atol=1e-4)
+
+
+def test_lasso_on_the_split_matches_sklearn():
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Lasso
+
+    X, y = load_diabetes(return_X_y=True)
+    y = y - y.mean()
+    n, alpha = len(y), 0.1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lasso = Lasso(alpha=alpha, fit_intercept=False, tol=1e-12, max_iter=100_000).fit(X, y)
+
+    def objective(w):
+        return ((X @ w - y) ** 2).sum() / (2 * n) + alpha * np.abs(w).sum()
+
+    r = minimize("||X w - y||_2^2 / (2 nu) + alpha ||w||_1", "w",
+                 {"X": X, "y": y, "nu": n, "alpha": alpha}, method="L-BFGS", tol=1e-10)
+    assert r.status == "optimal", r.message
+    assert _close(r.fun, objective(lasso.coef_))
+    assert r.kkt_residual < KKT
+    assert set(np.flatnonzero(np.abs(r["w"]) > 1e-6)) == set(np.flatnonzero(lasso.coef_))
+
+
+def test_nnls_matches_scipy():
+    from scipy.optimize import nnls
+
+    rng = np.random.default_rng(0)
+    A, b = rng.standard_normal((60, 20)), rng.standard_normal(60)
+    x, norm = nnls(A, b)
+    r = minimize("||A x - b||_2^2", "x", {"A": A, "b": b}, constraints="x >= 0",
+                 method="L-BFGS", tol=1e-10)
+    assert r.status == "optimal", r.message
+    assert _close(r.fun, norm**2)
+    assert r.kkt_residual < KKT
+    assert r["x"].min() >= 0
+    np.testing.assert_allclose(r["x"], x, atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:graphical_lasso")  # its dual gap stalls near 1e-7
+def test_graphical_lasso_matches_sklearn_and_scipy():
+    from sklearn.covariance import graphical_lasso
+
+    Z = np.random.default_rng(3).standard_normal((200, 10))
+    C, lam = np.cov(Z.T), 0.1
+    mask = 1.0 - np.eye(10)
+
+    def objective(S):
+        return -np.linalg.slogdet(S)[1] + np.trace(S @ C) + lam * np.abs(mask * S).sum()
+
+    _, precision = graphical_lasso(C, alpha=lam, tol=1e-10, max_iter=2000)
+    args = ("-logdet(S) + tr(S C) + lambda sum(abs(M ⊙ S))", "S",
+            {"C": C, "lambda": lam, "M": mask})
+    ours = minimize(*args, x0={"S": np.eye(10)}, tol=1e-10)
+    scipy = minimize(*args, x0={"S": np.eye(10)}, tol=1e-10, method="L-BFGS-B")
+    assert ours.method == "L-BFGS" and ours.status == "optimal", ours.message
+    assert ours.kkt_residual < KKT
+    assert _close(ours.fun, objective(precision)) and _close(ours.fun, scipy.fun)
+    assert ours.fun <= objective(precision) + 1e-9  # coordinate descent stalls a little higher
+    np.testing.assert_allclose(ours["S"], scipy["S"], atol=1e-6)
+
+
+def test_upper_and_lower_bounds_both_active():
+    """Box-constrained least squares: the solution is the clipped unconstrained one when
+    the matrix is orthogonal (then the problem separates by coordinate)."""
+    Q, _ = np.linalg.qr(np.random.default_rng(4).standard_normal((8, 8)))
+    target = np.array([-2.0, -0.5, 0.0, 0.3, 0.9, 1.5, 3.0, -0.1])
+    b = Q @ target
+    r = minimize("||Q x - b||_2^2", "x", {"Q": Q, "b": b}, constraints="-1 <= x <= 1",
+                 method="L-BFGS", tol=1e-10)
+    assert r.status == "optimal", r.message
+    np.testing.assert_allclose(r["x"], np.clip(target, -1, 1), atol=1e-8)
+    assert r.kkt_residual < KKT
+
+
+# ------------------------------------------------------------------ hard cases
+
+
+def test_stays_in_the_domain_of_logdet():
+    """Long steps leave the positive definite matrices, where logdet has no value: the line
+    search steps back (matcalc's wall), and the iterates stay inside."""
+    C = np.diag([1e-3, 1.0, 10.0])
+    r = minimize("-logdet(S) + tr(S C)", "S", {"C": C}, x0={"S": np.eye(3)},
+                 method="L-BFGS", tol=1e-10)
+    assert r.status == "optimal", r.message
+    np.testing.assert_allclose(r["S"], np.linalg.inv(C), rtol=1e-6)
+
+
+def test_unbounded_with_and_without_bounds():
+    free = minimize("m^T x", "x", {"m": np.array([1.0, -2.0])}, method="L-BFGS")
+    assert free.status == "unbounded" and free.fun == -np.inf
+    boxed = minimize("m^T x", "x", {"m": np.array([1.0, -2.0])}, constraints="x >= 0",
+                     method="L-BFGS")
+    assert boxed.status == "unbounded"
+
+
+def test_iteration_limit_is_reported():
+    rng = np.random.default_rng(5)
+    A, b = rng.standard_normal((40, 30)), rng.standard_normal(40)
+    r = minimize("||A x - b||_2^2 + 1^T exp(x)", "x", {"A": A, "b": b}, method="L-BFGS",
+                 max_iter=2, tol=1e-12)
+    assert r.status == "max_iter" and r.iterations == 2
+
+
+def test_progress_is_logged(capsys):
+    minimize("||x - m||_2^2 + 1^T exp(x)", "x", {"m": np.arange(3.0)}, method="L-BFGS",
+             verbose=True)
+    err = capsys.readouterr().err
+    assert "method L-BFGS" in err and "iteration     1   objective" in err
+
+
+# ------------------------------------------------------------------ the pieces
+
+
+def test_two_loop_is_the_bfgs_inverse_update():
+    """The recursion applies the matrix of the BFGS inverse update
+    H <- (I - rho s y^T) H (I - rho y s^T) + rho s s^T, from gamma I, to the vector."""
+    from collections import deque
+
+    rng = np.random.default_rng(6)
+    A = rng.standard_normal((12, 12))
+    A = A @ A.T + np.eye(12)
+    pairs = deque()
+    for _ in range(5):
+        s = rng.standard_normal(12)
+        pairs.append((s, A @ s, 1.0 / float(s @ A @ s)))
+    s, y, rho = pairs[-1]
+    H = (float(s @ y) / float(y @ y)) * np.eye(12)
+    for s, y, rho in pairs:
+        V = np.eye(12) - rho * np.outer(y, s)
+        H = V.T @ H @ V + rho * np.outer(s, s)
+    g = rng.standard_normal(12)
+    np.testing.assert_allclose(_two_loop(g, pairs, None), H @ g, rtol=1e-10)
+
+
+@pytest.mark.parametrize("start", [1e-6, 1.0, 1e4])
+def test_line_search_meets_the_strong_wolfe_conditions(start):
+    """From a step far too short (extrapolation) or far too long (interpolation)."""
+    c = np.array([3.0, -1.0])
+
+    def fun_and_grad(x):
+        with np.errstate(over="ignore"):  # the longest trials overflow: inf, a failed trial
+            e = np.exp(x)
+        return float(np.sum(e) - c @ x), e - c
+
+    x = np.zeros(2)
+    f0, g0 = fun_and_grad(x)
+    d = -g0
+    slope0 = float(g0 @ d)
+    point, f, g = _wolfe(fun_and_grad, x, f0, d, slope0, start)
+    t = float((point - x) @ d / (d @ d))
+    assert f <= f0 + C1 * t * slope0
+    assert abs(float(g @ d)) <= C2 * abs(slope0)
+
+
+def test_projected_line_search_keeps_the_bounds_and_decreases():
+    def fun_and_grad(x):
+        return float(np.sum((x - 2.0) ** 2)), 2.0 * (x - 2.0)
+
+    x = np.array([0.5, 0.9])
+    lower, upper = np.zeros(2), np.ones(2)
+    f0, g0 = fun_and_grad(x)
+    point, f, _ = _projected_armijo(fun_and_grad, x, f0, g0, -g0, lower, upper, 10.0)
+    assert np.all(point >= lower) and np.all(point <= upper)
+    assert f <= f0 + C1 * float(g0 @ (point - x))
+    # a direction that only pushes against the bounds gains nothing
+    assert _projected_armijo(fun_and_grad, np.ones(2), *fun_and_grad(np.ones(2)),
+                             np.ones(2), lower, upper, 1.0) is None
+    assert math.isfinite(f)
