@@ -213,3 +213,15 @@ def test_symbolic_exponents_that_add_to_a_number() -> None:
 
     assert str(simplify(matcalc.parse("x.^b ⊙ x.^(1 - b) where b: scalar"))) == "x"
     assert str(simplify(matcalc.parse("x.^b ./ x.^b ⊙ y where b: scalar"))) == "y"
+
+
+def test_sum_of_a_kronecker_product_of_vectors_only_for_vectors() -> None:
+    # 1^T (a ⊗ b) = (1^T a) (1^T b) matched b^T ⊗ I (a row vector and a matrix) and built
+    # an ill-typed product (found by tests/soak.py --seed 5 --mode all); the Jacobian of
+    # u 1^T W b with respect to W is u vec(1 b^T)^T, i.e. u (1^T (b^T ⊗ I))
+    j = matcalc.jacobian("u 1^T (W - A) b", "W")
+    assert j.check()
+    rng = np.random.default_rng(0)
+    u, w, a, b = (rng.standard_normal(s) for s in ((3,), (4, 2), (4, 2), (2,)))
+    expected = np.outer(u, np.outer(np.ones(4), b).reshape(-1, order="F"))
+    np.testing.assert_allclose(j.to_numpy()(u=u, W=w, A=a, b=b), expected, atol=1e-12)
