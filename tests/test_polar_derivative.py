@@ -156,8 +156,11 @@ def test_jacobian_of_polar_of_a_vector_is_the_normalisation():
     assert j.check()
     x = RNG.standard_normal(4)
     u = x / np.linalg.norm(x)
-    np.testing.assert_allclose(evaluate(j.expr, {"x": x}), (np.eye(4) - np.outer(u, u)) /
-                               np.linalg.norm(x), atol=1e-10)
+    expected = (np.eye(4) - np.outer(u, u)) / np.linalg.norm(x)
+    np.testing.assert_allclose(evaluate(j.expr, {"x": x}), expected, atol=1e-10)
+    for target in ("numpy", "jax", "torch"):
+        np.testing.assert_allclose(np.asarray(j.to_function(target)(x=x)), expected,
+                                   atol=1e-10)
 
 
 # -- the Sylvester node ------------------------------------------------------------------

@@ -59,10 +59,10 @@ def _polar_numpy(np: Any, a: Any) -> Any:
 
 
 def _polar_code(g: CodeEmitter, x: str) -> str:
+    # generated code has 1-D vectors: a vector is the one column of a matrix (x / ||x||)
     u, s, vt = g.fresh(), g.fresh(), g.fresh()
-    g.line(f"{u}, {s}, {vt} = {g.op('svd', x)}")
-    k = g.emit(f"min({x}.shape[0], {x}.shape[1])")
-    return g.emit(f"{u}[:, :{k}] @ {vt}[:{k}]")
+    g.line(f"{u}, {s}, {vt} = {g.op('svd', f'{x}.reshape({x}.shape[0], -1)')}")  # thin
+    return g.emit(f"({u} @ {vt}).reshape({x}.shape)")
 
 
 def _spectral(name: str, description: str, shape, latex: str, numpy, code, accepts="square",
