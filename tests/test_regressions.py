@@ -225,3 +225,14 @@ def test_sum_of_a_kronecker_product_of_vectors_only_for_vectors() -> None:
     u, w, a, b = (rng.standard_normal(s) for s in ((3,), (4, 2), (4, 2), (2,)))
     expected = np.outer(u, np.outer(np.ones(4), b).reshape(-1, order="F"))
     np.testing.assert_allclose(j.to_numpy()(u=u, W=w, A=a, b=b), expected, atol=1e-12)
+
+
+def test_sylvester_equation_with_a_zero_right_side_is_zero() -> None:
+    # d polar(A + tanh(sign(X))) = sylvester(.., .., d(tanh(sign(X)))) with d sign = 0: the
+    # solution of a Sylvester equation with a zero right side is 0, which was left
+    # unsimplified and then could not be read off as a Jacobian (found by tests/soak.py
+    # --seed 5 --mode all)
+    for f in ("polar(A + tanh(sign(X)))", "sylvester(A, B, sign(X))"):
+        d = matcalc.derivative(f, "X")
+        assert str(d) == "0"
+        assert d.check()
