@@ -49,6 +49,10 @@ class Budget:
 
 _CURRENT: ContextVar[Budget | None] = ContextVar("matcalc_budget", default=None)
 
+running_budget = _CURRENT.get
+"""The budget of the derivation running in this context, or None: for the hottest callers
+(building a node), which count their steps inline instead of calling ``tally``."""
+
 
 @contextmanager
 def derivation_budget(steps: int | None = None) -> Iterator[Budget]:
@@ -93,11 +97,25 @@ def working_on(node: Expr) -> None:
 
 
 def tally(steps: int = 1) -> None:
-    """Count work that has no place to name (building a node); the next ``charge`` stops
-    the derivation if the budget is spent."""
+    """Count work that has no place to name (building a node): a spent budget ends the
+    derivation here too, naming the sub-formula being differentiated."""
     budget = _CURRENT.get()
     if budget is not None:
         budget.used += steps
+        if budget.used > budget.limit:
+            raise spent(budget)
+
+
+@contextmanager
+def unbudgeted() -> Iterator[None]:
+    """Run work that is no part of the derivation running (loading the rule files on first
+    use, describing a spent budget) outside its budget: it counts nothing and ends nothing,
+    so a derivation needs the same steps whatever the process did before."""
+    token = _CURRENT.set(None)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
 
 
 def _whose(budget: Budget) -> str:
@@ -111,13 +129,23 @@ def charge(at: Expr, steps: int = 1) -> None:
         return
     budget.used += steps
     if budget.used > budget.limit:
-        from .simplify import excerpt
+        raise spent(budget, at)
 
+
+def spent(budget: Budget, at: Expr | None = None) -> RewriteError:
+    """The error that ends a derivation whose budget is spent, naming ``at`` (else the
+    sub-formula being differentiated) and the focus; written outside the budget:
+    describing them is not the derivation's work."""
+    from .simplify import excerpt
+
+    with unbudgeted():
         focus = budget.focus
+        at = focus if at is None else at
+        working = "" if at is None else f"; it was working on `{excerpt(at)}`"
         where = "" if focus is None else f" while differentiating `{excerpt(focus)}`"
-        raise RewriteError(
-            f"the derivation needs more than {budget.limit:,} steps ({_whose(budget)}); it was "
-            f"working on `{excerpt(at)}`{where}",
+        return RewriteError(
+            f"the derivation needs more than {budget.limit:,} steps ({_whose(budget)})"
+            f"{working}{where}",
             hint="the result would be too large to be useful; differentiate a smaller "
             "formula, name repeated parts with where-bindings, or allow more work with "
             "`with matcalc.derivation_budget(steps=N):` (command line: --max-steps N)",

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import ClassVar, TypeVar
 
-from .budget import tally
+from .budget import charge, running_budget, spent
 from .dims import Dim, dim_factors, map_dim, mul_dims
 
 Shape = tuple[Dim, Dim]
@@ -30,6 +30,9 @@ def kind_of(shape: Shape) -> str:
 
 
 _INTERNED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_INTERNED_REFS = _INTERNED.data.get
+"""The weak references behind ``_INTERNED`` (it is never iterated, so it has no pending
+removals: reading them directly is what ``_INTERNED.get`` does, without its Python frame)."""
 
 
 class Expr:
@@ -40,7 +43,7 @@ class Expr:
     memo tables of the simplifier and the differentiator rely on this for linear time).
     """
 
-    __slots__ = ("_hash", "_shape", "__weakref__")
+    __slots__ = ("_hash", "_shape", "_kids", "__weakref__")
     _children: ClassVar[tuple[str, ...]] = ()
     precedence: ClassVar[int] = 100
 
@@ -49,15 +52,26 @@ class Expr:
             names = cls.__match_args__  # type: ignore[attr-defined]
             args = args + tuple(kwargs[n] for n in names[len(args):] if n in kwargs)
         # building a node (or finding it built) is work of the derivation running
-        # (matcalc.budget); hashing the key of a node with many children costs more
-        tally(1 + sum(len(a) for a in args if isinstance(a, tuple)) // 16)
+        # (matcalc.budget); hashing the key of a node with many children costs more.
+        # The budget is read inline (no call, no generator): this runs for every node.
+        budget = running_budget()
+        if budget is not None:
+            links = 0
+            for a in args:
+                if type(a) is tuple:
+                    links += len(a)
+            budget.used += 1 + links // 16
+            if budget.used > budget.limit:  # a spent budget ends the derivation here
+                raise spent(budget)
         key = (cls, args)
         try:
-            hit = _INTERNED.get(key)
+            ref = _INTERNED_REFS(key)  # the weak table's own dict: no Python-level get()
         except TypeError:  # an unhashable argument: the constructor will complain
             return super().__new__(cls)
-        if hit is not None:
-            return hit
+        if ref is not None:
+            hit = ref()
+            if hit is not None:
+                return hit
         node = super().__new__(cls)
         _INTERNED[key] = node
         return node
@@ -88,7 +102,12 @@ class Expr:
 
     @property
     def children(self) -> tuple[Expr, ...]:
-        """The direct sub-expressions, in order."""
+        """The direct sub-expressions, in order (computed once per node: nodes are
+        immutable, and the traversals ask for them again and again)."""
+        try:
+            return self._kids
+        except AttributeError:
+            pass
         out: list[Expr] = []
         for name in self._children:
             value = getattr(self, name)
@@ -96,21 +115,26 @@ class Expr:
                 out.extend(value)
             else:
                 out.append(value)
-        return tuple(out)
+        kids = tuple(out)
+        object.__setattr__(self, "_kids", kids)
+        return kids
 
     def rebuild(self, children: tuple[Expr, ...]) -> Expr:
         """The same node with new children (in the order of ``children``)."""
         if not self._children:
             return self
-        kwargs = {name: getattr(self, name) for name in self.__match_args__}  # type: ignore[attr-defined]
-        rest = list(children)
-        for name in self._children:
-            if isinstance(kwargs[name], tuple):
-                n = len(kwargs[name])
-                kwargs[name], rest = tuple(rest[:n]), rest[n:]
+        cls = type(self)
+        args = [getattr(self, name) for name in self.__match_args__]  # type: ignore[attr-defined]
+        at = 0
+        for index in _child_fields(cls):
+            if isinstance(args[index], tuple):
+                n = len(args[index])
+                args[index] = tuple(children[at:at + n])
+                at += n
             else:
-                kwargs[name], rest = rest[0], rest[1:]
-        return type(self)(**kwargs)
+                args[index] = children[at]
+                at += 1
+        return cls(*args)
 
     def map_children(self, fn: Callable[[Expr], Expr]) -> Expr:
         """Apply ``fn`` to each child; returns ``self`` when nothing changed."""
@@ -207,6 +231,17 @@ class Expr:
 
 
 _node = dataclass(frozen=True, slots=True, eq=False, repr=False)
+
+_CHILD_FIELDS: dict[type, tuple[int, ...]] = {}
+
+
+def _child_fields(cls: type) -> tuple[int, ...]:
+    """Positions, among a node class's fields, of the fields that hold its children."""
+    fields = _CHILD_FIELDS.get(cls)
+    if fields is None:
+        names = cls.__match_args__  # type: ignore[attr-defined]
+        fields = _CHILD_FIELDS[cls] = tuple(names.index(n) for n in cls._children)  # type: ignore[attr-defined]
+    return fields
 
 # ---------------------------------------------------------------------------- leaves
 
@@ -557,7 +592,9 @@ def postorder(root: Expr) -> list[Expr]:
         children = node.children
         stack.extend((c, False) for c in reversed(children))
         links += len(children)
-    tally(len(order) + links // 16)  # work of the derivation running (matcalc.budget)
+    # work of the derivation running (matcalc.budget), charged at once: a traversal of a
+    # large DAG ends a spent budget here, not after further work
+    charge(root, len(order) + links // 16)
     return order
 
 
@@ -603,7 +640,9 @@ def fold_dag(root: Expr, combine: Callable[[Expr, list[Value]], Value],
             stack.pop()
             continue
         values = [known(c) for c in node.children]
-        tally(1 + len(values) // 16)  # work of the derivation running (matcalc.budget)
+        # work of the derivation running (matcalc.budget): a spent budget ends the fold
+        # here (a fold over a runaway's large result ran on for tens of thousands of nodes)
+        charge(root, 1 + len(values) // 16)
         if None in values:
             stack.extend(c for c, v in zip(node.children, values, strict=True) if v is None)
             continue

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 
-from .budget import charge, tally
+from .budget import charge, tally, unbudgeted
 from .data import data_path
 from .errors import MatcalcError, RewriteError, RuleError
 from .expr import (
@@ -292,7 +292,13 @@ _HEADER = re.compile(r"^([a-z][a-z0-9_]*)\s*:\s*(.*)$")
 
 @cache
 def load_rules(family: str) -> tuple[Rule, ...]:
-    """The rules of ``rules/<family>.rules``, in file order."""
+    """The rules of ``rules/<family>.rules``, in file order (read outside the budget of
+    the derivation that first needs them: loading is no part of its work)."""
+    with unbudgeted():
+        return _read_rules(family)
+
+
+def _read_rules(family: str) -> tuple[Rule, ...]:
     path = data_path("rules") / f"{family}.rules"
     try:
         text = path.read_text(encoding="utf-8")
