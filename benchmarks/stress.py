@@ -11,9 +11,13 @@ margin for noise) marks the family as growing faster than quadratically. The gro
 measured without the step budget (matcalc.budget), which would end the larger sizes.
 
 Then each runaway (a derivation whose work outgrows the budget of its input) is run with
-the default budget: it must end with a RewriteError, and its wall and CPU time until then
-are reported. Exit status 1 when a family grows faster than quadratically or a runaway
-does not end with the budget's error. The numbers are recorded in BENCHMARKS.md ("Stress").
+the default budget: it must end with a RewriteError that names the sub-expression it was
+working on, and its wall and CPU time until then are reported, with a verdict: issue 12
+asks for "well under a second" on inputs under 10 kB, read here as at most TARGET seconds
+of CPU on an idle machine (a verdict printed, not a timed test: the budget itself counts
+steps, never time). Exit status 1 when a family grows faster than quadratically or a
+runaway does not end with the budget's located error. The numbers are recorded in
+BENCHMARKS.md ("Stress").
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from matcalc.budget import BASE_STEPS, STEPS_PER_NODE, derivation_budget, input_
 from matcalc.errors import RewriteError  # noqa: E402
 
 QUADRATIC = 4.0
+TARGET = 0.5  # seconds of CPU until a runaway's error, the verdict's threshold
 NOISE = 1.5  # timings on a shared machine; a real super-quadratic family is far above
 
 
@@ -93,6 +98,10 @@ RUNAWAYS: list[tuple[str, str, str]] = [
     ("hessian", network(256)[0], "x"),
     ("hessian", residual(200)[0], "x"),
     ("hessian", network(390)[0], "x"),
+    # the same families grown to just under 10 kB
+    ("grad", "x^T " + " ".join(["A"] * 4995) + " x", "A"),
+    ("hessian", network(425)[0], "x"),
+    ("hessian", residual(330)[0], "x"),
 ]
 
 
@@ -107,27 +116,38 @@ def timed(mode: str, formula: str, wrt: str, repeat: int = 2) -> float:
     return best
 
 
-def runaways() -> list[str]:
-    """Time each runaway until the default budget ends it; the names of those it did not."""
+def runaways() -> tuple[list[str], list[str]]:
+    """Time each runaway until the default budget ends it: the formulas it did not end
+    with its located error, and those that took more than TARGET seconds of CPU."""
     print(f"\nrunaways, default budget ({BASE_STEPS} steps + {STEPS_PER_NODE} per unit of input)")
-    print(f"{'formula':44} {'chars':>6} {'size':>5} {'budget':>7} {'wall':>8} {'cpu':>8}")
-    escaped = []
+    print(f"{'formula':44} {'chars':>6} {'size':>5} {'budget':>7} {'wall':>8} {'cpu':>8}  "
+          f"verdict (cpu <= {TARGET} s)")
+    escaped, slow = [], []
     for mode, formula, wrt in RUNAWAYS:
         size = input_size(matcalc.parse(formula))
         gc.collect()  # the garbage of the previous runaway is not this one's work
         wall, cpu = time.perf_counter(), time.process_time()
         try:
             getattr(matcalc, mode)(formula, wrt)
-            outcome = "  derived (not a runaway)"
-            escaped.append(formula)
-        except RewriteError:
-            outcome = ""
+            error = None
+        except RewriteError as err:
+            error = err
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        if error is None:
+            outcome = "derived (not a runaway)"
+        elif "working on `" not in error.message:
+            outcome = "ended without naming the sub-expression"
+        else:
+            outcome = "ok" if cpu <= TARGET else "slower than the target"
+        if error is None or outcome.startswith("ended"):
+            escaped.append(formula)
+        elif cpu > TARGET:
+            slow.append(f"{mode} {formula[:30]}")
         name = f"{mode} {formula}"
         name = name if len(name) <= 44 else name[:41] + "..."
         print(f"{name:44} {len(formula):>6} {size:>5} {BASE_STEPS + STEPS_PER_NODE * size:>7} "
-              f"{wall:>7.3f}s {cpu:>7.3f}s{outcome}")
-    return escaped
+              f"{wall:>7.3f}s {cpu:>7.3f}s  {outcome}")
+    return escaped, slow
 
 
 def main() -> int:
@@ -157,11 +177,13 @@ def main() -> int:
         print("growing faster than quadratically: " + ", ".join(failed))
     else:
         print("every family grows at most quadratically (ratio <= 4 per doubling, with margin)")
-    escaped = runaways()
+    escaped, slow = runaways()
     if escaped:
-        print("not ended by the budget: " + ", ".join(f[:40] for f in escaped))
+        print("not ended by the budget's located error: " + ", ".join(f[:40] for f in escaped))
     else:
-        print("every runaway ends with RewriteError (the budget of its input)")
+        print("every runaway ends with a RewriteError naming the sub-expression at work")
+    print(f"{len(RUNAWAYS) - len(escaped) - len(slow)} of {len(RUNAWAYS)} end within {TARGET} s of "
+          f"CPU" + (f"; slower: {'; '.join(slow)}" if slow else ""))
     return 1 if failed or escaped else 0
 
 

@@ -21,12 +21,12 @@ from .errors import RewriteError
 if TYPE_CHECKING:
     from .expr import Expr
 
-BASE_STEPS = 80_000
+BASE_STEPS = 76_000
 """Steps any derivation may take, whatever its input. A step is a simplifier visit (a long
 product or sum costs more), a pattern rule tried, a pattern comparison, a node built or
 found, a node of a traversal: 140 000 to 270 000 of them run in a second of CPU."""
 
-STEPS_PER_NODE = 40
+STEPS_PER_NODE = 34
 """Steps added per unit of the input's size (``input_size``), so that the work allowed is
 linear in the input: the gradient of a 256-layer network needs about 65 per unit (100 300 of
 its 141 560), and a runaway on 10 kB of input (about 2 400 units) ends after 176 000 steps."""

@@ -202,7 +202,10 @@ class Expr:
 
     @property
     def is_scalar(self) -> bool:
-        return self.shape == SCALAR
+        try:  # the shape known already (most often): no second property call
+            return self._shape == SCALAR
+        except AttributeError:
+            return self.shape == SCALAR
 
     # -- printing --------------------------------------------------------------
     def __str__(self) -> str:

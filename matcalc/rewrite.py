@@ -6,7 +6,8 @@ import importlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
+from typing import TypeVar
 
 from .budget import charge, tally, unbudgeted
 from .data import data_path
@@ -101,21 +102,28 @@ CONDITIONS: dict[str, Callable[[Expr], bool]] = {
 # ---------------------------------------------------------------------------- matching
 
 
-def match(pattern: Expr, subject: Expr, variables: frozenset[str], bindings: Bindings
-          ) -> Iterator[Bindings]:
-    """Every way ``pattern`` matches ``subject`` extending ``bindings``."""
+Guard = Callable[[str, Expr], bool]
+"""Whether a pattern variable may stand for a sub-expression (a rule's conditions on it)."""
+
+
+def match(pattern: Expr, subject: Expr, variables: frozenset[str], bindings: Bindings,
+          guard: Guard | None = None) -> Iterator[Bindings]:
+    """Every way ``pattern`` matches ``subject`` extending ``bindings``; with a ``guard``,
+    only bindings it accepts, each variable checked as it is bound (a binding that fails
+    its condition is not extended over the rest of the pattern)."""
     tally()  # each comparison is work of the derivation's budget (matcalc.budget)
     if isinstance(pattern, Symbol) and pattern.name in variables:
         bound = bindings.get(pattern.name)
         if bound is None:
-            yield {**bindings, pattern.name: subject}
+            if guard is None or guard(pattern.name, subject):
+                yield {**bindings, pattern.name: subject}
         elif bound == subject:
             yield bindings
         return
     if isinstance(pattern, (Mul, Add, Hadamard)) and type(subject) is type(pattern):
         yield from _match_sequence(
-            list(pattern.children), list(subject.children), variables, bindings, type(pattern)
-        )
+            list(pattern.children), list(subject.children), variables, bindings, type(pattern),
+            guard)
         return
     if type(pattern) is not type(subject):
         return
@@ -123,7 +131,7 @@ def match(pattern: Expr, subject: Expr, variables: frozenset[str], bindings: Bin
         yield bindings
         return
     if isinstance(pattern, Differential):
-        yield from match(pattern.var, subject.var, variables, bindings)  # type: ignore[attr-defined]
+        yield from match(pattern.var, subject.var, variables, bindings, guard)  # type: ignore[attr-defined]
         return
     if isinstance(pattern, Call) and pattern.name != subject.name:  # type: ignore[attr-defined]
         return
@@ -134,21 +142,22 @@ def match(pattern: Expr, subject: Expr, variables: frozenset[str], bindings: Bin
             yield bindings
         return
     yield from _match_children(list(pattern.children), list(subject.children), variables,
-                               bindings)
+                               bindings, guard)
 
 
-def _match_children(ps: list[Expr], ss: list[Expr], variables, bindings) -> Iterator[Bindings]:
+def _match_children(ps: list[Expr], ss: list[Expr], variables, bindings, guard
+                    ) -> Iterator[Bindings]:
     if len(ps) != len(ss):
         return
     if not ps:
         yield bindings
         return
-    for b in match(ps[0], ss[0], variables, bindings):
-        yield from _match_children(ps[1:], ss[1:], variables, b)
+    for b in match(ps[0], ss[0], variables, bindings, guard):
+        yield from _match_children(ps[1:], ss[1:], variables, b, guard)
 
 
-def _match_sequence(ps: list[Expr], ss: list[Expr], variables, bindings, node: type
-                    ) -> Iterator[Bindings]:
+def _match_sequence(ps: list[Expr], ss: list[Expr], variables, bindings, node: type,
+                    guard: Guard | None = None) -> Iterator[Bindings]:
     """Match an n-ary node: a pattern variable may stand for a run of consecutive items."""
     if not ps:
         if not ss:
@@ -163,8 +172,8 @@ def _match_sequence(ps: list[Expr], ss: list[Expr], variables, bindings, node: t
         if take < 1 or take > len(ss):
             break
         piece = ss[0] if take == 1 else node(tuple(ss[:take]))
-        for b in match(head, piece, variables, bindings):
-            yield from _match_sequence(rest, ss[take:], variables, b, node)
+        for b in match(head, piece, variables, bindings, guard):
+            yield from _match_sequence(rest, ss[take:], variables, b, node, guard)
 
 
 # ---------------------------------------------------------------------------- rules
@@ -186,10 +195,23 @@ class Rule:
     declarations: str = ""
 
     def matches(self, subject: Expr) -> Iterator[Bindings]:
-        """Bindings under which the rule applies to ``subject``."""
-        for b in match(self.lhs, subject, self.variables, {}):
-            if all(CONDITIONS[c](b[v]) for v, c in self.conditions if v in b):
-                yield b
+        """Bindings under which the rule applies to ``subject`` (each variable's conditions
+        checked as soon as it is bound: the same bindings as checking them at the end, found
+        without matching the rest of the pattern for a binding that already failed)."""
+        return match(self.lhs, subject, self.variables, {}, self._guard)
+
+    @cached_property
+    def _guard(self) -> Guard | None:
+        checks: dict[str, list[Callable[[Expr], bool]]] = {}
+        for v, c in self.conditions:
+            checks.setdefault(v, []).append(CONDITIONS[c])
+        if not checks:
+            return None
+
+        def guard(name: str, value: Expr) -> bool:
+            return all(check(value) for check in checks.get(name, ()))
+
+        return guard
 
     def apply(self, subject: Expr) -> Expr | None:
         """The rewritten expression, or None when the rule does not apply."""
@@ -252,6 +274,20 @@ class _TemplateInference(Inference):
         return False  # templates spell the all-ones vector explicitly
 
 
+PythonRule = TypeVar("PythonRule", bound=Callable[..., "Expr | None"])
+
+
+def applies_to(*node_types: type[Expr]) -> Callable[[PythonRule], PythonRule]:
+    """Declare the node types a Python rule can rewrite (the type of the part an index
+    looks at: the node itself for simplification and differential rules), so that the
+    index never calls it on other nodes; an undeclared Python rule is tried on every node."""
+    def declare(function: PythonRule) -> PythonRule:
+        function.node_types = frozenset(t.__name__ for t in node_types)  # type: ignore[attr-defined]
+        return function
+
+    return declare
+
+
 def head(e: Expr) -> tuple[str, str | None]:
     """The kind of node at the top of ``e``: its type, and the name of a call."""
     return (type(e).__name__, e.name if isinstance(e, Call) else None)
@@ -266,19 +302,26 @@ def index_rules(rules: tuple[Rule, ...], focus: Callable[[Expr], Expr | None]
     A rule whose focus is a pattern variable, or a Python rule, may apply to anything.
     Order is preserved, so the first rule that applies is the same as without the index.
     """
-    keyed: list[tuple[tuple[str, str | None] | None, Rule]] = []
+    keyed: list[tuple[object, Rule]] = []
     for rule in rules:
         part = focus(rule.lhs) if rule.function is None else None
         wildcard = part is None or (isinstance(part, Symbol) and part.name in rule.variables)
-        keyed.append((None if wildcard else head(part), rule))
+        node_types = getattr(rule.function, "node_types", None)
+        keyed.append((node_types if node_types is not None else None if wildcard else
+                      head(part), rule))
     cache: dict[tuple[str, str | None] | None, tuple[Rule, ...]] = {}
+
+    def applies(k: object, key: tuple[str, str | None] | None) -> bool:
+        if k is None or key is None:
+            return True
+        return key[0] in k if isinstance(k, frozenset) else k == key
 
     def lookup(subject: Expr) -> tuple[Rule, ...]:
         part = focus(subject)
         key = head(part) if part is not None else None
         hit = cache.get(key)
         if hit is None:
-            hit = tuple(r for k, r in keyed if k is None or key is None or k == key)
+            hit = tuple(r for k, r in keyed if applies(k, key))
             cache[key] = hit
         return hit
 

@@ -38,6 +38,7 @@ from .expr import (
     product_shape,
 )
 from .functions import FUNCTIONS
+from .rewrite import applies_to
 
 ONE = Number(Fraction(1))
 
@@ -364,6 +365,7 @@ class Simplifier:
         # Children first with an explicit stack, so deep expressions need no deep
         # recursion; a node whose rule rewrote it waits for the rewritten form.
         rewritten: dict[Expr, Expr] = {}
+        rules_for = simplify_index()
         stack = [e]
         while stack:
             node = stack[-1]
@@ -388,15 +390,16 @@ class Simplifier:
                     continue
                 new_children = tuple(memo[c] for c in children)
                 rebuilt = node.rebuild(new_children) if new_children != children else node
-                method = getattr(self, "_" + type(rebuilt).__name__, None)
-                result = method(rebuilt) if method else rebuilt
-                if result == rebuilt:  # canonical shape: the identities of rules/simplify.rules
-                    for rule in simplify_index()(rebuilt):
+                method = _method_for(type(rebuilt))
+                result = method(self, rebuilt) if method else rebuilt
+                # (`is` first: nodes are hash-consed, so equal ones are usually the same)
+                if result is rebuilt or result == rebuilt:  # canonical shape: the
+                    for rule in rules_for(rebuilt):  # identities of rules/simplify.rules
                         out = rule.apply(rebuilt)
-                        if out is not None and out != rebuilt:
+                        if out is not None and out is not rebuilt and out != rebuilt:
                             result = out
                             break
-                if result != rebuilt:
+                if result is not rebuilt and result != rebuilt:
                     hit = memo.get(result)
                     if hit is None:
                         rewritten[node] = result
@@ -626,9 +629,12 @@ class Simplifier:
         def visit(f: Expr, sign: int) -> None:
             charge(e, 2)  # a factor read (the flattened product can dwarf e's children)
             c, f = split_coefficient(f)
-            if c == 0 or is_zero(f):
+            if c is not _FRACTION_ONE:  # (no coefficient: nothing to multiply)
+                if c == 0:
+                    raise _ZeroFactor
+                coefficient[0] *= c if sign > 0 else 1 / c
+            if is_zero(f):
                 raise _ZeroFactor
-            coefficient[0] *= c if sign > 0 else 1 / c
             if is_one(f) or _is_all_ones(f):
                 return
             if isinstance(f, Mul) and not f.is_scalar and sum(
@@ -657,7 +663,7 @@ class Simplifier:
                 seen[f.base] = [*seen.get(f.base, []), f]
             else:
                 base, k = _base_and_exponent(f, ElemPow)
-                powers[base] = powers.get(base, Fraction(0)) + sign * k
+                powers[base] = powers.get(base, _FRACTION_ZERO) + (k if sign > 0 else -k)
                 seen[base] = [*seen.get(base, []), f]
 
         try:
@@ -1248,7 +1254,7 @@ def _base_and_exponent(f: Expr, power: type) -> tuple[Expr, Fraction]:
     """``f`` as ``base`` to a numeric exponent, ``sqrt(u)`` as ``u`` to 1/2 (``power`` is
     Pow for scalars, ElemPow for arrays): so ``e / sqrt(e)`` is ``sqrt(e)``, which stays
     finite where ``e`` underflows to 0 (the derivative of ``sqrt(exp(s))``)."""
-    base, k = f, Fraction(1)
+    base, k = f, _FRACTION_ONE
     if isinstance(f, power) and isinstance(f.exponent, Number):
         base, k = f.base, f.exponent.value
     if isinstance(base, Call) and base.name == "sqrt":
@@ -1271,9 +1277,11 @@ def _power_of(base: Expr, k: Fraction, power: type) -> Expr:
 
 def _chain_parts(term: Expr) -> tuple[Fraction, list[Expr], list[Expr]]:
     c, rest = split_coefficient(term)
-    factors = list(rest.factors) if isinstance(rest, Mul) else ([] if is_one(rest) else [rest])
-    scalars = [f for f in factors if f.is_scalar]
-    chain = [f for f in factors if not f.is_scalar]
+    factors = rest.factors if isinstance(rest, Mul) else (() if is_one(rest) else (rest,))
+    scalars: list[Expr] = []
+    chain: list[Expr] = []
+    for f in factors:  # one pass: each factor's shape is asked once
+        (scalars if f.is_scalar else chain).append(f)
     return c, scalars, chain
 
 
@@ -1412,6 +1420,7 @@ def simplify_index():
     return index_rules(load_rules("simplify"), lambda e: e)
 
 
+@applies_to(Call)
 def determinant_of_power(e: Expr) -> Expr | None:
     """det(U^k) = det(U)^k for an integer k (rules/simplify.rules: simplify_det_power)."""
     if isinstance(e, Call) and e.name == "det":
@@ -1421,6 +1430,7 @@ def determinant_of_power(e: Expr) -> Expr | None:
     return None
 
 
+@applies_to(Call)
 def determinant_of_rank_deficient(e: Expr) -> Expr | None:
     """det(u v^T) = 0 for a declared size above 1: a product through a vector has rank at
     most one (rules/simplify.rules: simplify_det_rank_deficient). A symbolic size stays,
@@ -1434,6 +1444,7 @@ def determinant_of_rank_deficient(e: Expr) -> Expr | None:
     return None
 
 
+@applies_to(Call)
 def log_determinant_of_power(e: Expr) -> Expr | None:
     """logdet(U^k) = k logdet(U) for an integer k (rules/simplify.rules)."""
     if isinstance(e, Call) and e.name == "logdet":
@@ -1447,8 +1458,10 @@ def _on_chain(e: Expr, rewrite: Callable[[list[Expr]], list[Expr]]) -> Expr | No
     """Apply ``rewrite`` to the matrix factors of a product (None when nothing changes)."""
     if not isinstance(e, Mul):
         return None
-    scalars = [f for f in e.factors if f.is_scalar]
-    chain = [f for f in e.factors if not f.is_scalar]
+    scalars: list[Expr] = []
+    chain: list[Expr] = []
+    for f in e.factors:  # one pass: each factor's shape is asked once
+        (scalars if f.is_scalar else chain).append(f)
     if len(chain) < 2:
         return None
     new = rewrite(chain)
@@ -1460,12 +1473,14 @@ def _on_chain(e: Expr, rewrite: Callable[[list[Expr]], list[Expr]]) -> Expr | No
     return (factors[0] if len(factors) == 1 else Mul(tuple(factors))) if factors else num(1)
 
 
+@applies_to(Mul)
 def chain_powers(e: Expr) -> Expr | None:
     """X^a X^b = X^(a+b) for adjacent powers of one square matrix (X^-1 X = I,
     X^T X^-T = I; Matrix Cookbook eq. 1 ff.); rules/simplify.rules: simplify_chain_powers."""
     return _on_chain(e, _merge_chain_powers)
 
 
+@applies_to(Mul)
 def probability_sums(e: Expr) -> Expr | None:
     """1^T p = p^T 1 = 1 for a probability vector or a softmax (rules/simplify.rules)."""
     return _on_chain(e, _probability_sums)
@@ -1475,6 +1490,7 @@ def _is_diagonal_of_vector(e: Expr) -> bool:
     return isinstance(e, Call) and e.name == "diag" and e.shape[1] != 1
 
 
+@applies_to(Add)
 def diagonal_sums(e: Expr) -> Expr | None:
     """diag(u) + diag(v) = diag(u + v): the diagonal matrices of a sum become one
     (rules/simplify.rules)."""
@@ -1505,16 +1521,19 @@ def _diagonal_products(chain: list[Expr]) -> list[Expr]:
     return out
 
 
+@applies_to(Mul)
 def diagonal_products(e: Expr) -> Expr | None:
     """diag(u) diag(v) = diag(u ⊙ v) anywhere in a chain (rules/simplify.rules)."""
     return _on_chain(e, _diagonal_products)
 
 
+@applies_to(Mul)
 def mixed_products(e: Expr) -> Expr | None:
     """(A ⊗ B)(C ⊗ D) = (A C) ⊗ (B D) (Matrix Cookbook eq. 511; rules/simplify.rules)."""
     return _on_chain(e, _mixed_products)
 
 
+@applies_to(Kron)
 def kronecker_of_identities(e: Expr) -> Expr | None:
     """``I_m ⊗ I_n = I_mn`` (the identity of the product size, which a pattern cannot name)."""
     if isinstance(e, Kron) and isinstance(e.left, Identity) and isinstance(e.right, Identity):
@@ -1522,6 +1541,7 @@ def kronecker_of_identities(e: Expr) -> Expr | None:
     return None
 
 
+@applies_to(Call)
 def diagonal_of_ones(e: Expr) -> Expr | None:
     """``diag(1) = I`` (the identity of the vector's size, which a pattern cannot name)."""
     if isinstance(e, Call) and e.name == "diag" and isinstance(e.args[0], Ones):
@@ -1529,6 +1549,7 @@ def diagonal_of_ones(e: Expr) -> Expr | None:
     return None
 
 
+@applies_to(Call)
 def trace_rotation(e: Expr) -> Expr | None:
     """tr of a product: scalars out, and the cheapest cyclic rotation of the chain or of its
     transpose (Matrix Cookbook eqs. 13, 16; rules/simplify.rules: simplify_trace_cyclic)."""
@@ -1546,6 +1567,18 @@ def sigmoid_of_negation(e: Expr) -> Expr | None:
             return Add((Ones(e.shape[0]) if not e.is_scalar else ONE,
                         Mul((num(-1), Call("sigma", (inner,))))))
     return None
+
+
+_METHODS: dict[type, Callable[[Simplifier, Expr], Expr] | None] = {}
+
+
+def _method_for(node_type: type) -> Callable[[Simplifier, Expr], Expr] | None:
+    """The Simplifier's method for a node type (``_Add`` for Add), looked up once per type."""
+    try:
+        return _METHODS[node_type]
+    except KeyError:
+        method = _METHODS[node_type] = getattr(Simplifier, "_" + node_type.__name__, None)
+        return method
 
 
 # ---------------------------------------------------------------------------- entry points
