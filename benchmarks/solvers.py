@@ -154,7 +154,7 @@ def logistic(X: np.ndarray, labels: np.ndarray, name: str) -> Problem:
                     lambda r: objective(r["w"], r["beta"]))
     others = [_matcalc(formula, ["w", "beta"], {"X": X, "y": y},
                        lambda r: objective(r["w"], r["beta"]), method=method)
-              for method in ("projected-Newton", "trust-krylov")]
+              for method in ("L-BFGS-B", "projected-Newton", "trust-krylov")]
     return Problem(name, f"{n} × {d}", [
         Solver("sklearn LogisticRegression (lbfgs)", sklearn), ours, *others,
         _scipy_jax(jax_objective, np.zeros(d + 1))])
@@ -309,9 +309,9 @@ def glasso() -> Problem:
             warnings.simplefilter("ignore")
             return objective(graphical_lasso(C, alpha=lam, tol=tol, max_iter=10_000)[1])
 
-    ours = _matcalc("-logdet(S) + tr(S C) + lambda sum(abs(M ⊙ S))", "S",
-                    {"C": C, "lambda": lam, "M": mask}, lambda r: objective(r["S"]),
-                    x0={"S": np.eye(10)})
+    ours = [_matcalc("-logdet(S) + tr(S C) + lambda sum(abs(M ⊙ S))", "S",
+                     {"C": C, "lambda": lam, "M": mask}, lambda r: objective(r["S"]),
+                     x0={"S": np.eye(10)}, **kwargs) for kwargs in ({}, {"method": "L-BFGS-B"})]
     _, jnp = _jax()
     Cj, Mj = jnp.asarray(C), jnp.asarray(mask)
 
@@ -325,7 +325,7 @@ def glasso() -> Problem:
     jax_solver = _scipy_jax(split_objective, start, [(0, None)] * 200)
     jax_solver.name += ", S = P - N"
     return Problem("graphical lasso, random", "10 × 10", [
-        Solver("sklearn graphical_lasso (cd)", sklearn), ours, jax_solver])
+        Solver("sklearn graphical_lasso (cd)", sklearn), *ours, jax_solver])
 
 
 # ------------------------------------------------------------------ measuring

@@ -382,7 +382,8 @@ def test_newton_with_two_variables_uses_the_cross_terms():
 
 def test_symmetric_variable_keeps_its_structure():
     """The gradient of a symmetric variable is sym(G); iterates from a symmetric start stay
-    symmetric, and a start that is not symmetric is refused."""
+    symmetric (up to the rounding of the solver's products), the solution exactly, and a
+    start that is not symmetric is refused."""
     C = np.array([[2.0, 0.5], [0.5, 1.0]])
     r = minimize("-logdet(S) + tr(S C)", "S", {"C": C}, x0={"S": np.eye(2)},
                  decls={"S": "symmetric"})

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from matcalc.optimize import minimize
-from matcalc.optimize.lbfgs import C1, C2, _projected_armijo, _two_loop, _wolfe
+from matcalc.optimize.lbfgs import C1, C2, MEMORY, _Memory, _projected_armijo, _wolfe
 
 RTOL = 1e-6
 KKT = 1e-6
@@ -153,25 +153,44 @@ def test_progress_is_logged(capsys):
 # ------------------------------------------------------------------ the pieces
 
 
-def test_two_loop_is_the_bfgs_inverse_update():
-    """The recursion applies the matrix of the BFGS inverse update
-    H <- (I - rho s y^T) H (I - rho y s^T) + rho s s^T, from gamma I, to the vector."""
-    from collections import deque
+def _bfgs_inverse(pairs, n, mask=None):
+    """The dense L-BFGS matrix by its definition: the BFGS inverse update
+    H <- (I - rho s y^T) H (I - rho y s^T) + rho s s^T over the pairs, from gamma I, with
+    s and y restricted to ``mask`` (rho and gamma those of the whole pairs)."""
+    m = np.ones(n) if mask is None else mask
+    s, y = pairs[-1]
+    H = (float(s @ y) / float(y @ y)) * np.diag(m)
+    for s, y in pairs:
+        rho = 1.0 / float(s @ y)
+        V = np.eye(n) - rho * np.outer(y * m, s * m)
+        H = V.T @ H @ V + rho * np.outer(s * m, s * m)
+    return H
 
+
+def test_memory_applies_the_bfgs_inverse_update():
+    """Compact form (theorem 2.2 of Byrd, Nocedal, Schnabel) against the definition, past
+    the memory's length (the oldest pairs forgotten), and the two-loop recursion on the
+    free coordinates against the same definition with the pairs restricted to them."""
     rng = np.random.default_rng(6)
-    A = rng.standard_normal((12, 12))
-    A = A @ A.T + np.eye(12)
-    pairs = deque()
-    for _ in range(5):
-        s = rng.standard_normal(12)
-        pairs.append((s, A @ s, 1.0 / float(s @ A @ s)))
-    s, y, rho = pairs[-1]
-    H = (float(s @ y) / float(y @ y)) * np.eye(12)
-    for s, y, rho in pairs:
-        V = np.eye(12) - rho * np.outer(y, s)
-        H = V.T @ H @ V + rho * np.outer(s, s)
-    g = rng.standard_normal(12)
-    np.testing.assert_allclose(_two_loop(g, pairs, None), H @ g, rtol=1e-10)
+    n = 12
+    A = rng.standard_normal((n, n))
+    A = A @ A.T + np.eye(n)
+    memory, pairs = _Memory(n), []
+    g = rng.standard_normal(n)
+    for k in range(MEMORY + 4):
+        s = rng.standard_normal(n)
+        memory.add(s, A @ s, float(s @ A @ s))
+        pairs = (pairs + [(s, A @ s)])[-MEMORY:]
+        if k in (0, 3, MEMORY - 1, MEMORY + 3):
+            np.testing.assert_allclose(memory.times(g), _bfgs_inverse(pairs, n) @ g,
+                                       rtol=1e-9, atol=1e-12)
+    free = (rng.random(n) < 0.6).astype(float)
+    np.testing.assert_allclose(memory.times_on(g, free),
+                               _bfgs_inverse(pairs, n, free) @ (g * free), rtol=1e-9,
+                               atol=1e-12)
+    np.testing.assert_allclose(memory.times_on(g, np.ones(n)), memory.times(g), rtol=1e-9)
+    memory.clear()
+    np.testing.assert_array_equal(memory.times(g), g)
 
 
 @pytest.mark.parametrize("start", [1e-6, 1.0, 1e4])

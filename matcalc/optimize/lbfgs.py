@@ -1,21 +1,29 @@
 """L-BFGS in NumPy, for no constraints or bounds: the quasi-Newton method without SciPy's wrapper.
 
-The direction is L-BFGS's (Nocedal, Wright, *Numerical Optimization*, algorithm 7.4: the
-two-loop recursion over the last ``MEMORY`` steps, the initial matrix scaled by
-``s^T y / y^T y``; a step whose ``s^T y`` is not positive is not stored).
+The direction is L-BFGS's (Nocedal, Wright, *Numerical Optimization*, section 7.2: the
+inverse Hessian approximation of the last ``MEMORY`` steps from ``gamma I``,
+``gamma = s^T y / y^T y``; a step whose ``s^T y`` is not positive is not stored),
+applied in the compact form (``_Memory``), with bounds by the two-loop recursion on the
+free coordinates.
 
 - **No bounds:** the step satisfies the strong Wolfe conditions
-  ``f(x + t d) <= f(x) + C1 t g^T d`` and ``|g(x + t d)^T d| <= C2 |g^T d|``, found by
+  ``f(x + t d) <= f(x) + C1 t g^T d`` and ``|g(x + t d)^T d| <= C2 |g^T d|`` (the first
+  up to the rounding of ``f``, 1e-14 relative: near the solution the slopes still tell
+  where the minimum lies when the values no longer do), found by
   extrapolation and safeguarded cubic interpolation of the values and slopes (algorithms
   3.5 and 3.6); the first trial is ``t = 1`` (``1 / ||g||`` for a steepest-descent step).
 - **Bounds** (``lower <= x <= upper``): the two-metric projection method (Bertsekas,
   *SIAM J. Control Optim.* 20(2), 1982; Schmidt, Kim, Sra, in *Optimization for Machine
   Learning*, 2012). The coordinates within ``eps`` of a bound whose gradient pushes
   against it are held (their step is ``-gamma g``, which projection keeps on the bound);
-  the others take the L-BFGS direction computed on them alone; the step follows the
+  the others take the L-BFGS direction computed with the pairs restricted to them; the
+  step follows the
   projected arc ``P(x + t d)`` back from ``t = 1`` until
   ``f(P(x + t d)) <= f(x) + C1 g^T (P(x + t d) - x)`` (Armijo's rule), ``t`` halved or
-  set by the minimum of the quadratic through ``f`` and the slope at 0.
+  set by the minimum of the quadratic through ``f`` and the slope at 0; a direction
+  without a quasi-Newton scale (no pair stored) is followed further, ten times at a
+  time, while ``f`` stays nearly linear along it (so that an objective unbounded below
+  is found so).
 
 It stops when the projected gradient ``max|x - P(x - g)|`` (the gradient without
 bounds) is at most the tolerance: the KKT residual ``minimize`` reports. Each trial
@@ -27,7 +35,6 @@ which is most of its cost on problems of a few hundred unknowns.
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Callable
 from types import SimpleNamespace
 
@@ -37,7 +44,7 @@ from .lagrangian import Outcome
 
 C1 = 1e-4  # sufficient decrease
 C2 = 0.9  # curvature (no bounds): the usual choice for quasi-Newton methods
-MEMORY = 10
+MEMORY = 20
 _TRIALS = 40  # trial steps per line search before giving up
 _SAFEGUARD = 0.1  # an interpolated step keeps this fraction of the bracket from its ends
 _NOISE = 1e-14  # relative rounding of f allowed by Armijo's rule near the solution
@@ -63,11 +70,13 @@ def _wolfe(fun_and_grad: FunAndGrad, x: np.ndarray, f0: float, d: np.ndarray, sl
     point of sufficient decrease when the trials run out), or ``None``."""
     lo, f_lo, s_lo, best = 0.0, f0, slope0, None  # the best step with sufficient decrease
     hi: tuple[float, float, float] | None = None  # the other end of the bracket
+    noise = _NOISE * abs(f0)  # near the solution f changes by its rounding only
     for _ in range(_TRIALS):
         point = x + t * d
         f, g = fun_and_grad(point)
         s = float(g @ d)
-        if not (math.isfinite(f) and math.isfinite(s)) or f > f0 + C1 * t * slope0 or f >= f_lo:
+        if (not (math.isfinite(f) and math.isfinite(s)) or f > f0 + C1 * t * slope0 + noise
+                or f > f_lo + noise):
             hi = (t, f, s)
         elif abs(s) <= -C2 * slope0:
             return point, f, g
@@ -130,27 +139,79 @@ def _projected_armijo(fun_and_grad: FunAndGrad, x: np.ndarray, f0: float, g0: np
     return None
 
 
-def _two_loop(q: np.ndarray, pairs: deque, mask: np.ndarray | None) -> np.ndarray:
-    """``H q`` by the two-loop recursion over the stored ``(s, y, 1 / s^T y)``, on the
-    coordinates in ``mask`` (a 0/1 vector; all when ``None``)."""
-    q = q.copy()
-    alphas = []
-    for s, y, rho in reversed(pairs):
-        a = rho * float(s @ q)
-        alphas.append(a)
-        q -= a * (y if mask is None else y * mask)
-    q *= _scale(pairs)
-    for (s, y, rho), a in zip(pairs, reversed(alphas), strict=True):
-        q += (a - rho * float(y @ q)) * (s if mask is None else s * mask)
-    return q
+class _Memory:
+    """The last ``MEMORY`` pairs ``(s, y)`` and the inverse Hessian approximation they
+    define, applied in the compact form of Byrd, Nocedal and Schnabel (*Math. Program.*
+    63, 1994, theorem 2.2) with the initial matrix ``gamma I``, ``gamma = s^T y / y^T y``
+    of the newest pair:
 
+        H = gamma I + [S gamma Y] [[R^-T (D + gamma Y^T Y) R^-1, -R^-T], [-R^-1, 0]] [S; gamma Y]
 
-def _scale(pairs: deque) -> float:
-    """``s^T y / y^T y`` of the newest pair (1 without one): the initial matrix."""
-    if not pairs:
-        return 1.0
-    s, y, rho = pairs[-1]
-    return 1.0 / (rho * float(y @ y))
+    (the rows of ``S`` and ``Y`` are the pairs, oldest first; ``R`` is the upper triangle
+    of ``S Y^T``, ``D`` its diagonal). ``R^-1`` and ``Y Y^T`` are kept up to date as pairs
+    come and go, so that applying ``H`` is a few products with the stored pairs whatever
+    their number (the two-loop recursion takes four small operations per pair)."""
+
+    def __init__(self, n: int) -> None:
+        self._S, self._Y = np.empty((MEMORY, n)), np.empty((MEMORY, n))
+        self._R_inv, self._YY = np.empty((MEMORY, MEMORY)), np.empty((MEMORY, MEMORY))
+        self._D = np.empty(MEMORY)
+        self.k = 0
+
+    def __len__(self) -> int:
+        return self.k
+
+    def clear(self) -> None:
+        self.k = 0
+
+    def add(self, s: np.ndarray, y: np.ndarray, sy: float) -> None:
+        """Store a pair with ``s^T y = sy > 0``, forgetting the oldest beyond MEMORY."""
+        k = self.k
+        if k == MEMORY:  # a trailing block of a triangular inverse is the inverse
+            for stored in (self._S, self._Y, self._D):
+                stored[:-1] = stored[1:]
+            for stored in (self._R_inv, self._YY):
+                stored[:-1, :-1] = stored[1:, 1:]
+            k -= 1
+        R_inv, YY = self._R_inv, self._YY
+        R_inv[:k, k] = (R_inv[:k, :k] @ (self._S[:k] @ y)) / -sy  # the new column s_i^T y
+        R_inv[k, :k] = 0.0
+        R_inv[k, k] = 1.0 / sy
+        YY[:k, k] = YY[k, :k] = self._Y[:k] @ y
+        YY[k, k] = y @ y
+        self._S[k], self._Y[k], self._D[k] = s, y, sy
+        self.k = k + 1
+
+    def gamma(self) -> float:
+        """The scale of the initial matrix (1 without a pair)."""
+        k = self.k
+        return float(self._D[k - 1] / self._YY[k - 1, k - 1]) if k else 1.0
+
+    def times(self, g: np.ndarray) -> np.ndarray:
+        """``H g``."""
+        k = self.k
+        if not k:
+            return g.copy()
+        S, Y, R_inv = self._S[:k], self._Y[:k], self._R_inv[:k, :k]
+        gamma = self.gamma()
+        r = R_inv @ (S @ g)
+        p = R_inv.T @ (self._D[:k] * r + gamma * (self._YY[:k, :k] @ r - Y @ g))
+        return gamma * g + S.T @ p - gamma * (Y.T @ r)
+
+    def times_on(self, g: np.ndarray, free: np.ndarray) -> np.ndarray:
+        """``H g`` on the ``free`` coordinates (a 0/1 vector; zero on the others): the
+        two-loop recursion with ``s`` and ``y`` restricted to them, ``1 / s^T y`` and
+        ``gamma`` those of the whole pairs (for the two-metric projection)."""
+        S, Y, D = self._S, self._Y, self._D
+        q = g * free
+        alphas = np.empty(self.k)
+        for i in range(self.k - 1, -1, -1):
+            alphas[i] = float(S[i] @ q) / D[i]
+            q -= alphas[i] * (Y[i] * free)
+        q *= self.gamma()
+        for i in range(self.k):
+            q += (alphas[i] - float(Y[i] @ q) / D[i]) * (S[i] * free)
+        return q
 
 
 def _projected_gradient(x: np.ndarray, g: np.ndarray, lower: np.ndarray | None,
@@ -165,7 +226,7 @@ def solve(fun_and_grad: FunAndGrad, x0: np.ndarray, lower: np.ndarray | None,
     projected gradient is at most ``tol``."""
     x = np.array(x0, dtype=float) if lower is None else np.clip(x0, lower, upper)
     f, g = fun_and_grad(x)
-    pairs: deque = deque(maxlen=MEMORY)
+    pairs = _Memory(x.size)
     k = 0
     while True:
         pg = _projected_gradient(x, g, lower, upper)
@@ -182,7 +243,7 @@ def solve(fun_and_grad: FunAndGrad, x0: np.ndarray, lower: np.ndarray | None,
                 pairs.clear()
             first = 1.0 if pairs else 1.0 / max(1.0, float(np.linalg.norm(pg)))
             if lower is None:
-                d = -_two_loop(g, pairs, None)
+                d = -pairs.times(g)
                 slope = float(g @ d)
                 if not slope < 0.0:
                     continue
@@ -191,7 +252,7 @@ def solve(fun_and_grad: FunAndGrad, x0: np.ndarray, lower: np.ndarray | None,
                 eps = min(residual, 1e-3)
                 held = (((x - lower <= eps) & (g > 0)) | ((upper - x <= eps) & (g < 0)))
                 free = (~held).astype(float)
-                d = -(_two_loop(g * free, pairs, free) * free + _scale(pairs) * g * (1 - free))
+                d = -(pairs.times_on(g, free) + pairs.gamma() * g * held)
                 found = _projected_armijo(fun_and_grad, x, f, g, d, lower, upper, first,
                                           expand=not pairs)
             if found is not None:
@@ -203,7 +264,7 @@ def solve(fun_and_grad: FunAndGrad, x0: np.ndarray, lower: np.ndarray | None,
         s, y = x_new - x, g_new - g
         sy = float(s @ y)
         if sy > 1e-12 * float(y @ y):  # positive curvature: the update stays definite
-            pairs.append((s, y, 1.0 / sy))
+            pairs.add(s, y, sy)
         x, f, g = x_new, f_new, g_new
         k += 1
         if callback is not None:

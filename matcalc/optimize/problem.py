@@ -288,7 +288,9 @@ class Problem:
         return {**self.data, **self.unpack(x)}
 
     def solution(self, x: np.ndarray) -> dict[str, Any]:
-        """The user's variables at ``x`` (``w = w_plus - w_minus`` for a split variable)."""
+        """The user's variables at ``x`` (``w = w_plus - w_minus`` for a split variable; a
+        symmetric one as ``(S + S^T) / 2``: the iterates are symmetric up to the rounding
+        of the solver's matrix products, which this removes)."""
         parts = self.unpack(x)
         out = {}
         for v in self.model.user_variables:
@@ -297,6 +299,8 @@ class Problem:
                 out[v.name] = parts[v.name]
             else:
                 out[v.name] = parts[term.plus.name] - parts[term.minus.name]
+            if "symmetric" in v.props and np.ndim(out[v.name]) == 2:
+                out[v.name] = (out[v.name] + out[v.name].T) / 2
         return out
 
     # -- evaluation ----------------------------------------------------------------
