@@ -103,7 +103,9 @@ def _letter(e: Expr) -> str:
         return FUNCTIONS[e.name].letter  # s = softmax(z), h = tanh(W x), ...
     if isinstance(e, Sylvester):
         return "W"  # the unknown of A W + W B = C
-    return "z" if e.is_scalar else "u"
+    if e.is_scalar:
+        return "z"
+    return "u" if e.kind in ("vector", "row vector") else "M"  # M: a matrix
 
 
 def _rename(body: Expr, bindings: list[tuple[Symbol, Expr]], taken: set[str]
