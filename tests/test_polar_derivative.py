@@ -234,3 +234,21 @@ def test_rank_deficient_point_gives_nan_not_a_number():
     g = matcalc.grad("tr(C^T polar(X))", "X")
     for target in ("numpy", "jax", "torch"):
         assert np.isnan(np.asarray(g.to_function(target)(C=x, X=x))).all()
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_hessian_of_the_nuclear_norm_against_a_60_digit_reference(shape):
+    # second differences of ||X||_* at 60 digits (mpmath's SVD) along random directions, an
+    # oracle independent of float64 finite differences and of the hand derivation
+    from high_precision import directional_errors
+
+    m, n = shape
+    f = parse("||X||_*", X=f"matrix({m}, {n})")
+    wrt = next(iter(f.free_symbols()))
+    x = RNG.standard_normal(shape)
+    got = matcalc.hessian(f, wrt).to_function()(X=x)
+    errors = directional_errors(f, wrt, {"X": x}, {}, "hessian", got, RNG)
+    assert all(error <= 1e-10 * scale for error, scale in errors), errors
+    wrong = got + 1e-3 * np.abs(got).max() * np.eye(m * n)  # a result off by 0.1 % fails
+    errors = directional_errors(f, wrt, {"X": x}, {}, "hessian", wrong, RNG)
+    assert any(error > 1e-6 * scale for error, scale in errors), errors
