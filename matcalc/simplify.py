@@ -134,9 +134,9 @@ def _polar_square_root(chain: list[Expr]) -> bool:
         return False
 
     def polar_of(f: Expr, rest: list[Expr]) -> bool:
-        arg = rest[0] if len(rest) == 1 else Mul(tuple(rest))
-        return (isinstance(f, Transpose) and isinstance(f.arg, Call) and f.arg.name == "polar"
-                and f.arg.args[0] == arg)
+        if not (isinstance(f, Transpose) and isinstance(f.arg, Call) and f.arg.name == "polar"):
+            return False
+        return f.arg.args[0] == (rest[0] if len(rest) == 1 else Mul(tuple(rest)))
 
     return polar_of(chain[-1], chain[:-1]) or polar_of(chain[0], chain[1:])
 
