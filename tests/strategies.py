@@ -41,6 +41,7 @@ from matcalc.expr import (
     Number,
     Ones,
     Pow,
+    Sylvester,
     Symbol,
     Transpose,
 )
@@ -216,6 +217,9 @@ class _Gen:
                                  st.sampled_from([-1, 2, 3]).map(lambda v: Number(Fraction(v)))))
             if "diag" in self.functions:
                 out.append(self.expr((rows, 1), sub).map(lambda a: Call("diag", (a,))))
+        if rows != 1 and cols != 1:  # the solution of A W + W B = C
+            out.append(st.builds(Sylvester, self.expr((rows, rows), sub),
+                                 self.expr((cols, cols), sub), self.expr(shape, sub)))
         return out
 
     def exponent(self, negative: bool = False) -> st.SearchStrategy[Expr]:
