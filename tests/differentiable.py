@@ -4,9 +4,10 @@
 well-typed scalar-valued expression over every operator and function matcalc supports
 (sums with broadcasting, products, scalar and elementwise division, Hadamard and
 Kronecker products, transposes, scalar, elementwise and matrix powers, inverses, norms,
-trace, det, logdet, diag, sum, vec, softmax, logsumexp, the elementwise functions and
-the spectral functions), nested several levels deep, over scalars, vectors, probability
-vectors, matrices and symmetric matrices of the distinct dimensions ``n``, ``m``, ``p``;
+trace, det, logdet, diag, sum, vec, softmax, logsumexp, the elementwise functions, the
+spectral functions and Sylvester solves), nested several levels deep, over scalars,
+vectors, probability vectors, matrices and symmetric matrices of the distinct dimensions
+``n``, ``m``, ``p``;
 ``wrt`` one of its variables. Functions are kept where they are defined by construction:
 log, sqrt, division and non-integer powers see positive arguments (``1 + e^2``,
 ``exp(e)``, ``2 + cos(e)``), inverses, det and logdet see well-conditioned matrices
@@ -58,6 +59,7 @@ from matcalc.expr import (
     Number,
     Ones,
     Pow,
+    Sylvester,
     Symbol,
     Transpose,
 )
@@ -146,6 +148,11 @@ class Generator:
             builders += self.squares(rows, sub)
         if rows != 1 and cols != 1:  # the orthogonal polar factor of a square or oblong matrix
             builders.append(lambda: Call("polar", (self.full_rank(rows, cols, sub),)))
+            # the solution of A W + W B = C, with coefficients whose eigenvalues have
+            # positive real parts (no eigenvalue of A is minus one of B's)
+            builders.append(lambda: Sylvester(self.well_conditioned(rows, sub),
+                                              self.well_conditioned(cols, sub),
+                                              self.expr(shape, sub)))
         return self.pick(builders)()
 
     # -- domains -----------------------------------------------------------------
