@@ -93,6 +93,9 @@ def test_hessian_of_the_nuclear_norm(shape):
     # the Hessian of a scalar is symmetric, and it is the derivative of the gradient
     np.testing.assert_allclose(value, value.T, atol=1e-10)
     np.testing.assert_allclose(value, central_jacobian(polar, x), atol=1e-7)
+    for target in ("jax", "torch"):  # the inverse Kronecker sum by eigendecompositions
+        np.testing.assert_allclose(np.asarray(h.to_function(target)(X=x)), polar_derivative(x),
+                                   atol=1e-10)
 
 
 def test_hessian_of_the_nuclear_norm_checks_and_prints_the_kronecker_sum():
