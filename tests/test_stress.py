@@ -400,3 +400,16 @@ def test_a_formula_whose_bindings_double_prints_with_where_bindings() -> None:
     assert " where " in text and len(text) < 2000
     assert matcalc.parse(text) == e
     assert r"\text{where}" in e.latex() and len(e.latex()) < 4000
+
+
+def test_a_differential_of_a_deep_expression_prints(no_recursion_limit_changes) -> None:
+    # d(tanh(W400 tanh(...))) of a deep network: the printer's iterative fallback must enter
+    # the differential's variable too (a spent budget's message names such differentials)
+    from matcalc.expr import Differential
+    from matcalc.simplify import excerpt
+
+    f = matcalc.parse(untied_network(400))
+    inner = f.args[0]  # h400 = tanh(W400 h399), 400 levels deep
+    text = str(Differential(inner))
+    assert text.startswith("d(tanh(W400 tanh(W399 ") and text.count("tanh(") == 400
+    assert excerpt(Differential(inner)).startswith("d(tanh(W400 ")

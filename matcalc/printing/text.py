@@ -26,7 +26,6 @@ from ..expr import (
     Symbol,
     Transpose,
     Zero,
-    postorder,
 )
 from ..functions import canonical_function
 
@@ -138,7 +137,7 @@ class TextPrinter:
             pass
         deep = copy.copy(self)
         deep.memo = {}
-        for node in postorder(e):
+        for node in _printing_order(e):
             deep.print(node)
         return deep.memo[e]
 
@@ -334,6 +333,26 @@ class TextPrinter:
 
 
 _DEFAULT = TextPrinter()
+
+
+def _printing_order(e: Expr) -> list[Expr]:
+    """Each node ``e`` prints, children first, the variable of a differential included
+    (``d(tanh(W h))`` of a deep network: ``postorder`` does not enter it), iteratively."""
+    order: list[Expr] = []
+    seen: set[int] = set()
+    stack: list[tuple[Expr, bool]] = [(e, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        parts = (node.var,) if isinstance(node, Differential) else node.children
+        stack.extend((c, False) for c in reversed(parts))
+    return order
 
 
 def to_text(e: Expr, ascii: bool = False) -> str:
