@@ -1,11 +1,18 @@
 """One work budget per derivation, growing with its input: a runaway ends with a RewriteError
-(an UnsupportedError) naming the sub-expression at work: after 0.17 to 0.41 s of CPU for a
-small input, 0.6 to 0.94 s for 4 to 9 kB (BENCHMARKS.md, "Stress").
+(an UnsupportedError) naming the sub-expression at work (BENCHMARKS.md, "Stress": after
+0.2 to 0.35 s of CPU for a small input, about 0.6 to 0.7 s for 4 to 6 kB and 0.9 to 1.5 s
+for 9 to 10 kB on the 2-core machine; a third of it is Python's garbage collector).
 
 The budget counts steps, not time, so a derivation ends at the same point on any machine and
 under any load. Work that process-wide memo tables of pure functions (the symmetry test,
 shared traversal caches) remember from an earlier derivation is not done, so not counted,
 again: a derivation repeated in one process never needs more steps than the first time.
+Loading the rule files on first use is no part of any derivation (``unbudgeted``).
+
+A spent budget ends the derivation at the next step counted anywhere (a node built or
+found, a node of a traversal, a rule tried, a simplifier visit), not only where a step
+names its sub-formula: a rule that builds a sum of 10 000 terms, or a traversal of it, stops
+there instead of running on tens of thousands of steps past the limit.
 """
 
 from __future__ import annotations
@@ -24,12 +31,18 @@ if TYPE_CHECKING:
 BASE_STEPS = 76_000
 """Steps any derivation may take, whatever its input. A step is a simplifier visit (a long
 product or sum costs more), a pattern rule tried, a pattern comparison, a node built or
-found, a node of a traversal: 140 000 to 270 000 of them run in a second of CPU."""
+found, a node of a traversal: 190 000 to 380 000 of them run in a second of CPU. It covers
+the legitimate derivations whose work is quadratic in a small input, the closest ones:
+``tr(H150)`` of 150 nested tanh (a Hadamard product of i factors per level) needs 81 400 of
+its 86 300, ``||A0 A1 ... A127 x||^2`` 73 400 of 85 000, a 16-layer tanh Hessian 51 900 of
+79 400 (tests/test_stress.py)."""
 
 STEPS_PER_NODE = 34
 """Steps added per unit of the input's size (``input_size``), so that the work allowed is
-linear in the input: the gradient of a 256-layer network needs about 65 per unit (100 300 of
-its 141 560), and a runaway on 10 kB of input (about 2 400 units) ends after 176 000 steps."""
+linear in the input. A network gradient needs about 60 steps per unit (92 400 for 256
+layers, 140 000 for 390), so with the base the gradient of a network of up to 10 kB of
+text (430 layers, 154 200 steps of its 163 800) still derives, and a runaway on 10 kB
+of input (2 500 to 5 000 units) ends after 160 000 to 246 000 steps."""
 
 
 @dataclass

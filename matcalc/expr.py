@@ -43,7 +43,7 @@ class Expr:
     memo tables of the simplifier and the differentiator rely on this for linear time).
     """
 
-    __slots__ = ("_hash", "_shape", "_kids", "__weakref__")
+    __slots__ = ("_hash", "_shape", "__weakref__")
     _children: ClassVar[tuple[str, ...]] = ()
     precedence: ClassVar[int] = 100
 
@@ -102,22 +102,20 @@ class Expr:
 
     @property
     def children(self) -> tuple[Expr, ...]:
-        """The direct sub-expressions, in order (computed once per node: nodes are
-        immutable, and the traversals ask for them again and again)."""
-        try:
-            return self._kids
-        except AttributeError:
-            pass
+        """The direct sub-expressions, in order (a node's one tuple of children is returned
+        as it is: no copy, the traversals ask for them again and again)."""
+        names = self._children
+        if len(names) == 1:
+            value = getattr(self, names[0])
+            return value if type(value) is tuple else (value,)
         out: list[Expr] = []
-        for name in self._children:
+        for name in names:
             value = getattr(self, name)
             if isinstance(value, tuple):
                 out.extend(value)
             else:
                 out.append(value)
-        kids = tuple(out)
-        object.__setattr__(self, "_kids", kids)
-        return kids
+        return tuple(out)
 
     def rebuild(self, children: tuple[Expr, ...]) -> Expr:
         """The same node with new children (in the order of ``children``)."""

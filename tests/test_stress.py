@@ -413,3 +413,28 @@ def test_a_differential_of_a_deep_expression_prints(no_recursion_limit_changes) 
     text = str(Differential(inner))
     assert text.startswith("d(tanh(W400 tanh(W399 ") and text.count("tanh(") == 400
     assert excerpt(Differential(inner)).startswith("d(tanh(W400 ")
+
+
+def test_a_spent_budget_ends_the_work_at_once() -> None:
+    # d(X^10000) is a sum of 10 000 terms built by a Python rule and then traversed: the
+    # budget ends it at the next node built or visited (it ran 60 000 steps past its limit
+    # when only the simplifier and the pattern rules could stop a derivation)
+    from matcalc.budget import derivation_budget
+
+    with derivation_budget(steps=20_000) as budget, pytest.raises(RewriteError) as info:
+        matcalc.grad("a^T X^10000 b", "X")
+    assert 0 < budget.used - budget.limit < 1_000
+    assert "working on `" in info.value.message
+
+
+def test_work_outside_the_derivation_is_not_counted() -> None:
+    # loading rule files on first use (or describing a spent budget) runs unbudgeted, so a
+    # derivation needs the same steps whatever the process loaded before
+    from matcalc.budget import derivation_budget, tally, unbudgeted
+
+    with derivation_budget(steps=100) as budget:
+        with unbudgeted():
+            tally(10**9)
+        assert budget.used == 0
+        with pytest.raises(RewriteError):
+            tally(101)
