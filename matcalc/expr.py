@@ -63,7 +63,7 @@ class Expr:
             budget.used += 1 + links // 16
             if budget.used > budget.limit:  # a spent budget ends the derivation here
                 raise spent(budget)
-        key = (cls, args)
+        key = (cls, *args)  # one tuple per live node (the key lives as long as the node)
         try:
             ref = _INTERNED_REFS(key)  # the weak table's own dict: no Python-level get()
         except TypeError:  # an unhashable argument: the constructor will complain
