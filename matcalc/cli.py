@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import matcalc
 
 from . import __version__
+from .budget import BASE_STEPS, STEPS_PER_NODE
 from .errors import MatcalcError
 from .expr import Expr, Symbol
 from .optimize import command as _minimize
@@ -221,8 +222,8 @@ def _configure_derivative(kind: str) -> Callable[[argparse.ArgumentParser], None
             "--max-steps",
             type=_positive_int,
             metavar="N",
-            help="the work budget of the derivation in steps (default: 80 000 plus 40 per"
-            " unit of input size); raise it for very deep Hessians",
+            help=f"the work budget of the derivation in steps (default: {BASE_STEPS:,} plus "
+            f"{STEPS_PER_NODE} per unit of input size); raise it for very deep Hessians",
         )
         parser.add_argument(
             "--check",

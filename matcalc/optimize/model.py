@@ -52,7 +52,8 @@ from .cost import flops
 
 HESSIAN_STEPS = 20_000
 """Steps (matcalc.budget) for the dense Hessian's blocks (the logistic regression's take
-about 2,500; a whole derivation may take 80,000 plus 40 per unit of its input's size)."""
+about 2,500; a whole derivation may take matcalc.budget's BASE_STEPS plus STEPS_PER_NODE
+per unit of its input's size)."""
 
 
 @dataclass(frozen=True)
