@@ -257,7 +257,11 @@ def grad(f: str | Expr, wrt: str | Symbol, /, **decls: str) -> Derivative:
             hint="use jacobian for vector-valued functions",
         )
     trace = Trace()
-    result = simplify(Differentiator(trace).gradient(expr, variable))
+    engine = Differentiator(trace)
+    # the engine's simplifier already holds the result's canonical form: asking it again
+    # is a memo hit (a fresh simplifier walked the whole result again, an eighth of the
+    # steps of a deep network's gradient)
+    result = simplify(engine.gradient(expr, variable), engine.simplifier)
     result = as_the_formula_writes(result, expr)
     return Derivative(expr, variable, result, "grad", trace.steps)
 

@@ -1,7 +1,7 @@
 """One work budget per derivation, growing with its input: a runaway ends with a RewriteError
 (an UnsupportedError) naming the sub-expression at work (BENCHMARKS.md, "Stress": after
-0.2 to 0.35 s of CPU for a small input, about 0.6 to 0.7 s for 4 to 6 kB and 0.9 to 1.5 s
-for 9 to 10 kB on the 2-core machine; a third of it is Python's garbage collector).
+0.16 to 0.32 s of CPU for a small input, 0.54 to 0.62 s for 4 to 6 kB and 0.71 to 1.2 s for
+9 to 10 kB on the 2-core machine; about a third of it is Python's garbage collector).
 
 The budget counts steps, not time, so a derivation ends at the same point on any machine and
 under any load. Work that process-wide memo tables of pure functions (the symmetry test,
@@ -28,21 +28,21 @@ from .errors import RewriteError
 if TYPE_CHECKING:
     from .expr import Expr
 
-BASE_STEPS = 76_000
+BASE_STEPS = 74_000
 """Steps any derivation may take, whatever its input. A step is a simplifier visit (a long
 product or sum costs more), a pattern rule tried, a pattern comparison, a node built or
-found, a node of a traversal: 190 000 to 380 000 of them run in a second of CPU. It covers
+found, a node of a traversal: 150 000 to 470 000 of them run in a second of CPU. It covers
 the legitimate derivations whose work is quadratic in a small input, the closest ones:
-``tr(H150)`` of 150 nested tanh (a Hadamard product of i factors per level) needs 81 400 of
-its 86 300, ``||A0 A1 ... A127 x||^2`` 73 400 of 85 000, a 16-layer tanh Hessian 51 900 of
-79 400 (tests/test_stress.py)."""
+``tr(H150)`` of 150 nested tanh (a Hadamard product of i factors per level) needs 77 300 of
+its 81 900, ``||A0 A1 ... A127 x||^2`` 72 600 of 80 900, a 16-layer tanh Hessian 50 300 of
+76 600 (tests/test_stress.py)."""
 
-STEPS_PER_NODE = 34
+STEPS_PER_NODE = 26
 """Steps added per unit of the input's size (``input_size``), so that the work allowed is
-linear in the input. A network gradient needs about 60 steps per unit (92 400 for 256
-layers, 140 000 for 390), so with the base the gradient of a network of up to 10 kB of
-text (430 layers, 154 200 steps of its 163 800) still derives, and a runaway on 10 kB
-of input (2 500 to 5 000 units) ends after 160 000 to 246 000 steps."""
+linear in the input. A network gradient needs about 51 steps per unit (78 500 for 256
+layers, 131 000 for 430), so with the base the gradient of a network of up to 10 kB of text
+(430 layers: 131 000 steps of its 141 200) still derives, and a runaway on 10 kB of input
+(2 500 to 5 000 units) ends after 140 000 to 204 000 steps."""
 
 
 @dataclass

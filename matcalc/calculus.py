@@ -131,9 +131,10 @@ def _canonical_form(e: Expr) -> tuple[Expr, tuple[Step, ...]]:
     (hash-consed) formula: deriving one formula for several variables, or again, does not
     canonicalise it again (a third of a warm gradient's time)."""
     trace = Trace()
-    e = simplify(e)
+    simplifier = Simplifier()  # one memo for both passes: what the rules left is not redone
+    e = simplifier(e)
     e = bottom_up(exhaust(first_of(canonical_index(), trace, "canonical form")))(e)
-    return simplify(e), tuple(trace.steps)
+    return simplifier(e), tuple(trace.steps)
 
 
 # ---------------------------------------------------------------------------- python rules
