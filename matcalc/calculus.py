@@ -373,13 +373,18 @@ class Differentiator:
         if singular is not None:
             det = isinstance(node, Call) and node.name == "det"
             zero = f"; `{node}` is 0 for every size above 1, and so is its derivative"
+            square = singular.shape[0] == singular.shape[1]
+            need, lacks = ("an invertible matrix", "singular") if square else (
+                "a matrix of full rank", "rank-deficient")
             raise UnsupportedError(
-                f"`{node}` needs an invertible matrix, but `{singular}` has rank one (a product "
-                f"through a vector), so it is singular for every size above 1{zero if det else ''}",
+                f"`{node}` needs {need}, but `{singular}` has rank one (a product through a "
+                f"vector), so it is {lacks} for every size above 1{zero if det else ''}",
                 hint="declare the size (for example `where u: vector(3)`): the determinant of "
                 "a rank-one matrix of a known size above 1 simplifies to 0 (rules/simplify.rules"
                 ": simplify_det_rank_deficient)" if det else
-                "the function is not defined at a singular matrix; check the formula",
+                "the function is not defined at a singular matrix; check the formula" if square
+                else f"`{node}` has no derivative where its argument loses rank; check the "
+                "formula",
                 about=node)
         raise UnsupportedError(f"no differential rule applies to `{node}`",
                                hint="this operator cannot be differentiated by matcalc yet",

@@ -96,6 +96,7 @@ CONDITIONS: dict[str, Callable[[Expr], bool]] = {
     "number": lambda e: isinstance(e, Number),
     "probability": lambda e: isinstance(e, Symbol) and "probability" in e.props,
     "invertible": lambda e: not is_rank_deficient(e),
+    "fullrank": lambda e: kind_of(e.shape) != "matrix" or not is_rank_deficient(e),
 }
 """Named conditions a rule may place on its pattern variables."""
 

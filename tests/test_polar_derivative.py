@@ -255,3 +255,25 @@ def test_hessian_of_the_nuclear_norm_against_a_60_digit_reference(shape):
     wrong = got + 1e-3 * np.abs(got).max() * np.eye(m * n)  # a result off by 0.1 % fails
     errors = directional_errors(f, wrt, {"X": x}, {}, "hessian", wrong, RNG)
     assert any(error > 1e-6 * scale for error, scale in errors), errors
+
+
+def test_nuclear_norm_of_an_outer_product_is_the_product_of_norms():
+    # u v^T = (u / ||u||) (||u|| ||v||) (v / ||v||)^T: one singular value, ||u||_2 ||v||_2,
+    # so its Hessian in u is ||v|| (I - u u^T / ||u||^2) / ||u|| (polar(u v^T) has none)
+    h = matcalc.hessian("||u v^T||_*", "u")
+    assert h.check()
+    u, v = RNG.standard_normal(3), RNG.standard_normal(2)
+    nu = np.linalg.norm(u)
+    expected = np.linalg.norm(v) * (np.eye(3) - np.outer(u, u) / nu**2) / nu
+    np.testing.assert_allclose(h.to_function()(u=u, v=v), expected, atol=1e-12)
+
+
+def test_polar_of_a_rank_one_product_is_a_located_error():
+    # polar(u v^T) has no derivative (u v^T is not of full rank for sizes above 1), and the
+    # error points at it in the text; polar of a vector, u v^T w, is differentiable
+    with pytest.raises(matcalc.UnsupportedError) as info:
+        matcalc.grad("tr(A) + 2 tr(C^T polar(x y^T))", "x")
+    err = info.value
+    assert "`polar(x y^T)` needs a matrix of full rank" in err.message
+    assert (err.line, err.column) == (1, 18)
+    assert matcalc.jacobian("polar(u v^T w)", "u").check()
