@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 import re
 import sys
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -811,7 +813,31 @@ def parse(text: str, /, **decls: str) -> Expr:
         typed[name] = inference.elaborate_at(value)
         inference.opaque.add(id(typed[name]))
     result = inference.elaborate_at(_substitute(body, typed))
-    return inference.finish(result)
+    typed_result = inference.finish(result)
+    _remember_written(text, decls, [body, *built.values()])
+    return typed_result
+
+
+def _written_roots(text: str, decls: dict) -> list[Located]:
+    """The located body of ``text`` and of each where-binding it uses, read anew."""
+    declared = {names.normalize(k): _decl_from_keyword(k, v) for k, v in decls.items()}
+    ctx = _Context(text=text, decls=declared)
+    tree = _parse_tree(ctx, text, "formula")
+    body = _build(ctx, tree.children[0])
+    if len(tree.children) <= 2:
+        return [body]
+    bindings: dict[str, Tree] = {}
+    positions: dict[str, int] = {}
+    for kind, name_tok, value in _read_entries(ctx, tree.children[2]):
+        name = names.normalize(str(name_tok))
+        if kind == "declare":
+            declared[name] = value  # type: ignore[assignment]
+        else:
+            bindings[name] = value  # type: ignore[assignment]
+            positions[name] = name_tok.start_pos
+    built: dict[str, Located] = {}
+    _binding_order(ctx, body, bindings, positions, built)
+    return [body, *built.values()]
 
 
 def _bound_names(where: Located, bound: dict) -> list[str]:
@@ -888,19 +914,41 @@ def _substitute(where: Located, typed: dict[str, Expr]) -> Located:
     return done[id(where)]
 
 
+_WRITTEN: OrderedDict[tuple, list[Located]] = OrderedDict()
+_WRITTEN_LOCK = threading.Lock()
+_WRITTEN_KEPT = 4
+"""The sub-formulas of the last few texts ``parse`` read, with their positions (untyped, as
+written): locating an error in a derivation needs them, and reading a 10 kB text again took
+a tenth of the time until a runaway's error."""
+
+
+def _written_key(text: str, decls: dict) -> tuple | None:
+    if not all(isinstance(v, str) for v in decls.values()):
+        return None  # a declaration object: not remembered
+    return (text, tuple(sorted(decls.items())))
+
+
+def _remember_written(text: str, decls: dict, roots: list[Located]) -> None:
+    key = _written_key(text, decls)
+    if key is None:
+        return
+    with _WRITTEN_LOCK:
+        _WRITTEN[key] = roots
+        _WRITTEN.move_to_end(key)
+        while len(_WRITTEN) > _WRITTEN_KEPT:
+            _WRITTEN.popitem(last=False)
+
+
 def occurrences(text: str, /, **decls: str) -> list[tuple[Expr, int, int]]:
-    """Every sub-formula written in ``text`` (body and where-bindings) as ``(expression,
-    start, end)``, in the order of the text; the expressions are untyped (fresh sizes), for
-    finding by structure where something happens (an error about a derived expression)."""
-    declared = {names.normalize(k): _decl_from_keyword(k, v) for k, v in decls.items()}
-    ctx = _Context(text=text, decls=declared)
-    tree = _parse_tree(ctx, text, "formula")
-    roots = [_build(ctx, tree.children[0])]
-    if len(tree.children) > 2:
-        entries = _read_entries(ctx, tree.children[2])
-        declared.update({names.normalize(str(tok)): value for kind, tok, value in entries
-                         if kind == "declare"})  # type: ignore[misc]
-        roots += [_build(ctx, value) for kind, _tok, value in entries if kind == "bind"]
+    """Every sub-formula written in ``text`` (body and the where-bindings it uses) as
+    ``(expression, start, end)``, in the order of the text; the expressions are untyped
+    (fresh sizes), for finding by structure where something happens (an error about a
+    derived expression). A text ``parse`` read lately is not read again."""
+    key = _written_key(text, decls)
+    with _WRITTEN_LOCK:
+        roots = _WRITTEN.get(key) if key is not None else None
+    if roots is None:
+        roots = _written_roots(text, decls)
     found: list[tuple[Expr, int, int]] = []
     stack: list[Located] = list(roots)
     while stack:
