@@ -146,12 +146,24 @@ def match(pattern: Expr, subject: Expr, variables: frozenset[str], bindings: Bin
                                bindings, guard)
 
 
+def _unmatchable(pattern: Expr, subject: Expr, variables: frozenset[str]) -> bool:
+    """``pattern`` cannot match ``subject``, seen from their types alone: ``match`` would
+    count its comparison and yield nothing, so its generator is not even made (the
+    matcher's generators are most of the garbage collector's work in a long derivation)."""
+    if type(pattern) is type(subject):
+        return isinstance(pattern, Call) and pattern.name != subject.name  # type: ignore[attr-defined]
+    return not (isinstance(pattern, Symbol) and pattern.name in variables)
+
+
 def _match_children(ps: list[Expr], ss: list[Expr], variables, bindings, guard
                     ) -> Iterator[Bindings]:
     if len(ps) != len(ss):
         return
     if not ps:
         yield bindings
+        return
+    if _unmatchable(ps[0], ss[0], variables):
+        tally()  # the comparison match would have counted
         return
     for b in match(ps[0], ss[0], variables, bindings, guard):
         yield from _match_children(ps[1:], ss[1:], variables, b, guard)
@@ -173,6 +185,9 @@ def _match_sequence(ps: list[Expr], ss: list[Expr], variables, bindings, node: t
         if take < 1 or take > len(ss):
             break
         piece = ss[0] if take == 1 else node(tuple(ss[:take]))
+        if _unmatchable(head, piece, variables):
+            tally()  # the comparison match would have counted
+            continue
         for b in match(head, piece, variables, bindings, guard):
             yield from _match_sequence(rest, ss[take:], variables, b, node, guard)
 
