@@ -1,7 +1,7 @@
 """One work budget per derivation, growing with its input: a runaway ends with a RewriteError
 (an UnsupportedError) naming the sub-expression at work (BENCHMARKS.md, "Stress": after
-0.16 to 0.32 s of CPU for a small input, 0.54 to 0.62 s for 4 to 6 kB and 0.71 to 1.2 s for
-9 to 10 kB on the 2-core machine; about a third of it is Python's garbage collector).
+0.16 to 0.32 s of CPU for a small input, 0.54 to 0.61 s for 4 to 6 kB and 0.70 to 1.15 s
+for 9 to 10 kB on the 2-core machine; about a third of it is Python's garbage collector).
 
 The budget counts steps, not time, so a derivation ends at the same point on any machine and
 under any load. Work that process-wide memo tables of pure functions (the symmetry test,
