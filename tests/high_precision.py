@@ -38,7 +38,9 @@ that floor, far below the 1e-6 (1 + |f|) of the float64 oracle's absolute tolera
 
 
 def _mp(m: sympy.Matrix) -> mpmath.matrix:
-    return mpmath.matrix([[mpmath.mpf(sympy.Float(v, DIGITS)._mpf_) for v in row]
+    # an entry may still hold an exact constant such as exp(-12): evaluate it at DIGITS
+    return mpmath.matrix([[mpmath.mpf(sympy.Float(sympy.N(v, DIGITS), DIGITS)._mpf_)
+                           for v in row]
                           for row in m.tolist()])
 
 
@@ -112,7 +114,7 @@ class HighPrecisionAlgebra(SympyAlgebra):
         if fn.sympy is None:
             with mpmath.workdps(DIGITS):
                 return _SPECTRAL[fn.name](a)
-        return fn.sympy_matrix(sympy, a)
+        return fn.sympy_matrix(sympy, a).evalf(DIGITS)  # exp(3) as a number, not a symbol
 
 
 def _evaluate(f: Expr, env: dict[str, sympy.Matrix], sizes: dict) -> sympy.Matrix:

@@ -147,3 +147,25 @@ def test_a_unit_vector_whose_sign_convention_jumps_is_not_checkable():
     f, wrt = random_expression(1004515, "scalar", 4)
     assert "svec_right(sign(y) y^T" in str(f)
     assert check_gradient(f, wrt, seed=1004515).status == "skipped"
+
+
+def test_the_reference_evaluates_constants_such_as_exp_of_a_number():
+    # soak seed 2, --mode all, case seed 2004346: f reaches 4e5, so only the 60-digit
+    # reference can decide; the constant exp(3) reached mpmath as the symbol exp(-12) inside
+    # a SymPy expression ("cannot create mpf") and the soak counted the result wrong
+    f = matcalc.parse("lambda_max(exp(G ⊙ G ⊙ K) ./ (1 + ((W_k / exp(3))^T (W_k / exp(3))).^2)"
+                      " + (exp(G ⊙ G ⊙ K) ./ (1 + ((W_k / exp(3))^T (W_k / exp(3))).^2))^T)",
+                      G="matrix(n, n)", K="matrix(n, n)", W_k="matrix(m, n)")
+    wrt = next(s for s in f.free_symbols() if s.name == "K")
+    outcome = check_gradient(f, wrt, seed=2004346)
+    assert outcome.status == "checked" and outcome.high_precision >= 1, outcome.detail
+
+
+def test_a_point_where_f_has_no_float64_value_is_passed_over():
+    # soak seed 2, case seed 2007919 (svec_left(log(exp((Q ⊙ J)^3))): the float64 SVD of an
+    # argument that overflowed raised LinAlgError inside the oracle, counted as a crash;
+    # sqrt(-exp(Q)) is NaN at every point, so the SVD fails at every point and none is
+    # checkable
+    f = matcalc.parse("svec_left(sqrt(-exp(Q)))", Q="matrix(n, n)")
+    wrt = next(s for s in f.free_symbols() if s.name == "Q")
+    assert check_jacobian(f, wrt, seed=0).status == "skipped"
