@@ -230,7 +230,7 @@ def solve(fun_and_grad: FunAndGrad, x0: np.ndarray, lower: np.ndarray | None,
     k = 0
     while True:
         pg = _projected_gradient(x, g, lower, upper)
-        residual = float(np.max(np.abs(pg), initial=0.0))
+        residual = float(np.abs(pg).max()) if pg.size else 0.0
         if residual <= tol:
             return Outcome(x, "projected gradient below the tolerance", k)
         if k >= max_iter:

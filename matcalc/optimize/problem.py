@@ -329,8 +329,10 @@ class Problem:
     def _flat(self, parts: list[Any]) -> np.ndarray:
         if len(parts) == 1 and np.ndim(parts[0]) == 1:  # one vector variable: as it is
             return np.asarray(parts[0], dtype=float)
-        return np.concatenate([np.reshape(p, -1, order="F") if np.ndim(p) > 1
-                               else np.atleast_1d(p) for p in parts])
+        flat = np.empty(self.n)
+        for (_, part, _), p in zip(self._layout, parts, strict=True):
+            flat[part] = np.reshape(p, -1, order="F") if np.ndim(p) > 1 else p
+        return flat
 
     def original_value(self, solution: Mapping[str, Any]) -> float:
         """The objective as written (with ``||w||_1``) at the user's variables."""
