@@ -110,7 +110,8 @@ def _matcalc(formula, wrt, data, evaluate, **kwargs) -> Solver:
         return evaluate(r)
 
     method = kwargs.get("method", "auto")
-    solver = Solver(f"matcalc.minimize ({method})", run)
+    label = {"L-BFGS-B": "SciPy's L-BFGS-B"}.get(method, method)  # matcalc's own is L-BFGS
+    solver = Solver(f"matcalc.minimize ({label})", run)
 
     def setup() -> float:
         matcalc.optimize.model._build.cache_clear()
