@@ -75,6 +75,9 @@ def derivation_budget(steps: int | None = None) -> Iterator[Budget]:
     if outer is not None:
         yield outer
         return
+    from .expr import trim_memo_tables
+
+    trim_memo_tables()  # what a large derivation before this one left behind
     budget = Budget(BASE_STEPS) if steps is None else Budget(steps, fixed=True)
     token = _CURRENT.set(budget)
     try:

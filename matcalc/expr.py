@@ -620,6 +620,31 @@ Value = TypeVar("Value")
 # A fold's shared cache is emptied past this many entries, so memory stays bounded.
 _FOLD_CACHE_LIMIT = 1 << 17
 
+_MEMO_TABLES: list[dict] = []
+_MEMO_KEPT = 10_000
+"""Entries a process-wide memo table keeps from one derivation to the next (trim_memo_tables):
+enough for the formulas of an interactive session, small next to a large derivation's."""
+
+
+def memo_table() -> dict:
+    """A process-wide memo table of a pure function of nodes (``fold_dag``'s cache, an order
+    key), trimmed between derivations by ``trim_memo_tables``."""
+    table: dict = {}
+    _MEMO_TABLES.append(table)
+    return table
+
+
+def trim_memo_tables() -> None:
+    """Empty the memo tables that a large derivation left holding more than _MEMO_KEPT
+    entries, before the next derivation starts. Their keys keep that derivation's nodes alive:
+    hundreds of thousands of objects that every full pass of Python's garbage collector then
+    walks (a third of the CPU time of the next large derivation); and a table that reached
+    its limit in the middle of a derivation would be emptied there, its work counted again
+    (matcalc.budget), so a derivation needed more steps after a large one than alone."""
+    for table in _MEMO_TABLES:
+        if len(table) > _MEMO_KEPT:
+            table.clear()
+
 
 def fold_dag(root: Expr, combine: Callable[[Expr, list[Value]], Value],
              cache: dict[Expr, Value]) -> Value:

@@ -28,6 +28,7 @@ from .expr import (
     fold_dag,
     kind_of,
     map_bottom_up,
+    memo_table,
 )
 from .shapes import Dims, Inference
 
@@ -36,7 +37,7 @@ Bindings = dict[str, Expr]
 # ---------------------------------------------------------------------------- conditions
 
 
-_HAS_DIFFERENTIAL: dict[Expr, bool] = {}
+_HAS_DIFFERENTIAL: dict[Expr, bool] = memo_table()
 
 
 def has_differential(e: Expr) -> bool:

@@ -34,6 +34,7 @@ from .expr import (
     Zero,
     fold_dag,
     map_bottom_up,
+    memo_table,
     postorder,
     product_shape,
 )
@@ -87,7 +88,7 @@ def is_one(e: Expr) -> bool:
 # ---------------------------------------------------------------------------- symmetry
 
 
-_SYMMETRIC: dict[Expr, bool] = {}
+_SYMMETRIC: dict[Expr, bool] = memo_table()
 
 
 def known_symmetric(e: Expr) -> bool:
@@ -190,7 +191,7 @@ def hadamard_key(e: Expr) -> tuple:
 
 _PREFIX = 24
 """Tokens of the reading-order part of the order key (the structure breaks the ties)."""
-_KEYS: dict[Expr, tuple] = {}
+_KEYS: dict[Expr, tuple] = memo_table()
 _OPEN, _NUMBER, _CONSTANT, _NAME, _INFIX, _POSTFIX, _CLOSE = range(7)
 _INFIX_TOKENS = {Add: "+", Hadamard: "⊙", ElemDiv: "./", Kron: "⊗", Div: "/"}
 
@@ -882,9 +883,9 @@ class Simplifier:
         return e
 
 
-_TRANSPOSES: dict[Expr, int] = {}
-_NODES: dict[Expr, int] = {}
-_SUMS: dict[Expr, bool] = {}
+_TRANSPOSES: dict[Expr, int] = memo_table()
+_NODES: dict[Expr, int] = memo_table()
+_SUMS: dict[Expr, bool] = memo_table()
 
 
 def _tree_count(e: Expr, counts: Callable[[Expr], bool], cache: dict[Expr, int]) -> int:
