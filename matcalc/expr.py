@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from fractions import Fraction
+from operator import attrgetter
 from typing import ClassVar, TypeVar
 
 from .budget import charge, running_budget, spent
@@ -231,7 +232,35 @@ class Expr:
         return f"{type(self).__name__}({args})"
 
 
-_node = dataclass(frozen=True, slots=True, eq=False, repr=False)
+def _no_children(_node: Expr) -> tuple[Expr, ...]:
+    return ()
+
+
+def _children_getter(cls: type) -> Callable[[Expr], tuple[Expr, ...]] | None:
+    """A node class's ``children`` as one call, in C where it can be (``attrgetter``): a
+    tuple field as it is, several single children as one tuple; None for the general form.
+    The traversals ask for children hundreds of thousands of times in a large derivation."""
+    names = cls._children  # type: ignore[attr-defined]
+    if not names:
+        return _no_children
+    tuples = {f.name for f in fields(cls) if str(f.type).startswith("tuple")}
+    if len(names) == 1 and names[0] in tuples:
+        return attrgetter(names[0])
+    if len(names) == 1:
+        one = attrgetter(names[0])
+        return lambda node: (one(node),)
+    if not tuples & set(names):
+        return attrgetter(*names)
+    return None
+
+
+def _node(cls: type) -> type:
+    """A node class: a frozen dataclass with slots and its fast ``children``."""
+    cls = dataclass(frozen=True, slots=True, eq=False, repr=False)(cls)
+    getter = _children_getter(cls)
+    if getter is not None:
+        cls.children = property(getter, doc=Expr.children.__doc__)  # type: ignore[attr-defined]
+    return cls
 
 _CHILD_FIELDS: dict[type, tuple[int, ...]] = {}
 
@@ -650,15 +679,15 @@ def fold_dag(root: Expr, combine: Callable[[Expr, list[Value]], Value],
              cache: dict[Expr, Value]) -> Value:
     """``combine(node, values of its children)`` for every distinct node of ``root``,
     children first: iterative, memoised over the DAG in ``cache`` (kept across calls)."""
+    hit = cache.get(root)  # (first: most calls are hits, and need no frame of their own)
+    if hit is not None:
+        return hit
     found: dict[Expr, Value] = {}  # this call's results (another thread may clear the cache)
 
     def known(node: Expr) -> Value | None:
         value = found.get(node)
         return cache.get(node) if value is None else value
 
-    hit = cache.get(root)
-    if hit is not None:
-        return hit
     stack = [root]
     while stack:
         node = stack[-1]

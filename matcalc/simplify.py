@@ -981,8 +981,12 @@ def _collect(terms: tuple[Expr, ...]) -> dict[Expr, Fraction]:
             continue
         c, rest = split_coefficient(t)
         key, sign = sign_free(rest)
-        first, first_sign = shown.setdefault(key, (rest, sign))
-        collected[key] = collected.get(key, _FRACTION_ZERO) + (c if sign == first_sign else -c)
+        seen = shown.get(key)
+        if seen is None:  # the first of its kind (most are): no sum of fractions to form
+            shown[key] = (rest, sign)
+            collected[key] = c
+            continue
+        collected[key] += c if sign == seen[1] else -c
     return {shown[key][0]: c for key, c in collected.items() if c != 0}
 
 
