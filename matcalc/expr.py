@@ -683,22 +683,28 @@ def fold_dag(root: Expr, combine: Callable[[Expr, list[Value]], Value],
     if hit is not None:
         return hit
     found: dict[Expr, Value] = {}  # this call's results (another thread may clear the cache)
-
-    def known(node: Expr) -> Value | None:
-        value = found.get(node)
-        return cache.get(node) if value is None else value
-
+    found_get, cache_get = found.get, cache.get
+    budget = running_budget()
     stack = [root]
     while stack:
         node = stack[-1]
-        if known(node) is not None:
+        if found_get(node) is not None or cache_get(node) is not None:
             stack.pop()
             continue
-        values = [known(c) for c in node.children]
+        values, missing = [], False
+        for c in node.children:
+            value = found_get(c)
+            if value is None:
+                value = cache_get(c)
+                missing = missing or value is None
+            values.append(value)
         # work of the derivation running (matcalc.budget): a spent budget ends the fold
         # here (a fold over a runaway's large result ran on for tens of thousands of nodes)
-        charge(root, 1 + len(values) // 16)
-        if None in values:
+        if budget is not None:
+            budget.used += 1 + len(values) // 16
+            if budget.used > budget.limit:
+                raise spent(budget, root)
+        if missing:
             stack.extend(c for c, v in zip(node.children, values, strict=True) if v is None)
             continue
         stack.pop()

@@ -1336,8 +1336,10 @@ def factor_sum(terms: list[Expr], simplifier: Simplifier | None = None) -> Expr 
         signs = []
         for _, _, chain in parts:
             g, sign = oriented_sum(chain[side])
-            signs.append(sign * first_sign if g == oriented else 0)
-        if all(signs) and all(
+            if g is not oriented and g != oriented:
+                break  # not common to every term (the others need not be compared)
+            signs.append(sign * first_sign)
+        if len(signs) == len(parts) and all(
             len(chain) > 1 for _, _, chain in parts
         ):
             rests = [chain[:-1] if side == -1 else chain[1:] for _, _, chain in parts]
