@@ -127,6 +127,65 @@ def test_stays_in_the_domain_of_logdet():
     np.testing.assert_allclose(r["S"], np.linalg.inv(C), rtol=1e-6)
 
 
+def _glasso_data(seed: int, n: int, samples: int) -> np.ndarray:
+    return np.cov(np.random.default_rng(seed).standard_normal((samples, n)).T)
+
+
+@pytest.mark.filterwarnings("ignore:graphical_lasso")  # its dual gap stalls near 1e-7
+def test_graphical_lasso_stays_positive_definite():
+    """With a small penalty, long steps reach symmetric matrices with an even number of
+    negative eigenvalues, where det > 0 and -logdet(S) + tr(S C) falls without bound (this
+    case was reported unbounded). logdet of a symmetric S means S positive definite
+    (Boyd and Vandenberghe, Convex Optimization, 3.1.5): the wall keeps the iterates
+    there, and the solution is the graphical lasso's."""
+    from sklearn.covariance import graphical_lasso
+
+    n, lam = 6, 0.01
+    C = _glasso_data(0, n, 40)
+    mask = 1.0 - np.eye(n)  # sklearn leaves the diagonal unpenalized
+
+    def objective(S):  # -log det S + tr(S C) + lambda sum_{i != j} |S_ij|
+        sign, logdet = np.linalg.slogdet(S)
+        assert sign > 0
+        return -logdet + np.trace(S @ C) + lam * np.abs(mask * S).sum()
+
+    _, precision = graphical_lasso(C, alpha=lam, tol=1e-12, max_iter=5000)
+    r = minimize("-logdet(S) + tr(S C) + lambda sum(abs(M ⊙ S))", "S",
+                 {"C": C, "lambda": lam, "M": mask}, x0={"S": np.eye(n)}, tol=1e-10,
+                 decls={"S": "symmetric"}, method="L-BFGS")
+    assert r.status == "optimal", r.message
+    assert r.kkt_residual < KKT
+    S = r["S"]
+    assert np.linalg.eigvalsh(S).min() > 0
+    assert _close(r.fun, objective(precision)) and _close(r.fun, objective(S))
+    # the optimality conditions of the written problem, from the textbook subgradient:
+    # G = C - S^-1 has a zero diagonal, G_ij = -lambda sign(S_ij) where S_ij != 0 and
+    # |G_ij| <= lambda where S_ij = 0
+    G = C - np.linalg.inv(S)
+    off = mask.astype(bool)
+    nonzero = off & (np.abs(S) > 1e-8)
+    assert np.abs(np.diag(G)).max() < KKT
+    assert np.abs(G[nonzero] + lam * np.sign(S[nonzero])).max() < KKT
+    assert np.abs(G[off & ~nonzero]).max(initial=0.0) <= lam + KKT
+
+
+def test_logdet_unbounded_inside_its_domain_is_still_unbounded():
+    """-logdet(S) - tr(S C) with C positive definite falls without bound along S = t I,
+    inside the positive definite matrices: the domain does not hide it."""
+    r = minimize("-logdet(S) - tr(S C)", "S", {"C": np.eye(3) + 0.1},
+                 x0={"S": np.eye(3)}, decls={"S": "symmetric"}, method="L-BFGS")
+    assert r.status == "unbounded" and r.fun == -np.inf
+
+
+def test_start_outside_the_positive_definite_matrices_is_refused():
+    """-I has det 1 for an even size but is not positive definite: refused as a start."""
+    from matcalc.errors import MatcalcError
+
+    with pytest.raises(MatcalcError, match="positive definite"):
+        minimize("-logdet(S) + tr(S C)", "S", {"C": np.eye(2)}, x0={"S": -np.eye(2)},
+                 decls={"S": "symmetric"})
+
+
 def test_unbounded_with_and_without_bounds():
     free = minimize("m^T x", "x", {"m": np.array([1.0, -2.0])}, method="L-BFGS")
     assert free.status == "unbounded" and free.fun == -np.inf

@@ -12,7 +12,8 @@ absolute deviations, hinge losses, minimax), refuses every other non-differentia
 term, and derives with matcalc: the gradient of the objective for each variable, the
 Hessian's blocks (dense Newton) or Hessian-vector products (the forward differential of
 the gradient in a direction) for the Newton-type methods, and the Jacobian of each
-general constraint. Nothing here depends on the data; the
+general constraint, and collects the symmetric arguments of ``logdet`` that the solver
+keeps positive definite (``positive_definite_arguments``). Nothing here depends on the data; the
 numeric side is ``problem.py``.
 """
 
@@ -46,7 +47,7 @@ from ..expr import (
 from ..functions import FUNCTIONS
 from ..names import normalize
 from ..parse import parse
-from ..simplify import simplify
+from ..simplify import known_symmetric, simplify
 from .constraints import Comparison, parse_constraint
 from .cost import flops
 
@@ -120,6 +121,10 @@ class Model:
     bounds: list[Bound] = field(default_factory=list)
     general: list[GeneralConstraint] = field(default_factory=list)
     decls: dict[str, str] = field(default_factory=dict)
+    positive_definite: list[Expr] = field(default_factory=list)
+    """The symmetric arguments of ``logdet`` (objective and constraints, in the
+    variables minimized over) that minimize keeps positive definite: see
+    ``positive_definite_arguments``."""
     _hvp: tuple[dict[str, Symbol], dict[str, Expr]] | None = None
     _hessian: dict[tuple[str, str], Expr] | MatcalcError | None = None
     _simplified: Expr | None = None
@@ -374,6 +379,21 @@ def nonsmooth_node(e: Expr, names: set[str]) -> tuple[Expr, str] | None:
     return None
 
 
+def positive_definite_arguments(e: Expr, names: set[str]) -> list[Expr]:
+    """The arguments ``A`` of each ``logdet(A)`` in ``e`` that depend on a variable and
+    that matcalc knows symmetric: minimize takes the domain of such a term to be ``A``
+    positive definite, as the graphical lasso and every use of log det in optimization
+    mean it (Boyd and Vandenberghe, Convex Optimization, §3.1.5: ``f(X) = log det X``
+    with ``dom f = S^n_{++}``), not ``det(A) > 0``, where an even number of negative
+    eigenvalues can make an objective decrease without bound."""
+    found = []
+    for node in e.walk():
+        if isinstance(node, Call) and node.name == "logdet" and not _constant(node, names) \
+                and known_symmetric(node.args[0]):
+            found.append(node.args[0])
+    return found
+
+
 def _fresh(base: str, taken: set[str]) -> str:
     name, k = base, 2
     while name in taken:
@@ -416,8 +436,11 @@ def _build(f: str | Expr, wrt: tuple[str, ...], constraints: tuple[str, ...],
         coef, weight, var = hit
         split = next((t for t in l1_terms if t.variable.name == var.name), None)
         if split is None:
-            plus = Symbol(_fresh(f"{var.name}_plus", taken), var.dims)
-            minus = Symbol(_fresh(f"{var.name}_minus", taken), var.dims)
+            # the halves keep the variable's structure (max(S, 0) of a symmetric S is
+            # symmetric): general halves of a symmetric S would let the iterates drift off
+            # the symmetric matrices, where logdet is unbounded below
+            plus = Symbol(_fresh(f"{var.name}_plus", taken), var.dims, var.props)
+            minus = Symbol(_fresh(f"{var.name}_minus", taken), var.dims, var.props)
         else:
             plus, minus = split.plus, split.minus
         l1_terms.append(L1Term(coef, weight, var, plus, minus, str(term)))
@@ -429,8 +452,8 @@ def _build(f: str | Expr, wrt: tuple[str, ...], constraints: tuple[str, ...],
         for s in e.free_symbols():
             if s.name in substitution:
                 plus, minus = substitution[s.name]
-                e = replace_symbol(e, s, Add((Symbol(plus.name, s.dims),
-                                              Neg(Symbol(minus.name, s.dims)))))
+                e = replace_symbol(e, s, Add((Symbol(plus.name, s.dims, plus.props),
+                                              Neg(Symbol(minus.name, s.dims, minus.props)))))
         return e
 
     for term in smooth_terms:
@@ -481,6 +504,8 @@ def _build(f: str | Expr, wrt: tuple[str, ...], constraints: tuple[str, ...],
 
     model = Model(objective, smooth, variables, user_variables, gradients, l1_terms,
                   epigraph_terms, decls=decls)
+    model.positive_definite.extend(
+        substitute(a) for a in positive_definite_arguments(objective, names))
     for t in epigraph_terms:
         above = Add((t.bound if t.kind != "largest" else Mul((t.bound, Ones(t.inner.shape[0]))),
                      Neg(t.inner)))
@@ -512,6 +537,9 @@ def _add_constraint(model: Model, comp: Comparison, user_names: set[str],
         model.bounds.append(Bound(variable, constant, which, comp.text))
         return
     g = substitute(comp.expr)
+    model.positive_definite.extend(
+        substitute(a) for a in positive_definite_arguments(comp.expr, user_names)
+        if substitute(a) not in model.positive_definite)
     if _constant(g, var_names):
         raise MatcalcError(f"the constraint `{comp.text}` does not involve any variable of wrt",
                            hint=f"it must depend on {', '.join(sorted(user_names))}")

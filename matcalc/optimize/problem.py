@@ -267,6 +267,9 @@ class Problem:
         self._check_coefficients()
         self.lower, self.upper = self._bounds()
         self.constraints = [self._constraint(c) for c in model.general]
+        self._positive_definite = (compiled(tuple(model.positive_definite),
+                                            tuple(self.variables))
+                                   if model.positive_definite else None)
         self.x0 = self._start(starts)
 
     # -- packing -------------------------------------------------------------------
@@ -325,6 +328,22 @@ class Problem:
         self.evaluations += 1
         self._recent = [(key, *result)] + self._recent[:1]
         return result
+
+    def inside(self, x: np.ndarray) -> bool:
+        """Whether ``x`` lies in the domain minimize gives ``logdet(A)`` of a symmetric
+        ``A``: every such argument positive definite (its Cholesky factorisation exists;
+        ``model.positive_definite_arguments`` says why)."""
+        if self._positive_definite is None:
+            return True
+        for a in self._positive_definite(self.values(x)):
+            a = np.atleast_2d(np.asarray(a, dtype=float))
+            if not np.isfinite(a).all():
+                return False
+            try:
+                np.linalg.cholesky(a)
+            except np.linalg.LinAlgError:
+                return False
+        return True
 
     def _flat(self, parts: list[Any]) -> np.ndarray:
         if len(parts) == 1 and np.ndim(parts[0]) == 1:  # one vector variable: as it is

@@ -20,6 +20,16 @@ factorisation cost at most ten products, when one projected-Newton step solves i
 Hessian-vector products, the forward differential of matcalc's gradient in a direction
 (the Hessian is never formed); ``trust-constr`` handles general constraints with them.
 
+The domain of the objective is where the generated code has a finite value, except that
+``logdet(A)`` of an argument ``A`` matcalc knows symmetric (a symmetric variable, ``X^T X``,
+``S + S^T``, ...) means ``A`` positive definite, as in the graphical lasso and every use
+of log det in optimization (Boyd and Vandenberghe, Convex Optimization, §3.1.5:
+``dom log det = S^n_{++}``), not the language's ``det(A) > 0``, where an even number of
+negative eigenvalues can make ``-logdet(S) + tr(S C)`` decrease without bound. A trial
+point outside (a failed Cholesky factorisation, or no finite value) meets a steep wall
+around the last point inside (``_Counter._wall``), so every line search steps back and
+the iterates stay inside.
+
 Whatever the method, the result's KKT residual is computed here, not taken from SciPy:
 the projected gradient for bounds, and for general constraints the least residual of
 stationarity and complementarity over multipliers of the right sign (a bounded linear
@@ -91,6 +101,8 @@ class _Counter:
             f, g = self.problem.fun_and_grad(x)
         except _OUTSIDE:
             f, g = np.nan, x
+        if math.isfinite(f) and not self.problem.inside(x):  # before the unbounded test:
+            return self._wall(x)  # outside, -logdet(A) of a symmetric A may fall forever
         if f < self.floor or f == -np.inf:
             raise _Unbounded
         if not (math.isfinite(f) and np.isfinite(g).all()):
@@ -99,10 +111,11 @@ class _Counter:
         return f, g
 
     def _wall(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        """Outside the domain (``logdet`` of an indefinite matrix, ``log`` of a negative
-        number): a steep quadratic wall around the last point inside, so that the line
-        search of any SciPy method steps back instead of stopping. Accepted iterates are
-        always inside, where the objective is exactly the formula."""
+        """Outside the domain (``logdet`` of a matrix with a negative determinant or of a
+        symmetric matrix that is not positive definite, ``log`` of a negative number): a
+        steep quadratic wall around the last point inside, so that the line search of any
+        SciPy method steps back instead of stopping. Accepted iterates are always inside,
+        where the objective is exactly the formula."""
         f_in, x_in = self.inside
         d = x - x_in
         dd = float(d @ d) or 1.0
@@ -345,6 +358,8 @@ def minimize(
         reason = str(err)
     else:
         reason = ""
+    if np.isfinite(f0) and not problem.inside(problem.x0):
+        f0, reason = np.nan, "a symmetric argument of logdet is not positive definite"
     if not np.isfinite(f0) or not np.all(np.isfinite(g0)):
         raise MatcalcError(
             f"the objective or its gradient cannot be evaluated at the starting point "
