@@ -267,9 +267,14 @@ class Problem:
         self._check_coefficients()
         self.lower, self.upper = self._bounds()
         self.constraints = [self._constraint(c) for c in model.general]
-        self._positive_definite = (compiled(tuple(model.positive_definite),
-                                            tuple(self.variables))
-                                   if model.positive_definite else None)
+        self._positive_definite = None
+        if model.positive_definite:  # its data bound once, as for the objective
+            fn = compiled(tuple(model.positive_definite), tuple(self.variables))
+            python = dict(fn.keys)
+            self._positive_definite = (fn.fn, {python[n]: v for n, v in self.data.items()
+                                               if n in python},
+                                       [(python[name], part, shape)
+                                        for name, part, shape in self._layout])
         self.x0 = self._start(starts)
 
     # -- packing -------------------------------------------------------------------
@@ -335,8 +340,12 @@ class Problem:
         ``model.positive_definite_arguments`` says why)."""
         if self._positive_definite is None:
             return True
-        for a in self._positive_definite(self.values(x)):
-            a = np.atleast_2d(np.asarray(a, dtype=float))
+        fn, arguments, variables = self._positive_definite
+        arguments = dict(arguments)
+        for py, part, shape in variables:
+            arguments[py] = _variable(x[part], shape)
+        for a in fn(**arguments):
+            a = np.atleast_2d(a)
             if not np.isfinite(a).all():
                 return False
             try:
