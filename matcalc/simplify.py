@@ -638,14 +638,14 @@ class Simplifier:
                 raise _ZeroFactor
             if is_one(f) or _is_all_ones(f):
                 return
-            if isinstance(f, Mul) and not f.is_scalar and sum(
-                    not g.is_scalar for g in f.factors) == 1:
-                # c 1 ⊙ y is c y: the scalar factors of an operand join the monomial's
+            if isinstance(f, Mul) and not f.is_scalar and any(g.is_scalar for g in f.factors):
+                # (c A) ⊙ y is c (A ⊙ y), so c 1 ⊙ y and M ⊙ (c 1 1^T) are c y and c M: the
+                # scalar factors of an operand join the monomial's
+                rest = [g for g in f.factors if not g.is_scalar]
                 for g in f.factors:
                     if g.is_scalar:
                         scalars.append(g if sign > 0 else Pow(g, num(-1)))
-                    else:
-                        visit(g, sign)
+                visit(rest[0] if len(rest) == 1 else Mul(tuple(rest)), sign)
                 return
             if isinstance(f, Hadamard):
                 for g in f.factors:

@@ -98,6 +98,21 @@ def test_the_gradient_of_a_sum_of_entries_is_the_ones_matrix():
     assert matcalc.check_claim("sum(X)", "X", g.latex())
 
 
+@pytest.mark.parametrize("f, wrt, decls, text", [
+    # d(lambda sum(M ⊙ S)) = lambda sum(M ⊙ dS) = tr((lambda M)^T dS): the ones matrix a
+    # scalar multiplies is the Hadamard identity, so the gradient is lambda M
+    ("lambda sum(M ⊙ S)", "S", {}, "lambda M"),
+    # on the symmetric space the gradient is sym(G) = (G + G^T)/2 (LANGUAGE.md section 6)
+    ("lambda sum(M ⊙ S)", "S", {"S": "symmetric"}, "1/2 lambda (M + M^T)"),
+    # d sum(alpha 1 ⊙ x) = alpha 1^T dx
+    ("sum((alpha 1) ⊙ x)", "x", {}, "alpha 1"),
+])
+def test_a_scaled_ones_matrix_in_a_hadamard_product_is_its_scalar(f, wrt, decls, text):
+    g = matcalc.grad(f, wrt, **decls)
+    assert str(g) == text
+    assert g.check()
+
+
 # ---------------------------------------------------------------- scalar coefficients
 
 
