@@ -208,24 +208,33 @@ def order_key(e: Expr) -> tuple:
         return hit
     if len(_KEYS) > 200_000:
         _KEYS.clear()
+    found: dict[Expr, tuple] = {}  # this call's keys: another thread may empty _KEYS
     stack = [e]
     while stack:
         node = stack[-1]
         # a differential's variable may be a deep expression: a part of the key, not repr'd
         parts = (node.var,) if isinstance(node, Differential) else node.children
-        missing = [c for c in parts if c not in _KEYS]
+        missing = []
+        for c in parts:
+            if c not in found:
+                known = _KEYS.get(c)
+                if known is None:
+                    missing.append(c)
+                else:
+                    found[c] = known
         if missing:
             stack.extend(missing)
             continue
         stack.pop()
-        if node in _KEYS:
+        if node in found:
             continue
-        kids = [_KEYS[c] for c in parts]
+        kids = [found[c] for c in parts]
         size = 1 + sum(k[1] for k in kids)
         leaf = "" if parts else repr(node)
         structure = (type(node).__name__, leaf, tuple(k[2] for k in kids))
-        _KEYS[node] = (_tokens(node, [k[0] for k in kids])[:_PREFIX], size, structure)
-    return _KEYS[e]
+        found[node] = (_tokens(node, [k[0] for k in kids])[:_PREFIX], size, structure)
+    _KEYS.update(found)
+    return found[e]
 
 
 def _tokens(node: Expr, kids: list[tuple]) -> tuple:
