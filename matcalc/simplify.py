@@ -8,7 +8,7 @@ from contextvars import ContextVar
 from fractions import Fraction
 from functools import lru_cache
 
-from .budget import charge
+from .budget import charge, running_budget, spent
 from .errors import UnsupportedError
 from .expr import (
     SCALAR,
@@ -376,6 +376,7 @@ class Simplifier:
         # recursion; a node whose rule rewrote it waits for the rewritten form.
         rewritten: dict[Expr, Expr] = {}
         rules_for = simplify_index()
+        budget = running_budget()  # (counted inline: this loop runs for every node)
         stack = [e]
         while stack:
             node = stack[-1]
@@ -384,7 +385,10 @@ class Simplifier:
                 continue
             # a long product costs more, a sum more again (its terms are collected, ordered
             # and factored one by one)
-            charge(node, 1 + len(node.children) // (1 if isinstance(node, Add) else 2))
+            if budget is not None:
+                budget.used += 1 + len(node.children) // (1 if type(node) is Add else 2)
+                if budget.used > budget.limit:
+                    raise spent(budget, node)
             waiting = rewritten.get(node)
             if waiting is not None:
                 result = memo.get(waiting)
@@ -398,7 +402,7 @@ class Simplifier:
                 if missing:
                     stack.extend(missing)
                     continue
-                new_children = tuple(memo[c] for c in children)
+                new_children = tuple([memo[c] for c in children])
                 rebuilt = node.rebuild(new_children) if new_children != children else node
                 method = _method_for(type(rebuilt))
                 result = method(self, rebuilt) if method else rebuilt
@@ -488,7 +492,7 @@ class Simplifier:
 
     # -- products ----------------------------------------------------------------
     def _Mul(self, e: Mul) -> Expr:
-        coeff = Fraction(1)
+        coeff = _FRACTION_ONE  # (immutable: shared, not built per product)
         scalars: list[Expr] = []
         chain: list[Expr] = []
         shape = e.shape
@@ -565,7 +569,7 @@ class Simplifier:
         """A number common to the terms of a sum factor joins the product's coefficient:
         ``K^T (2 a - 2 (s^T a) s)`` is ``2 K^T (a - (s^T a) s)``. Rewrites the lists in
         place and returns the number taken out."""
-        taken = Fraction(1)
+        taken = _FRACTION_ONE
         for factors in (chain, scalars):
             for i, f in enumerate(factors):
                 if not isinstance(f, Add):
@@ -965,7 +969,7 @@ def _common_coefficient(items: list[Expr]) -> Fraction:
     but ``2 X^T (X w - y) + 2 lambda w`` stays as the textbook writes it)."""
     coefficients = [split_coefficient(t)[0] for t in items]
     if any(_has_sum(split_coefficient(t)[1]) for t in items):
-        return Fraction(1)
+        return _FRACTION_ONE
     numerator = math.gcd(*(c.numerator for c in coefficients))
     denominator = math.lcm(*(c.denominator for c in coefficients))
     g = Fraction(numerator, denominator)
