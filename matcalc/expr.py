@@ -650,9 +650,10 @@ Value = TypeVar("Value")
 _FOLD_CACHE_LIMIT = 1 << 17
 
 _MEMO_TABLES: list[dict] = []
-_MEMO_KEPT = 10_000
+_MEMO_KEPT = 2_000
 """Entries a process-wide memo table keeps from one derivation to the next (trim_memo_tables):
-enough for the formulas of an interactive session, small next to a large derivation's."""
+a typical derivation fills at most 82 per table (the 119 cases of benchmarks/run.py), one on
+10 kB of input tens of thousands."""
 
 
 def memo_table() -> dict:
