@@ -1,7 +1,7 @@
 """One work budget per derivation, growing with its input: a runaway ends with a RewriteError
 (an UnsupportedError) naming the sub-expression at work (BENCHMARKS.md, "Stress": after
-0.16 to 0.32 s of CPU for a small input, 0.54 to 0.61 s for 4 to 6 kB and 0.70 to 1.15 s
-for 9 to 10 kB on the 2-core machine; about a third of it is Python's garbage collector).
+0.13 to 0.26 s of CPU for a small input, 0.43 to 0.50 s for 4 to 6 kB and 0.55 to 0.92 s
+for 9 to 10 kB on the 2-core machine; parsing and Python's garbage collector included).
 
 The budget counts steps, not time, so a derivation ends at the same point on any machine and
 under any load. Work that process-wide memo tables of pure functions (the symmetry test,
@@ -33,15 +33,15 @@ BASE_STEPS = 74_000
 product or sum costs more), a pattern rule tried, a pattern comparison, a node built or
 found, a node of a traversal: 150 000 to 470 000 of them run in a second of CPU. It covers
 the legitimate derivations whose work is quadratic in a small input, the closest ones:
-``tr(H150)`` of 150 nested tanh (a Hadamard product of i factors per level) needs 77 300 of
-its 81 900, ``||A0 A1 ... A127 x||^2`` 72 600 of 80 900, a 16-layer tanh Hessian 50 300 of
+``tr(H150)`` of 150 nested tanh (a Hadamard product of i factors per level) needs 76 300 of
+its 81 900, ``||A0 A1 ... A127 x||^2`` 71 600 of 80 900, a 16-layer tanh Hessian 49 100 of
 76 600 (tests/test_stress.py)."""
 
 STEPS_PER_NODE = 26
 """Steps added per unit of the input's size (``input_size``), so that the work allowed is
-linear in the input. A network gradient needs about 51 steps per unit (78 500 for 256
-layers, 131 000 for 430), so with the base the gradient of a network of up to 10 kB of text
-(430 layers: 131 000 steps of its 141 200) still derives, and a runaway on 10 kB of input
+linear in the input. A network gradient needs about 51 steps per unit (78 200 for 256
+layers, 131 300 for 430), so with the base the gradient of a network of up to 10 kB of text
+(430 layers: 131 300 steps of its 141 200) still derives, and a runaway on 10 kB of input
 (2 500 to 5 000 units) ends after 140 000 to 204 000 steps."""
 
 

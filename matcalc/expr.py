@@ -668,9 +668,9 @@ def trim_memo_tables() -> None:
     """Empty the memo tables that a large derivation left holding more than _MEMO_KEPT
     entries, before the next derivation starts. Their keys keep that derivation's nodes alive:
     hundreds of thousands of objects that every full pass of Python's garbage collector then
-    walks (a third of the CPU time of the next large derivation); and a table that reached
-    its limit in the middle of a derivation would be emptied there, its work counted again
-    (matcalc.budget), so a derivation needed more steps after a large one than alone."""
+    walks (up to a third of the CPU time of the next large derivation); and what earlier
+    derivations left cannot bring a table to its own limit in the middle of a later one,
+    where it would be emptied and its work counted again (matcalc.budget)."""
     for table in _MEMO_TABLES:
         if len(table) > _MEMO_KEPT:
             table.clear()
