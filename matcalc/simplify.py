@@ -556,7 +556,7 @@ class Simplifier:
                 ] if shape != SCALAR else []
         if len(sums) > 1:
             coeff *= _agreeing_sums(chain)
-        scalars = _merge_powers(scalars)
+        scalars = _merge_powers(scalars, self)
         scalars.sort(key=scalar_key)
         factors = ([num(coeff)] if coeff != 1 else []) + scalars + chain
         if not factors:
@@ -1252,19 +1252,34 @@ def _is_probability_row(e: Expr) -> bool:
     return isinstance(e, Transpose) and _is_probability(e.arg)
 
 
-def _merge_powers(scalars: list[Expr]) -> list[Expr]:
-    """``s s^-1`` cancels and ``s s`` is ``s^2`` among scalar factors."""
+def _merge_powers(scalars: list[Expr], simplifier: Simplifier) -> list[Expr]:
+    """``s s^-1`` cancels and ``s s`` is ``s^2`` among scalar factors; a symbolic exponent
+    adds like a number (``e e^(mu - 1)`` is ``e^mu``: the product of the two is inf * 0
+    where ``e`` overflows and the power itself is finite)."""
     powers: dict[Expr, Fraction] = {}
     seen: dict[Expr, list[Expr]] = {}
-    others: list[Expr] = []
+    symbolic: dict[Expr, list[Expr]] = {}  # exponents that are not numbers, per base
     for s in scalars:
-        base, k = _base_and_exponent(s, Pow)
-        powers[base] = powers.get(base, Fraction(0)) + k
+        if isinstance(s, Pow) and not isinstance(s.exponent, Number):
+            base = s.base
+            powers.setdefault(base, _FRACTION_ZERO)
+            symbolic.setdefault(base, []).append(s.exponent)
+        else:
+            base, k = _base_and_exponent(s, Pow)
+            powers[base] = powers.get(base, _FRACTION_ZERO) + k
         seen[base] = [*seen.get(base, []), s]
+    others: list[Expr] = []
     for base, k in powers.items():
-        if k == 0:
-            continue
-        others.append(seen[base][0] if len(seen[base]) == 1 else _power_of(base, k, Pow))
+        if len(seen[base]) == 1:
+            others.append(seen[base][0])
+        elif base in symbolic:
+            total = simplifier(Add((num(k), *symbolic[base])))
+            if not isinstance(total, Number):
+                others.append(Pow(base, total))
+            elif total.value != 0:
+                others.append(_power_of(base, total.value, Pow))
+        elif k != 0:
+            others.append(_power_of(base, k, Pow))
     return others
 
 

@@ -236,3 +236,17 @@ def test_sylvester_equation_with_a_zero_right_side_is_zero() -> None:
         d = matcalc.derivative(f, "X")
         assert str(d) == "0"
         assert d.check()
+
+
+def test_scalar_powers_with_symbolic_exponents_merge() -> None:
+    # soak seed 3, case seed 3003237, sin(exp(det(tanh(P H mu) + 12 I))^mu): the chain rule
+    # wrote e e^(mu - 1) for d(e^mu) / du with e = exp(u), inf * 0 = NaN in float64 where e
+    # overflows although e^mu is 0. By hand: d(exp(x^T x)^mu) = mu e^(mu - 1) e 2 x^T dx,
+    # so the gradient is 2 mu e^mu x
+    g = matcalc.grad("exp(x^T x)^mu", "x")
+    assert str(g) == "2 mu exp(x^T x)^mu x"
+    assert g.check()
+    x = np.full(3, 20.0)  # x^T x = 1200: exp overflows float64, exp(x^T x)^-1 is 0
+    with np.errstate(over="ignore"):  # exp overflows to inf on purpose
+        value = g.to_numpy()(x=x, mu=-1.0)
+    assert np.array_equal(value, np.zeros(3))
