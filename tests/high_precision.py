@@ -95,6 +95,19 @@ _SPECTRAL: dict[str, Callable[[sympy.Matrix], sympy.Matrix]] = {
 }
 
 
+KINK = sympy.Float("1e-40", DIGITS)
+"""An argument of ``sign`` or ``step`` this close to 0 is 0 up to the reference's own
+rounding (20 digits of DIGITS): which side of the jump it is on is noise."""
+
+_JUMPS = frozenset({"sign", "step"})
+
+
+class AtAKink(Exception):
+    """The point is on a jump of a piecewise-constant function, up to rounding: the
+    reference cannot say on which side (sign(sylvester(G, G, G)) = sign(I/2) is constant,
+    but the off-diagonal zeros come out as +-1e-60)."""
+
+
 class HighPrecisionAlgebra(SympyAlgebra):
     """The SymPy algebra on DIGITS-digit floats, with mpmath for the spectral functions."""
 
@@ -111,6 +124,8 @@ class HighPrecisionAlgebra(SympyAlgebra):
             return _sp([[sum(_svd(a)[0])]])
 
     def call(self, fn: Function, a: sympy.Matrix) -> sympy.Matrix:
+        if fn.name in _JUMPS and any(abs(sympy.N(v, DIGITS)) < KINK for v in a):
+            raise AtAKink(fn.name)
         if fn.sympy is None:
             with mpmath.workdps(DIGITS):
                 return _SPECTRAL[fn.name](a)
