@@ -12,7 +12,8 @@ far more digits than float64 has; the float64 result under test is then compared
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import mpmath
@@ -100,6 +101,21 @@ KINK = sympy.Float("1e-40", DIGITS)
 rounding (20 digits of DIGITS): which side of the jump it is on is noise."""
 
 _JUMPS = frozenset({"sign", "step"})
+
+
+@contextmanager
+def finer() -> Iterator[None]:
+    """The reference at 120 digits with steps of 1e-45 (the soak is single-threaded): for
+    a function that varies on a scale of 1e-19, as cos(U / exp(-43)) does, steps of 1e-20
+    are not small and the 60-digit reference is off by percents."""
+    global DIGITS, STEP, KINK
+    saved = DIGITS, STEP, KINK
+    DIGITS = 120
+    STEP, KINK = sympy.Float("1e-45", DIGITS), sympy.Float("1e-100", DIGITS)
+    try:
+        yield
+    finally:
+        DIGITS, STEP, KINK = saved
 
 
 class AtAKink(Exception):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from fractions import Fraction
 
+import high_precision
 import numpy as np
 import pytest
 from differentiable import (
@@ -180,3 +181,23 @@ def test_a_jump_of_sign_within_the_references_rounding_is_not_checkable():
     wrt = next(s for s in f.free_symbols() if s.name == "G")
     outcome = check_derivative(f, wrt, seed=3004679)
     assert outcome.status == "skipped" and str(outcome.result) == "0", outcome.detail
+
+
+def test_a_reference_too_coarse_for_f_is_computed_again_finer():
+    # soak seed 4, case seed 4008110: cos(polar(.) / exp(-15 w1^T w1)) varies on a scale
+    # of 1e-19 in B, so the 60-digit reference with steps of 1e-20 was 4 % off and called
+    # the right derivative wrong; at 120 digits with steps of 1e-45 the formula agrees to
+    # 1e-16. The float64 value of f is noise there too (cos of an argument of 1e19), so no
+    # float64 code can be compared: the point is not checkable, not wrong
+    f = matcalc.parse("cos(polar(B + tanh(B ⊙ W_k) / 4) / exp(-5 w1^T 3 w1))",
+                      B="matrix(m, n)", W_k="matrix(m, n)", w1="vector(m)")
+    wrt = next(s for s in f.free_symbols() if s.name == "B")
+    outcome = check_derivative(f, wrt, seed=4008110)
+    assert outcome.status in ("checked", "skipped"), outcome.detail
+    symbols = sorted(f.free_symbols() | {wrt}, key=lambda s: s.name)
+    point = random_point(symbols, SIZES, np.random.default_rng(4008110))
+    claimed = high_precision.evaluate(outcome.result.expr, point, SIZES)
+    with high_precision.finer():
+        errors = directional_errors(f, wrt, point, SIZES, "derivative", claimed,
+                                    np.random.default_rng(0))
+    assert _relative(errors) < 1e-12
