@@ -362,10 +362,23 @@ def test_newton_on_a_matrix_variable():
     Z = np.random.default_rng(12).standard_normal((40, 3))
     C = np.cov(Z.T)
     r = minimize("-logdet(S) + tr(S C)", "S", {"C": C}, x0={"S": np.eye(3)},
-                 method="trust-krylov", tol=1e-10)
+                 method="trust-krylov", tol=1e-8)
     assert r.status == "optimal"
     np.testing.assert_allclose(r["S"], np.linalg.inv(C), atol=1e-8)
     assert r.formulas["hessian of S applied to P_S"] == "S^-T P_S^T S^-T"
+
+
+def test_a_trust_region_method_at_the_limit_of_rounding_stops_instead_of_running_on():
+    # trust-krylov accepts a step on the decrease of f, which float64 rounding hides once
+    # the KKT residual is about 1e-10 here: asked for 1e-15 it ran all 10,000 iterations
+    # (and at tol=1e-10 the test above passed or failed with the last bits of the sums)
+    Z = np.random.default_rng(12).standard_normal((40, 3))
+    C = np.cov(Z.T)
+    r = minimize("-logdet(S) + tr(S C)", "S", {"C": C}, x0={"S": np.eye(3)},
+                 method="trust-krylov", tol=1e-15)
+    assert r.status == "stopped" and r.iterations < 200
+    assert "rounding" in r.message
+    np.testing.assert_allclose(r["S"], np.linalg.inv(C), atol=1e-8)
 
 
 def test_newton_with_two_variables_uses_the_cross_terms():

@@ -57,6 +57,11 @@ from .result import MinimizeResult
 METHODS = ("auto", "projected-Newton", "linear-CG", "L-BFGS", "L-BFGS-B", "SLSQP",
            "augmented-lagrangian", "trust-constr", "Newton-CG", "trust-ncg", "trust-krylov")
 _HVP_METHODS = ("Newton-CG", "trust-ncg", "trust-krylov")
+_STALL = 50
+"""Iterations without a decrease of the objective after which a Hessian-vector method has
+stalled: it accepts a step on the decrease of f, which rounding hides once the gradient is
+near the square root of float64's precision (a KKT residual of about 1e-10 on
+-logdet(S) + tr(S C)); it would otherwise run on to max_iter."""
 _SLSQP_LIMIT = 300
 _DENSE_LIMIT = 1000  # unknowns beyond which auto never forms the dense Hessian
 _NEWTON_ITERATIONS = 10  # a constant Hessian is evaluated once in about this many iterations
@@ -95,6 +100,7 @@ class _Counter:
         self.stream = stream
         self.floor = -np.inf
         self.inside = (0.0, problem.x0)
+        self.stalled = False  # a Hessian-vector method stopped decreasing f (_StallGuard)
 
     def fun_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         try:  # minimize runs the solvers under np.errstate(all="ignore")
@@ -418,6 +424,9 @@ def minimize(
     if not status:
         if kkt <= threshold:
             status = "optimal"
+            if counter.stalled:
+                message = (f"the objective stopped decreasing (float64 rounding) with the KKT "
+                           f"residual {kkt:.3g} within tol")
         elif violation > max(threshold, 1e-6):
             _check_linear_feasibility(problem)  # raises InfeasibleError when they are
             status = "infeasible"
@@ -427,6 +436,10 @@ def minimize(
             status = "max_iter"
         else:
             status = "stopped"
+            if counter.stalled:
+                message = (f"the objective did not decrease in {_STALL} iterations: the "
+                           f"solver is at the limit of float64 rounding (KKT residual "
+                           f"{kkt:.3g}; ask for a larger tol)")
     solution = problem.solution(x)
     notes = []
     if model.epigraph_terms:
@@ -449,6 +462,27 @@ def minimize(
               f"{kkt:.3g}, {counter.iterations} iterations, {elapsed * 1e3:.1f} ms",
               file=stream)
     return result
+
+
+class _StallGuard:
+    """The callback of a Hessian-vector method: ends the run (StopIteration, which SciPy
+    turns into a result) after ``_STALL`` iterations without a decrease of the objective."""
+
+    def __init__(self, callback: Any, counter: _Counter) -> None:
+        self.callback, self.counter = callback, counter
+        self.best, self.since = np.inf, 0
+
+    def __call__(self, intermediate_result: Any) -> None:
+        if self.callback is not None:
+            self.callback(intermediate_result)
+        f = float(intermediate_result.fun)
+        if f < self.best:
+            self.best, self.since = f, 0
+            return
+        self.since += 1
+        if self.since >= _STALL:
+            self.counter.stalled = True
+            raise StopIteration
 
 
 def _run(sp, method: str, problem: Problem, counter: _Counter, tol: float, max_iter: int):
@@ -474,7 +508,8 @@ def _run(sp, method: str, problem: Problem, counter: _Counter, tol: float, max_i
         options.update({"xtol": float(np.clip(tol, 1e-12, 1e-5))} if method == "Newton-CG"
                        else {"gtol": tol})
         return opt.minimize(counter.fun_and_grad, jac=True, hessp=problem.hvp, method=method,
-                            options=options, **common)
+                            options=options, x0=problem.x0,
+                            callback=_StallGuard(callback, counter))
     if method == "augmented-lagrangian":
         def residual(x: np.ndarray) -> float:
             return kkt_residual(problem, x, problem.fun_and_grad(x)[1])[0]
