@@ -41,6 +41,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -58,10 +59,10 @@ METHODS = ("auto", "projected-Newton", "linear-CG", "L-BFGS", "L-BFGS-B", "SLSQP
            "augmented-lagrangian", "trust-constr", "Newton-CG", "trust-ncg", "trust-krylov")
 _HVP_METHODS = ("Newton-CG", "trust-ncg", "trust-krylov")
 _STALL = 50
-"""Iterations without a decrease of the objective after which a Hessian-vector method has
-stalled: it accepts a step on the decrease of f, which rounding hides once the gradient is
-near the square root of float64's precision (a KKT residual of about 1e-10 on
--logdet(S) + tr(S C)); it would otherwise run on to max_iter."""
+"""Iterations without a decrease of the objective (beyond its rounding) after which a
+Hessian-vector method has stalled: it accepts a step on the decrease of f, which rounding
+hides once the gradient is near the square root of float64's precision (a KKT residual of
+about 1e-10 on -logdet(S) + tr(S C)); it would otherwise run on to max_iter."""
 _SLSQP_LIMIT = 300
 _DENSE_LIMIT = 1000  # unknowns beyond which auto never forms the dense Hessian
 _NEWTON_ITERATIONS = 10  # a constant Hessian is evaluated once in about this many iterations
@@ -437,7 +438,8 @@ def minimize(
         else:
             status = "stopped"
             if counter.stalled:
-                message = (f"the objective did not decrease in {_STALL} iterations: the "
+                message = (f"the objective did not decrease beyond its rounding in {_STALL} "
+                           f"iterations: the "
                            f"solver is at the limit of float64 rounding (KKT residual "
                            f"{kkt:.3g}; ask for a larger tol)")
     solution = problem.solution(x)
@@ -466,21 +468,20 @@ def minimize(
 
 class _StallGuard:
     """The callback of a Hessian-vector method: ends the run (StopIteration, which SciPy
-    turns into a result) after ``_STALL`` iterations without a decrease of the objective."""
+    turns into a result) when the objective has decreased by less than its rounding
+    (1e-12 of its size) over the last ``_STALL`` iterations: not at all, or by an ulp now
+    and then."""
 
     def __init__(self, callback: Any, counter: _Counter) -> None:
         self.callback, self.counter = callback, counter
-        self.best, self.since = np.inf, 0
+        self.values: deque[float] = deque(maxlen=_STALL + 1)
 
     def __call__(self, intermediate_result: Any) -> None:
         if self.callback is not None:
             self.callback(intermediate_result)
         f = float(intermediate_result.fun)
-        if f < self.best:
-            self.best, self.since = f, 0
-            return
-        self.since += 1
-        if self.since >= _STALL:
+        self.values.append(f)
+        if len(self.values) > _STALL and self.values[0] - f <= 1e-12 * (1.0 + abs(f)):
             self.counter.stalled = True
             raise StopIteration
 
