@@ -606,6 +606,21 @@ def postorder(root: Expr) -> list[Expr]:
     Memoised recursive functions stay within a small recursion depth when they are
     called on these nodes in this order first: every child is then a memo hit.
     """
+    order, links = postorder_by(root, _own_children)
+    # work of the derivation running (matcalc.budget), charged at once: a traversal of a
+    # large DAG ends a spent budget here, not after further work
+    charge(root, len(order) + links // 16)
+    return order
+
+
+def _own_children(node: Expr) -> tuple[Expr, ...]:
+    return node.children
+
+
+def postorder_by(root: Expr, parts: Callable[[Expr], tuple[Expr, ...]]
+                 ) -> tuple[list[Expr], int]:
+    """Each distinct node reached through ``parts`` once, parts before the node, and the
+    number of links followed (iterative, uncharged: ``postorder`` is the budgeted walk)."""
     order: list[Expr] = []
     seen: set[int] = set()
     links = 0
@@ -619,13 +634,10 @@ def postorder(root: Expr) -> list[Expr]:
             continue
         seen.add(id(node))
         stack.append((node, True))
-        children = node.children
+        children = parts(node)
         stack.extend((c, False) for c in reversed(children))
         links += len(children)
-    # work of the derivation running (matcalc.budget), charged at once: a traversal of a
-    # large DAG ends a spent budget here, not after further work
-    charge(root, len(order) + links // 16)
-    return order
+    return order, links
 
 
 def map_bottom_up(root: Expr, fn: Callable[[Expr, Expr], Expr]) -> Expr:

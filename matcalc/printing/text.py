@@ -26,6 +26,7 @@ from ..expr import (
     Symbol,
     Transpose,
     Zero,
+    postorder_by,
 )
 from ..functions import canonical_function
 
@@ -338,21 +339,11 @@ _DEFAULT = TextPrinter()
 def _printing_order(e: Expr) -> list[Expr]:
     """Each node ``e`` prints, children first, the variable of a differential included
     (``d(tanh(W h))`` of a deep network: ``postorder`` does not enter it), iteratively."""
-    order: list[Expr] = []
-    seen: set[int] = set()
-    stack: list[tuple[Expr, bool]] = [(e, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        parts = (node.var,) if isinstance(node, Differential) else node.children
-        stack.extend((c, False) for c in reversed(parts))
-    return order
+    return postorder_by(e, _printed_parts)[0]
+
+
+def _printed_parts(node: Expr) -> tuple[Expr, ...]:
+    return (node.var,) if isinstance(node, Differential) else node.children
 
 
 def to_text(e: Expr, ascii: bool = False) -> str:
