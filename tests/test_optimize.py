@@ -358,14 +358,21 @@ def test_precision_matrix_stays_in_the_domain_of_logdet():
 
 
 def test_newton_on_a_matrix_variable():
-    """The Hessian of -logdet(S) applied to P is S^-T P^T S^-T: no vec, no Kronecker."""
+    """The Hessian of -logdet(S) applied to P is S^-1 P S^-1 for a symmetric S (S^-T P^T
+    S^-T for a general one): no vec, no Kronecker. S is declared symmetric: over general
+    matrices with det S > 0, C^-1 is a saddle point (the curvature tr(C W C W) along an
+    antisymmetric W is negative) and -logdet(S) + tr(S C) falls without bound, which a
+    trust-region method finds from the rounding of its products."""
     Z = np.random.default_rng(12).standard_normal((40, 3))
     C = np.cov(Z.T)
     r = minimize("-logdet(S) + tr(S C)", "S", {"C": C}, x0={"S": np.eye(3)},
-                 method="trust-krylov", tol=1e-8)
+                 method="trust-krylov", tol=1e-8, decls={"S": "symmetric"})
     assert r.status == "optimal"
     np.testing.assert_allclose(r["S"], np.linalg.inv(C), atol=1e-8)
-    assert r.formulas["hessian of S applied to P_S"] == "S^-T P_S^T S^-T"
+    assert r.formulas["hessian of S applied to P_S"] == "S^-1 P_S S^-1"
+    general = minimize("-logdet(S) + tr(S C)", "S", {"C": C}, x0={"S": np.eye(3)},
+                       method="trust-krylov", max_iter=5)
+    assert general.formulas["hessian of S applied to P_S"] == "S^-T P_S^T S^-T"
 
 
 def test_a_trust_region_method_at_the_limit_of_rounding_stops_instead_of_running_on():
@@ -375,10 +382,21 @@ def test_a_trust_region_method_at_the_limit_of_rounding_stops_instead_of_running
     Z = np.random.default_rng(12).standard_normal((40, 3))
     C = np.cov(Z.T)
     r = minimize("-logdet(S) + tr(S C)", "S", {"C": C}, x0={"S": np.eye(3)},
-                 method="trust-krylov", tol=1e-15)
+                 method="trust-krylov", tol=1e-15, decls={"S": "symmetric"})
     assert r.status == "stopped" and r.iterations < 200
     assert "rounding" in r.message
     np.testing.assert_allclose(r["S"], np.linalg.inv(C), atol=1e-8)
+
+
+def test_a_general_matrix_variable_leaves_the_saddle_of_logdet():
+    """Over general S with det S > 0, -logdet(S) + tr(S C) is unbounded below: from a start
+    off the symmetric matrices by 1e-8, trust-krylov follows the negative curvature (the
+    run a CI machine's rounding alone once started), where a symmetric S stays at C^-1."""
+    C = np.cov(np.random.default_rng(12).standard_normal((40, 3)).T)
+    W = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    r = minimize("-logdet(S) + tr(S C)", "S", {"C": C}, x0={"S": np.eye(3) + 1e-8 * W},
+                 method="trust-krylov", max_iter=100)
+    assert r.fun < -1.0 and r.status != "optimal"
 
 
 def test_newton_with_two_variables_uses_the_cross_terms():
