@@ -20,7 +20,10 @@ evaluated at 60 digits, agrees with that reference to 1e-8 and its float64 code 
 usual tolerance; each such point is printed ("DECIDED AT 60 DIGITS") and counted, so
 ill-conditioned points where finite differences are not an oracle are visible, neither
 hidden nor counted as wrong. NaN or infinity in a result where the derivative is finite
-is always wrong.
+is wrong, unless an intermediate value of f itself overflows float64 there
+(``tanh(exp(exp(20)))`` is 1 through an infinity): the derivative's closed form then
+multiplies that infinity by a factor that underflows to 0, which is NaN in any float64
+code of it, JAX's and PyTorch's included, so the point is not checkable.
 The result of the last run is recorded in BENCHMARKS.md ("Soak test").
 """
 

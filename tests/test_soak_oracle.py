@@ -201,3 +201,28 @@ def test_a_reference_too_coarse_for_f_is_computed_again_finer():
         errors = directional_errors(f, wrt, point, SIZES, "derivative", claimed,
                                     np.random.default_rng(0))
     assert _relative(errors) < 1e-12
+
+
+@pytest.mark.parametrize("text, wrt, decls, check", [
+    # soak seed 4, --mode all: polar(J + 1/4) through tanh(sqrt(exp(7e86))) = tanh(inf)
+    ("polar(J + tanh(sqrt(exp(sqrt(exp(J^3))))) / 4)", "J", {"J": "matrix(n, n)"},
+     check_derivative),
+    ("tanh(exp(exp(x^T x + 10)))", "x", {"x": "vector(n)"}, check_gradient),
+])
+def test_a_nan_where_an_intermediate_of_f_overflows_is_a_limit_of_float64(text, wrt, decls,
+                                                                         check):
+    # d tanh(u) = (1 - tanh(u)^2) du with u = inf: 0 * inf, NaN in float64 (JAX's and
+    # PyTorch's gradients too) though the derivative is finite: not checkable, not wrong
+    f = matcalc.parse(text, **decls)
+    outcome = check(f, next(s for s in f.free_symbols() if s.name == wrt), seed=0)
+    assert outcome.status == "skipped", outcome.detail
+    assert "overflows" in outcome.detail
+
+
+def test_a_nan_where_f_does_not_overflow_is_wrong(monkeypatch):
+    f = matcalc.parse("x^T x", x="vector(n)")
+    x = next(iter(f.free_symbols()))
+    nan_everywhere = matcalc.grad("x^T x + sqrt(-exp(x^T x))", "x")
+    monkeypatch.setattr(matcalc, "grad", lambda *_: nan_everywhere)
+    outcome = check_gradient(f, x, seed=1)
+    assert outcome.status == "wrong" and "not finite" in outcome.detail
