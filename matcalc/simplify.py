@@ -466,12 +466,31 @@ class Simplifier:
         if shorter is not None:
             return shorter
         common = _common_coefficient(items)
-        if common != 1:  # 3 A + 3 A^T = 3 (A + A^T), -a - b = -(a + b)
+        if common != 1 and (common.denominator == 1 or all(
+                abs(split_coefficient(t)[0]) == abs(common) for t in items)):
+            # 3 A + 3 A^T = 3 (A + A^T), -a - b = -(a + b), 1/2 A + 1/2 A^T = 1/2 (A + A^T)
             return Mul((num(common), self(Add(tuple(self._scale(1 / common, t) for t in items)))))
+        if common != 1:
+            fraction = _fraction_to_group([split_coefficient(t)[0] for t in items])
+            if fraction is None:  # 1/2 a + 3/2 b is 1/2 (a + 3 b): no two terms to group
+                return Mul((num(common),
+                            self(Add(tuple(self._scale(1 / common, t) for t in items)))))
+            # 1/2 A + 1/2 A^T - S^-1 is 1/2 (A + A^T) - S^-1, not 1/2 (A + A^T - 2 S^-1)
+            items = self._fraction_grouped(items, fraction)
         factored = factor_sum(items, self)
         if factored is not None:
             return factored
         return Add(tuple(items))
+
+    def _fraction_grouped(self, items: list[Expr], fraction: Fraction) -> list[Expr]:
+        """The terms whose coefficient is +-``fraction`` as one term ``fraction (...)``
+        beside the others (see ``_fraction_to_group``)."""
+        group = [t for t in items if abs(split_coefficient(t)[0]) == fraction]
+        rest = [t for t in items if abs(split_coefficient(t)[0]) != fraction]
+        sign = -1 if all(split_coefficient(t)[0] < 0 for t in group) else 1
+        grouped = Mul((num(sign * fraction),
+                       self(Add(tuple(self._scale(sign / fraction, t) for t in group)))))
+        return sorted([grouped, *rest], key=sort_key)
 
     def _expanded_if_shorter(self, items: list[Expr]) -> Expr | None:
         """Distribute elementwise products over sums (with sigma(-z) = 1 - sigma(z)) and
@@ -547,6 +566,19 @@ class Simplifier:
             # a fraction that clears every coefficient of a sum goes in:
             # 1/2 (2 S^-1 - 2 S^-1 r r^T S^-1) is S^-1 - S^-1 r r^T S^-1
             return self(Add(tuple(self._scale(coeff, t) for t in chain[0].terms)))
+        sum_factors = [i for i, f in enumerate(chain) if isinstance(f, Add)]
+        if coeff.denominator != 1 and not scalars and len(sum_factors) == 1 and (
+                _fraction_to_group([coeff * c for c in _flat_coefficients(
+                    chain[sum_factors[0]].terms)]) is not None):
+            # the sum decides whether the fraction groups some of its terms (see _Add):
+            # 1/2 (A + A^T + 2 I) is 1/2 (A + A^T) + I, 1/2 (A + A^T - 2 S) x is
+            # (1/2 (A + A^T) - S) x
+            inner = self(Add(tuple(self._scale(coeff, t)
+                                   for t in chain[sum_factors[0]].terms)))
+            if len(chain) == 1:
+                return inner
+            chain[sum_factors[0]] = inner
+            coeff = _FRACTION_ONE
         if len(chain) + len(scalars) > 1:
             coeff *= self._numbers_out_of_sums(chain, scalars)
         # sums of one product agree in sign (not in a scalar chain, whose orientation is
@@ -574,6 +606,8 @@ class Simplifier:
             for i, f in enumerate(factors):
                 if not isinstance(f, Add):
                     continue
+                if _fraction_to_group(_flat_coefficients(f.terms)) is not None:
+                    continue  # (1/2 (A + A^T) - S) x keeps its 1/2 inside
                 coefficients = [split_coefficient(t)[0] for t in f.terms]
                 common = Fraction(math.gcd(*(c.numerator for c in coefficients)),
                                   math.lcm(*(c.denominator for c in coefficients)))
@@ -961,6 +995,32 @@ def _has_differential(e: Expr) -> bool:
     from .rewrite import has_differential
 
     return has_differential(e)
+
+
+def _flat_coefficients(terms: tuple[Expr, ...]) -> list[Fraction]:
+    """The coefficients of a sum's terms, those of a grouped term ``1/2 (A + A^T)`` taken
+    one by one (1/2, 1/2)."""
+    flat = []
+    for t in terms:
+        c, rest = split_coefficient(t)
+        if isinstance(rest, Add):
+            flat.extend(c * split_coefficient(u)[0] for u in rest.terms)
+        else:
+            flat.append(c)
+    return flat
+
+
+def _fraction_to_group(coefficients: list[Fraction]) -> Fraction | None:
+    """The fraction that comes out of only some terms of a sum: the common divisor of the
+    coefficients when it is not a whole number, it divides two or more of them into +-1 and
+    not all (``1/2 A + 1/2 A^T - S^-1`` is ``1/2 (A + A^T) - S^-1``: no term is scaled up to
+    join the others). None when the divisor comes out of the whole sum or not at all."""
+    numerator = math.gcd(*(c.numerator for c in coefficients))
+    fraction = Fraction(numerator, math.lcm(*(c.denominator for c in coefficients)))
+    if fraction.denominator == 1:
+        return None
+    matching = sum(abs(c) == fraction for c in coefficients)
+    return fraction if 2 <= matching < len(coefficients) else None
 
 
 def _common_coefficient(items: list[Expr]) -> Fraction:

@@ -219,6 +219,35 @@ def test_a_fraction_that_clears_every_coefficient_goes_into_the_sum(text, expect
     assert str(simplify(matcalc.parse(text))) == expected
 
 
+@pytest.mark.parametrize("text,expected", [
+    # a fraction comes out of the terms it divides into +-1, no other term scaled up to
+    # join them: the symmetric part sym(A) = 1/2 (A + A^T) stays whole
+    ("1/2 A + 1/2 A^T - S^-1", "1/2 (A + A^T) - S^-1"),
+    ("1/2 (A + A^T + 2 I)", "1/2 (A + A^T) + I"),
+    ("1/2 (A x + A^T x - 2 S x)", "(1/2 (A + A^T) - S) x"),
+    ("-1/2 A - 1/2 A^T + C", "C - 1/2 (A + A^T)"),
+    # where it divides every term, or no two of them, it comes out of the whole sum
+    ("1/2 A + 1/2 B - 1/2 C", "1/2 (A + B - C)"),
+    ("1/2 a + 3/2 b", "1/2 (a + 3 b)"),
+    ("2 a + 4 b", "2 (a + 2 b)"),
+])
+def test_a_fraction_comes_out_of_the_terms_it_divides_into_one(text, expected):
+    assert str(simplify(matcalc.parse(text))) == expected
+
+
+@pytest.mark.parametrize("f,expected", [
+    # sym(G) = (G + G^T)/2 of G = C - S^-1 (Boyd & Vandenberghe, Convex Optimization,
+    # A.4.1: the gradient of logdet(S) on the symmetric matrices is S^-1)
+    ("-logdet(S) + tr(S C)", "1/2 (C + C^T) - S^-1"),
+    ("tr(A S) + tr(S)", "1/2 (A + A^T) + I"),
+    ("tr(A S) + x^T S x", "1/2 (A + A^T) + x x^T"),
+])
+def test_symmetric_gradients_keep_the_symmetric_part_whole(f, expected):
+    g = matcalc.grad(f, "S", S="symmetric")
+    assert str(g) == expected
+    assert g.check()
+
+
 def test_gaussian_covariance_gradient_on_the_symmetric_space():
     """d/dS [logdet(S) + r^T S^-1 r] = S^-1 - S^-1 r r^T S^-1 for symmetric S (Bishop,
     PRML (2006) eq. 2.122 route; Matrix Cookbook (2012) eqs. 57 and 61): sym(G) of a
