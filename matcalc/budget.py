@@ -87,11 +87,13 @@ def derivation_budget(steps: int | None = None) -> Iterator[Budget]:
 
 
 def input_size(e: Expr) -> int:
-    """Distinct nodes of ``e`` plus their links to children: the size of the DAG as written
-    (a shared binding counts once; a product of 100 factors counts 101)."""
+    """Distinct nodes of ``e`` plus their distinct links to children: the size of the DAG as
+    written, a repeated operand like a shared binding counted once (a product of 100
+    different factors counts 101, ``A A ... A`` 2: its normal form is ``A^100``, whose
+    derivation is the same work as that of the 5 characters ``A^100``)."""
     from .expr import postorder
 
-    return sum(1 + len(node.children) for node in postorder(e))
+    return sum(1 + len({id(child) for child in node.children}) for node in postorder(e))
 
 
 def grant(e: Expr) -> None:
