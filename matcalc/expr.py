@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import weakref
+from _weakref import _remove_dead_weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from fractions import Fraction
@@ -30,10 +31,24 @@ def kind_of(shape: Shape) -> str:
     return MATRIX_KIND
 
 
-_INTERNED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
-_INTERNED_REFS = _INTERNED.data.get
-"""The weak references behind ``_INTERNED`` (it is never iterated, so it has no pending
-removals: reading them directly is what ``_INTERNED.get`` does, without its Python frame)."""
+class _InternRef(weakref.ref):
+    """A weak reference to an interned node that knows its key (``weakref.KeyedRef`` without
+    its constructor written in Python: two Python calls fewer per node built)."""
+
+    __slots__ = ("key",)
+
+
+_INTERNED: dict[tuple, _InternRef] = {}
+"""The live nodes by their key ``(class, *arguments)``: a weak-valued table (what
+``weakref.WeakValueDictionary`` does, without its Python-level ``__setitem__``)."""
+_INTERNED_REFS = _INTERNED.get
+
+
+def _forget(ref: _InternRef, _table: dict = _INTERNED,
+            _remove: Callable[[dict, object], None] = _remove_dead_weakref) -> None:
+    """Drop a dead node's entry, unless a live node of the same key took its place (the
+    table is bound here: module globals may be gone when a node dies at exit)."""
+    _remove(_table, ref.key)
 
 
 class Expr:
@@ -66,7 +81,7 @@ class Expr:
                 raise spent(budget)
         key = (cls, *args)  # one tuple per live node (the key lives as long as the node)
         try:
-            ref = _INTERNED_REFS(key)  # the weak table's own dict: no Python-level get()
+            ref = _INTERNED_REFS(key)
         except TypeError:  # an unhashable argument: the constructor will complain
             return super().__new__(cls)
         if ref is not None:
@@ -74,12 +89,15 @@ class Expr:
             if hit is not None:
                 return hit
         node = super().__new__(cls)
-        _INTERNED[key] = node
+        ref = _InternRef(node, _forget)
+        ref.key = key
+        _INTERNED[key] = ref
         return node
 
     # -- structure -------------------------------------------------------------
-    def _key(self) -> tuple:
-        return tuple(getattr(self, name) for name in self.__match_args__)  # type: ignore[attr-defined]
+    _key: ClassVar[Callable[[Expr], object]]
+    """The node's fields (``__match_args__``) as one value, read in C (``attrgetter``, set
+    per class by ``_node``): what equality compares and the hash is made of."""
 
     def __eq__(self, other: object) -> bool:
         if self is other:
@@ -88,7 +106,8 @@ class Expr:
             return False
         if hash(self) != hash(other):
             return False
-        return self._key() == other._key()  # type: ignore[attr-defined]
+        key = type(self)._key
+        return key(self) == key(other)
 
     def __ne__(self, other: object) -> bool:
         return not self == other
@@ -97,7 +116,7 @@ class Expr:
         try:
             return self._hash
         except AttributeError:
-            h = hash((type(self).__name__, self._key()))
+            h = hash((type(self).__name__, type(self)._key(self)))
             object.__setattr__(self, "_hash", h)
             return h
 
@@ -257,6 +276,7 @@ def _children_getter(cls: type) -> Callable[[Expr], tuple[Expr, ...]] | None:
 def _node(cls: type) -> type:
     """A node class: a frozen dataclass with slots and its fast ``children``."""
     cls = dataclass(frozen=True, slots=True, eq=False, repr=False)(cls)
+    cls._key = staticmethod(attrgetter(*cls.__match_args__))  # type: ignore[attr-defined]
     getter = _children_getter(cls)
     if getter is not None:
         cls.children = property(getter, doc=Expr.children.__doc__)  # type: ignore[attr-defined]
