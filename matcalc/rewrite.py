@@ -285,7 +285,9 @@ class _TemplateInference(Inference):
     def elaborate(self, e: Expr) -> Expr:
         if id(e) in self.opaque:
             return e
-        return super().elaborate(e)
+        # a template has no text: no occurrence to track for an error's position (the
+        # cursor of Inference.elaborate), one call per node fewer
+        return getattr(self, "_elab_" + type(e).__name__)(e)
 
     def _ones_here(self, e: Expr) -> bool:
         return False  # templates spell the all-ones vector explicitly
