@@ -168,9 +168,17 @@ def transposed(e: Expr) -> Expr:
 
 
 def sort_key(e: Expr) -> tuple:
-    """Canonical order of the terms of a sum: positive first, numbers first, then structure."""
+    """Canonical order of the terms of a sum: positive first, numbers first, then structure
+    (memoised: the terms of long sums are sorted again and again as the sums grow)."""
+    hit = _SORT_KEYS.get(e)
+    if hit is not None:
+        return hit
     negative, positive = split_coefficient(e)
-    return (negative < 0, not isinstance(positive, Number), order_key(positive))
+    key = (negative < 0, not isinstance(positive, Number), order_key(positive))
+    if len(_SORT_KEYS) > 200_000:
+        _SORT_KEYS.clear()
+    _SORT_KEYS[e] = key
+    return key
 
 
 def scalar_key(e: Expr) -> tuple:
@@ -189,6 +197,7 @@ def hadamard_key(e: Expr) -> tuple:
     return (isinstance(e, Add), not leading, order_key(e))
 
 
+_SORT_KEYS: dict[Expr, tuple] = memo_table()
 _PREFIX = 24
 """Tokens of the reading-order part of the order key (the structure breaks the ties)."""
 _KEYS: dict[Expr, tuple] = memo_table()
@@ -292,6 +301,8 @@ _FRACTION_ONE, _FRACTION_ZERO = Fraction(1), Fraction(0)
 
 def with_coefficient(c: Fraction, e: Expr) -> Expr:
     """``c e`` in canonical form."""
+    if c is _FRACTION_ONE:  # (most terms: no comparison of fractions, in Python)
+        return num(c) if is_one(e) else e
     if c == 0:
         return zero_like(e)
     if is_one(e):
@@ -435,7 +446,7 @@ class Simplifier:
 
     def _scale(self, c: Fraction, e: Expr) -> Expr:
         coeff, rest = split_coefficient(e)
-        return with_coefficient(c * coeff, rest)
+        return with_coefficient(coeff if c is _FRACTION_ONE else c * coeff, rest)
 
     def _Add(self, e: Add) -> Expr:
         shape = e.shape
@@ -1028,6 +1039,8 @@ def _common_coefficient(items: list[Expr]) -> Fraction:
     (negative when all are), when no term contains parentheses of its own (``4 (X - X^T)``,
     but ``2 X^T (X w - y) + 2 lambda w`` stays as the textbook writes it)."""
     coefficients = [split_coefficient(t)[0] for t in items]
+    if all(c is _FRACTION_ONE for c in coefficients):  # (most sums: nothing to factor out)
+        return _FRACTION_ONE
     if any(_has_sum(split_coefficient(t)[1]) for t in items):
         return _FRACTION_ONE
     numerator = math.gcd(*(c.numerator for c in coefficients))
@@ -1060,7 +1073,7 @@ def _collect(terms: tuple[Expr, ...]) -> dict[Expr, Fraction]:
             collected[key] = c
             continue
         collected[key] += c if sign == seen[1] else -c
-    return {shown[key][0]: c for key, c in collected.items() if c != 0}
+    return {shown[key][0]: c for key, c in collected.items() if c is _FRACTION_ONE or c != 0}
 
 
 def _agreeing_sums(chain: list[Expr]) -> int:
@@ -1368,7 +1381,21 @@ def _power_of(base: Expr, k: Fraction, power: type) -> Expr:
 # ---------------------------------------------------------------------------- factoring
 
 
+_CHAIN_PARTS: dict[Expr, tuple[Fraction, list[Expr], list[Expr]]] = memo_table()
+
+
 def _chain_parts(term: Expr) -> tuple[Fraction, list[Expr], list[Expr]]:
+    """(coefficient, scalar factors, matrix chain) of a term (memoised: the terms of long
+    sums are factored again and again as the sums grow; the lists are never changed)."""
+    hit = _CHAIN_PARTS.get(term)
+    if hit is None:
+        if len(_CHAIN_PARTS) > 200_000:
+            _CHAIN_PARTS.clear()
+        hit = _CHAIN_PARTS[term] = _split_chain(term)
+    return hit
+
+
+def _split_chain(term: Expr) -> tuple[Fraction, list[Expr], list[Expr]]:
     c, rest = split_coefficient(term)
     factors = rest.factors if isinstance(rest, Mul) else (() if is_one(rest) else (rest,))
     scalars: list[Expr] = []
