@@ -287,11 +287,10 @@ def adjoint_of_mean(subject: Expr) -> Expr | None:
     if arg.is_scalar:
         return Call("tr", (Mul((head, arg)),))
     rows, cols = arg.shape
-    count: Expr = Mul((Transpose(Ones(rows)), Ones(rows)))
-    ones: Expr = Ones(rows)
-    if cols != 1:
-        count = Mul((count, Mul((Transpose(Ones(cols)), Ones(cols)))))
-        ones = Mul((Ones(rows), Transpose(Ones(cols))))
+    sizes = [Mul((Transpose(Ones(d)), Ones(d))) for d in (rows, cols) if d != 1]
+    count = sizes[0] if len(sizes) == 1 else Mul(tuple(sizes))
+    ones: Expr = (Ones(rows) if cols == 1 else Transpose(Ones(cols)) if rows == 1
+                  else Mul((Ones(rows), Transpose(Ones(cols)))))
     spread = Mul((head.arg, Pow(count, Number(Fraction(-1))), ones))
     return Call("tr", (Mul((Transpose(spread), arg)),))
 

@@ -13,6 +13,7 @@ from .budget import charge, tally, unbudgeted
 from .data import data_path
 from .errors import MatcalcError, RewriteError, RuleError
 from .expr import (
+    ROW_KIND,
     Add,
     Call,
     Differential,
@@ -90,6 +91,7 @@ CONDITIONS: dict[str, Callable[[Expr], bool]] = {
     "scalar": lambda e: e.is_scalar,
     "nonscalar": lambda e: not e.is_scalar,
     "vector": lambda e: kind_of(e.shape) == "vector",
+    "row": lambda e: kind_of(e.shape) == ROW_KIND,
     "matrix": lambda e: kind_of(e.shape) == "matrix",
     "square": lambda e: e.shape[0] == e.shape[1] and not e.is_scalar,
     "symmetric": is_symmetric,

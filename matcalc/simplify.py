@@ -1176,12 +1176,14 @@ class _ZeroFactor(Exception):
 
 def _ones_like(e: Expr) -> Expr:
     rows, cols = e.shape
+    if rows == 1 and cols != 1:
+        return Transpose(Ones(cols))
     return Ones(rows) if cols == 1 else Mul((Ones(rows), Transpose(Ones(cols))))
 
 
 def _is_all_ones(e: Expr) -> bool:
-    """``1`` or ``1 1^T``: the neutral element of the Hadamard product."""
-    if isinstance(e, Ones):
+    """``1``, ``1^T`` or ``1 1^T``: the neutral element of the Hadamard product."""
+    if isinstance(e, Ones) or (isinstance(e, Transpose) and isinstance(e.arg, Ones)):
         return True
     return (
         isinstance(e, Mul)

@@ -8,6 +8,7 @@ from differentiable import check_gradient
 
 import matcalc
 from matcalc.expr import Add, Norm, Symbol
+from matcalc.simplify import simplify
 
 X = Symbol("x", ("n", 1))
 Q = Symbol("q", ("n", 1), frozenset({"probability"}))
@@ -250,3 +251,36 @@ def test_scalar_powers_with_symbolic_exponents_merge() -> None:
     with np.errstate(over="ignore"):  # exp overflows to inf on purpose
         value = g.to_numpy()(x=x, mu=-1.0)
     assert np.array_equal(value, np.zeros(3))
+
+
+def test_a_rule_for_vectors_does_not_bind_a_matrix() -> None:
+    # soak seed 6, case seeds 6005260 and 6008263: kron_diag_vec, an identity of vectors
+    # a and b, bound the matrix C in (a^T ⊗ I) diag(vec(M)) (I ⊗ C), and the Jacobian of
+    # tanh(C D) a stopped with "a rule produced an ill-typed result". By hand:
+    # d(tanh(C D) a) = ((1 - tanh(C D).^2) ⊙ (C dD)) a, and vec(M ⊙ (C dD)) =
+    # diag(vec(M)) (I ⊗ C) vec(dD), vec(N a) = (a^T ⊗ I) vec(N)
+    j = matcalc.jacobian("tanh(C D) a", "D")
+    assert str(j) == "(a^T ⊗ I) diag(vec(1 - tanh(C D).^2)) (I ⊗ C)"
+    assert j.check()
+    assert matcalc.jacobian("softplus(C D) (sign(q) - sign(y))", "D").check()
+
+
+def test_sums_and_means_of_row_vectors() -> None:
+    # sum of a row vector had no canonical form (sum(1^T X) and a column-wise
+    # log-sum-exp stopped with UnsupportedError) and logsumexp(u) bound a matrix u
+    g = matcalc.grad("sum(x^T A)", "x")  # sum(x^T A) = x^T A 1
+    assert str(g) == "A 1" and g.check()
+    g = matcalc.grad("mean(x^T A)", "x")  # x^T A 1 / m
+    assert str(g) == "A 1 / (1^T 1)" and g.check()
+    g = matcalc.grad("sum(exp(x^T A))", "x")  # sum_j exp(a_j^T x) a_j
+    assert str(g) == "A exp(x^T A)^T" and g.check()
+    # the column-wise softmax: d/dU_ij sum_k log(sum_l exp(U_lk)) = exp(U_ij) / sum_l exp(U_lj)
+    g = matcalc.grad("sum(log(1^T exp(U)))", "U")
+    U = np.random.default_rng(0).standard_normal((3, 4))
+    np.testing.assert_allclose(g.to_numpy()(U=U), np.exp(U) / np.exp(U).sum(axis=0),
+                               rtol=1e-12)
+
+
+def test_ones_rows_are_neutral_in_a_hadamard_product() -> None:
+    assert str(simplify(matcalc.parse("1^T ⊙ x^T"))) == "x^T"
+    assert str(simplify(matcalc.parse("1^T ⊙ 1^T"))) == "1^T"

@@ -7,7 +7,7 @@ import random
 import pytest
 import sympy
 
-from matcalc.errors import UnsupportedError
+from matcalc.errors import MatcalcError, UnsupportedError
 from matcalc.parse import parse
 from matcalc.rewrite import load_rules, parse_rules
 from matcalc.verify import concrete_sizes, rational_point, to_sympy
@@ -65,6 +65,68 @@ WRONG = [*parse_rules(WRONG_IDENTITY, "canonical"),
 @pytest.mark.parametrize("rule", WRONG, ids=[r.name for r in WRONG])
 def test_a_wrong_identity_fails(rule):
     assert check_rule(rule) is False
+
+
+# The matcher binds a pattern variable to any sub-expression its `if` conditions admit:
+# a `where a: vector` only types the identity. So a rule must hold, well typed, for every
+# kind its conditions admit. A column vector or scalar variable without a condition on
+# its kind is widened here (vector -> matrix, scalar -> vector and matrix); where the left
+# side still types, the right side must type too (or a derivation stops with RuleError, as
+# kron_diag_vec did on the Jacobian of tanh(C D) a, soak seed 6) and the identity must hold.
+_KINDS_FIXED_BY = {"vector", "scalar", "integer", "number", "probability", "square",
+                   "symmetric"}
+
+
+def _widened(rule):
+    """(variable, kind, the rule with that variable of that kind) for each variable a
+    wider kind could bind; the rule is None when only its right side fails to type."""
+    fixed = {v for v, c in rule.conditions if c in _KINDS_FIXED_BY}
+    for symbol in sorted(rule.lhs.free_symbols(), key=lambda s: s.name):
+        if symbol.name in fixed or symbol.dims[1] != 1:
+            continue
+        for kind in ("vector", "matrix") if symbol.dims[0] == 1 else ("matrix",):
+            decls = dict(part.split(":", 1) for part in _where_parts(rule.declarations))
+            decls[symbol.name] = kind
+            where = ", ".join(f"{k.strip()}: {v.strip()}" for k, v in decls.items())
+            lhs_text = rule.text.split("=", 1)[0]
+            try:  # can a subject of that kind match at all?
+                next(parse_rules(f"probe: {lhs_text} = 0\n  where {where}\n  source: -\n",
+                                 rule.family))
+            except MatcalcError:
+                continue
+            try:
+                yield symbol.name, kind, next(parse_rules(
+                    f"{rule.name}: {rule.text}\n  where {where}\n  source: -\n",
+                    rule.family))
+            except MatcalcError:
+                yield symbol.name, kind, None
+
+
+def _where_parts(where):
+    depth, current = 0, ""
+    for ch in where + ",":
+        depth += (ch == "(") - (ch == ")")
+        if ch == "," and depth == 0:
+            if current.strip():
+                yield current
+            current = ""
+        else:
+            current += ch
+
+
+def test_every_rule_holds_for_every_kind_its_conditions_admit():
+    widened = [(r.name, v, k, w) for r in PATTERN_RULES for v, k, w in _widened(r)]
+    assert len(widened) >= 4  # the rules whose left side types with a wider variable
+    for name, variable, kind, rule in widened:
+        assert rule is not None, f"{name} with {variable} a {kind}: its right side is ill-typed"
+        assert check_rule(rule) is True, f"{name} with {variable} a {kind}"
+
+
+def test_a_rule_with_an_unguarded_vector_is_caught():
+    rule = next(parse_rules(
+        "kron_diag_vec: (b^T ⊗ I) diag(vec(M)) (I ⊗ a) = diag(a) M diag(b)\n"
+        "  where a: vector, b: vector\n  source: -\n", "kronecker"))
+    assert any(w is None for _, _, w in _widened(rule))
 
 
 # An example subject for every Python rule of the simplification families: the rule must
