@@ -247,25 +247,7 @@ def instantiate(template: Expr, bindings: Bindings) -> Expr:
     """Replace pattern variables by their bindings and resolve the template's own sizes."""
     dims = Dims()
     opaque: set[int] = set()
-
-    def fill(e: Expr) -> Expr:
-        if isinstance(e, Symbol) and e.name in bindings:
-            value = bindings[e.name]
-            opaque.add(id(value))
-            return value
-        if isinstance(e, Identity):
-            return Identity(dims.fresh())
-        if isinstance(e, Ones):
-            return Ones(dims.fresh())
-        if isinstance(e, Zero):
-            return Zero((dims.fresh(), dims.fresh()) if e.dims != (1, 1) else (1, 1))
-        if isinstance(e, Differential):
-            return Differential(fill(e.var))  # type: ignore[arg-type]
-        if not e.children:
-            return e
-        return e.rebuild(tuple(fill(c) for c in e.children))
-
-    filled = fill(template)
+    filled = _filler(template)(bindings, dims, opaque)
     inference = _TemplateInference(dims, opaque)
     try:
         typed = inference.elaborate(filled)
@@ -275,6 +257,57 @@ def instantiate(template: Expr, bindings: Bindings) -> Expr:
         raise RuleError(f"a rule produced an ill-typed result: {err.message}") from None
     # Only the template's own I, 1 and 0 got fresh sizes; bound sub-expressions are typed.
     return inference.finish(typed, {}) if next(dims.counter) > 1 else typed
+
+
+Filler = Callable[[Bindings, Dims, set[int]], Expr]
+"""A template compiled: its instance for the bindings, with fresh sizes for its own I, 1
+and 0 (numbered in the order of the template's text), the ids of bound values noted."""
+
+_FILLERS: dict[Expr, Filler] = {}  # one per template of the rules loaded (never trimmed)
+
+
+def _filler(template: Expr) -> Filler:
+    """The compiled form of ``template`` (the type tests of each node done once per rule,
+    not once per application: rule templates are instantiated tens of thousands of times
+    in a large derivation)."""
+    filler = _FILLERS.get(template)
+    if filler is None:
+        filler = _FILLERS[template] = _compile_template(template)
+    return filler
+
+
+def _compile_template(e: Expr) -> Filler:
+    if isinstance(e, Symbol):
+        name = e.name
+
+        def variable(bindings: Bindings, _dims: Dims, opaque: set[int]) -> Expr:
+            value = bindings.get(name)
+            if value is None:  # not a pattern variable of this rule: a name of its own
+                return e
+            opaque.add(id(value))
+            return value
+
+        return variable
+    if isinstance(e, Identity):
+        return lambda _b, dims, _o: Identity(dims.fresh())
+    if isinstance(e, Ones):
+        return lambda _b, dims, _o: Ones(dims.fresh())
+    if isinstance(e, Zero):
+        if e.dims == (1, 1):
+            return lambda _b, _d, _o: Zero((1, 1))
+        return lambda _b, dims, _o: Zero((dims.fresh(), dims.fresh()))
+    if isinstance(e, Differential):
+        inner = _compile_template(e.var)
+        return lambda b, d, o: Differential(inner(b, d, o))  # type: ignore[arg-type]
+    if not e.children:
+        return lambda _b, _d, _o: e
+    parts = [_compile_template(c) for c in e.children]
+    cls, fields = type(e), e.__match_args__  # type: ignore[attr-defined]
+    if fields == e._children and len(fields) == 1 and isinstance(getattr(e, fields[0]), tuple):
+        return lambda b, d, o: cls(tuple([p(b, d, o) for p in parts]))  # Add, Mul, ...
+    if fields == e._children and not any(isinstance(getattr(e, f), tuple) for f in fields):
+        return lambda b, d, o: cls(*[p(b, d, o) for p in parts])  # Transpose, Pow, Kron, ...
+    return lambda b, d, o: e.rebuild(tuple([p(b, d, o) for p in parts]))
 
 
 class _TemplateInference(Inference):
