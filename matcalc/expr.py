@@ -682,10 +682,11 @@ Value = TypeVar("Value")
 _FOLD_CACHE_LIMIT = 1 << 17
 
 _MEMO_TABLES: list[dict] = []
-_MEMO_KEPT = 2_000
+_MEMO_KEPT = 200
 """Entries a process-wide memo table keeps from one derivation to the next (trim_memo_tables):
 a typical derivation fills at most 82 per table (the 119 cases of benchmarks/run.py), one on
-10 kB of input tens of thousands."""
+10 kB of input tens of thousands; a deep network's 1 000 to 2 000 entries are keys whose
+sub-expressions are the whole network, tens of thousands of live objects."""
 
 
 def memo_table() -> dict:
