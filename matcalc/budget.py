@@ -28,7 +28,7 @@ from .errors import RewriteError
 if TYPE_CHECKING:
     from .expr import Expr
 
-BASE_STEPS = 74_000
+BASE_STEPS = 72_500
 """Steps any derivation may take, whatever its input. A step is a simplifier visit (a long
 product or sum costs more), a pattern rule tried, a pattern comparison, a node built or
 found, a node of a traversal: 150 000 to 470 000 of them run in a second of CPU. It covers
@@ -37,7 +37,7 @@ the legitimate derivations whose work is quadratic in a small input, the closest
 its 81 900, ``||A0 A1 ... A127 x||^2`` 71 600 of 80 900, a 16-layer tanh Hessian 49 100 of
 76 600 (tests/test_stress.py)."""
 
-STEPS_PER_NODE = 26
+STEPS_PER_NODE = 23
 """Steps added per unit of the input's size (``input_size``), so that the work allowed is
 linear in the input. A network gradient needs about 51 steps per unit (78 200 for 256
 layers, 131 300 for 430), so with the base the gradient of a network of up to 10 kB of text

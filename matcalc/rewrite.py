@@ -247,7 +247,19 @@ def instantiate(template: Expr, bindings: Bindings) -> Expr:
     """Replace pattern variables by their bindings and resolve the template's own sizes."""
     dims = Dims()
     opaque: set[int] = set()
-    filled = _filler(template)(bindings, dims, opaque)
+    filler = _filler(template)
+    filled = filler(bindings, dims, opaque)
+    if template not in _OWN_SIZES:
+        # Without sizes of its own the instance is typed as built: its type check finds
+        # again the nodes just built and counted (at most the template's size; the bound
+        # values are not entered), which is no new work of the derivation's budget. A
+        # failing check is run again, counted, for the error it reports.
+        with unbudgeted():
+            try:
+                _TemplateCheck(Dims(), opaque).elaborate(filled)
+                return filled
+            except MatcalcError:
+                pass
     inference = _TemplateInference(dims, opaque)
     try:
         typed = inference.elaborate(filled)
@@ -264,6 +276,7 @@ Filler = Callable[[Bindings, Dims, set[int]], Expr]
 and 0 (numbered in the order of the template's text), the ids of bound values noted."""
 
 _FILLERS: dict[Expr, Filler] = {}  # one per template of the rules loaded (never trimmed)
+_OWN_SIZES: set[Expr] = set()  # the templates with an I, 1 or 0 of their own
 
 
 def _filler(template: Expr) -> Filler:
@@ -272,6 +285,8 @@ def _filler(template: Expr) -> Filler:
     in a large derivation)."""
     filler = _FILLERS.get(template)
     if filler is None:
+        if any(isinstance(n, (Identity, Ones, Zero)) for n in template.walk()):
+            _OWN_SIZES.add(template)
         filler = _FILLERS[template] = _compile_template(template)
     return filler
 
@@ -326,6 +341,17 @@ class _TemplateInference(Inference):
 
     def _ones_here(self, e: Expr) -> bool:
         return False  # templates spell the all-ones vector explicitly
+
+
+class _TemplateCheck(_TemplateInference):
+    """The type check of a template's instance alone: a failure's message is not written
+    (it would print the bound values); ``instantiate`` asks the full inference for it."""
+
+    def _show(self, e: Expr) -> str:
+        return ""
+
+    def _shape_desc(self, e: Expr) -> str:
+        return ""
 
 
 PythonRule = TypeVar("PythonRule", bound=Callable[..., "Expr | None"])
