@@ -722,7 +722,12 @@ def fold_dag(root: Expr, combine: Callable[[Expr, list[Value]], Value],
     stack = [root]
     while stack:
         node = stack[-1]
-        if found_get(node) is not None or cache_get(node) is not None:
+        if found_get(node) is not None:
+            stack.pop()
+            continue
+        hit = cache_get(node)
+        if hit is not None:  # kept here: another thread may clear the cache (or fill it
+            found[node] = hit  # with the root itself) before this call returns
             stack.pop()
             continue
         values, missing = [], False
