@@ -198,7 +198,7 @@ def wrap_source(latex: str, width: int = WIDTH) -> str:
     its meaning, nor in a comment."""
     out = []
     for line in latex.split("\n"):
-        while len(line) > width and "%" not in line:
+        while len(line) > width and "%" not in line.replace("\\%", ""):  # \% is no comment
             cut = line.rfind(" ", 0, width)
             while cut > 0 and (line[:cut].rstrip().endswith("\\\\")
                                or line[cut + 1:cut + 2] in "[*"):

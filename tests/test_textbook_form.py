@@ -272,13 +272,15 @@ def test_terms_equal_up_to_the_sign_of_a_sum_are_collected():
     ("grad", "||X - U V^T||_F^2", "V", "-2 (X - U V^T)^T U"),
     # (exp(a x^T) b)_i = sum_k exp(a_i x_k) b_k: J_ik = a_i exp(a_i x_k) b_k
     ("jacobian", "exp(a x^T) b", "x", "diag(a) exp(a x^T) diag(b)"),
-    # Cookbook eq. 68, du = (lambda I - A + u u^T)^-1 (I - u u^T) dA u, is J vec(dA) with
-    # J = (...)^-1 (I - u u^T) (u^T ⊗ I); on the symmetric space J N, N = (I + K)/2 once
     # (c X)^-1 = X^-1 / c: d a^T X^-1 b / c = -a^T X^-1 dX X^-1 b / c
     ("grad", "a^T (c X)^-1 b where c: scalar", "X", "-X^-T a b^T X^-T / c"),
     ("grad", "tr((2 X)^-1)", "X", "-1/2 (X^-T)^2"),
+    # Cookbook eq. 68, du = (lambda I - A)^+ dA u with (lambda I - A)^+ =
+    # (lambda I - A + ||A||_F u u^T)^-1 (I - u u^T) (the shift scaled like A's spectrum),
+    # is J vec(dA) with J = (...)^-1 (I - u u^T) (u^T ⊗ I); on the symmetric space J N,
+    # N = (I + K)/2 once
     ("derivative", "eigvec_max(A) where A: symmetric", "A",
-     "1/2 (u u^T + lambda_max(A) I - A)^-1 (I - u u^T) (u^T ⊗ I) (commutation(n, n) + I)"
+     "1/2 (lambda_max(A) I + ||A||_F u u^T - A)^-1 (I - u u^T) (u^T ⊗ I) (commutation(n, n) + I)"
      " where u = eigvec_max(A)"),
 ])
 def test_audited_formulas_print_their_textbook_form(mode, f, wrt, text):
