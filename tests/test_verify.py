@@ -77,6 +77,21 @@ def test_wrong_hessian_fails():
     assert not check_derivative("x^T A x", "x", "2 A", "hessian")
 
 
+@pytest.mark.parametrize("mode", ["grad", "hessian"])
+def test_a_point_on_a_kink_is_passed_over(mode):
+    # the small rational points put sum(w) on 0 (w = [1, -1]), where relu has no
+    # derivative: central differences there give 1/2 (and a spike for a Hessian), which
+    # made .check() call the right result wrong; one-sided differences see the kink
+    f = "relu(sum(w)) + relu(mean(w^T))"
+    assert getattr(matcalc, mode)(f, "w").check()
+
+
+def test_a_wrong_result_of_a_kinked_function_still_fails():
+    # d relu(s) = step(s) ds: twice that is wrong wherever step(s) = 1
+    assert not check_derivative("relu(sum(w))", "w", "2 step(sum(w)) 1")
+    assert check_derivative("relu(sum(w))", "w", "step(sum(w)) 1")
+
+
 def test_probability_constraint_is_respected():
     # 1^T y = 1 makes x softmax(W^T x)^T - x y^T the gradient; without it the check fails.
     f = "-y^T log(softmax(W^T x))"
