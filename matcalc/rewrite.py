@@ -213,6 +213,10 @@ class Rule:
     function: Callable[..., Expr | None] | None = None
     declarations: str = ""
 
+    def declared_kinds(self) -> dict[str, str]:
+        """The rule's ``where`` line: {pattern variable: kind}, e.g. {"a": "vector"}."""
+        return _declarations(self.declarations)
+
     def matches(self, subject: Expr) -> Iterator[Bindings]:
         """Bindings under which the rule applies to ``subject`` (each variable's conditions
         checked as soon as it is bound: the same bindings as checking them at the end, found

@@ -85,9 +85,8 @@ def _widened(rule):
         if symbol.name in fixed or symbol.dims[1] != 1:
             continue
         for kind in ("vector", "matrix") if symbol.dims[0] == 1 else ("matrix",):
-            decls = dict(part.split(":", 1) for part in _where_parts(rule.declarations))
-            decls[symbol.name] = kind
-            where = ", ".join(f"{k.strip()}: {v.strip()}" for k, v in decls.items())
+            decls = {**rule.declared_kinds(), symbol.name: kind}
+            where = ", ".join(f"{k}: {v}" for k, v in decls.items())
             lhs_text = rule.text.split("=", 1)[0]
             try:  # can a subject of that kind match at all?
                 next(parse_rules(f"probe: {lhs_text} = 0\n  where {where}\n  source: -\n",
@@ -100,18 +99,6 @@ def _widened(rule):
                     rule.family))
             except MatcalcError:
                 yield symbol.name, kind, None
-
-
-def _where_parts(where):
-    depth, current = 0, ""
-    for ch in where + ",":
-        depth += (ch == "(") - (ch == ")")
-        if ch == "," and depth == 0:
-            if current.strip():
-                yield current
-            current = ""
-        else:
-            current += ch
 
 
 def test_every_rule_holds_for_every_kind_its_conditions_admit():
