@@ -555,18 +555,26 @@ def _at_high_precision(f: Expr, wrt: Symbol, result: matcalc.Derivative, point: 
     digits = high_precision.DIGITS
     if formula > 1e-8 or code > oracle.tolerance[0]:
         # before calling it wrong, the reference is computed again, finer: where f varies
-        # on a scale of the step, the 60-digit reference is the one that is off
-        try:
-            with high_precision.finer():
-                digits = high_precision.DIGITS
-                exact = errors(high_precision.evaluate(result.expr, point, SIZES))
-                computed = errors(got)
-        except high_precision.AtAKink:
-            return None
-        except Exception as err:
-            return False, f"no reference ({type(err).__name__}: {err})"
-        formula = max(_relative(e, s) for e, s in exact)
-        code = max(_relative(e, s) for e, s in computed)
+        # on a scale of the step, the 60-digit reference is the one that is off; and a
+        # reference that still moves between the two finer levels decides nothing
+        previous = formula
+        for level in (1, 2):
+            try:
+                with high_precision.finer(level):
+                    digits = high_precision.DIGITS
+                    exact = errors(high_precision.evaluate(result.expr, point, SIZES))
+                    computed = errors(got)
+            except high_precision.AtAKink:
+                return None
+            except Exception as err:
+                return False, f"no reference ({type(err).__name__}: {err})"
+            formula = max(_relative(e, s) for e, s in exact)
+            code = max(_relative(e, s) for e, s in computed)
+            if formula <= 1e-8:
+                break
+            if level == 2 and abs(formula - previous) > 1e-8:
+                return None  # the reference has not converged: f varies too fast here
+            previous = formula
         if formula <= 1e-8 < code and not _float64_evaluates(f, point):
             return None  # f itself is beyond float64 here (cos of 1e19): no code can be
     figures = (f"relative to the reference at {digits} digits, the formula is "

@@ -104,14 +104,16 @@ _JUMPS = frozenset({"sign", "step"})
 
 
 @contextmanager
-def finer() -> Iterator[None]:
-    """The reference at 120 digits with steps of 1e-45 (the soak is single-threaded): for
-    a function that varies on a scale of 1e-19, as cos(U / exp(-43)) does, steps of 1e-20
-    are not small and the 60-digit reference is off by percents."""
+def finer(level: int = 1) -> Iterator[None]:
+    """The reference at 120 digits with steps of 1e-45 (level 2: 240 digits, steps of
+    1e-90; the soak is single-threaded): for a function that varies on a scale of 1e-19, as
+    cos(U / exp(-43)) does, steps of 1e-20 are not small and the 60-digit reference is off
+    by percents; cos(sqrt(exp(exp(H)))) varies on a scale of 1e-58 where H = 5.6."""
     global DIGITS, STEP, KINK
     saved = DIGITS, STEP, KINK
-    DIGITS = 120
-    STEP, KINK = sympy.Float("1e-45", DIGITS), sympy.Float("1e-100", DIGITS)
+    DIGITS = 120 * level
+    STEP = sympy.Float(f"1e-{45 * level}", DIGITS)
+    KINK = sympy.Float(f"1e-{100 * level}", DIGITS)
     try:
         yield
     finally:

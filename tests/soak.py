@@ -11,7 +11,8 @@ Usage (from the repository root)::
 Prints how many expressions were checked, how many raised UnsupportedError, how many
 could not be checked numerically (not finite or not smooth at the random points), how
 many were WRONG and how many crashed (an exception other than UnsupportedError), with
-every wrong or crashing expression. Exit status 1 when any was wrong or crashed.
+every wrong or crashing expression, and (``--mode all``) every UnsupportedError's message:
+a step budget that ran out, or a gap. Exit status 1 when any was wrong or crashed.
 
 A point where float64 finite differences disagree with the result, or cannot be used
 (|f| too large for them, or two step sizes disagree), is decided by a reference at 60
@@ -128,6 +129,7 @@ def _soak_modes(n: int, seed: int, max_depth: int, mode: str, verbose: bool) -> 
     failures: list[str] = []
     decided: list[str] = []  # checked only by the high-precision reference
     decided_in: Counter[str] = Counter()
+    unsupported: list[str] = []  # UnsupportedError: a budget that ran out, or a gap
     start = time.perf_counter()
     for i in range(n):
         name = modes[i % len(modes)]
@@ -141,6 +143,9 @@ def _soak_modes(n: int, seed: int, max_depth: int, mode: str, verbose: bool) -> 
             status, detail, result = "crashed", traceback.format_exc(limit=3), None
         tally[status] += 1
         per_mode[name][status] += 1
+        if status == "unsupported":
+            unsupported.append(f"UNSUPPORTED: {name} (case seed {case_seed}) d/d{wrt.name} {f}"
+                               f"\n  {detail.splitlines()[0] if detail else ''}")
         if status == "checked" and outcome.high_precision:
             decided_in[name] += 1
             decided.append(f"{name} (case seed {case_seed}) d/d{wrt.name} {f}\n  {detail}")
@@ -153,6 +158,8 @@ def _soak_modes(n: int, seed: int, max_depth: int, mode: str, verbose: bool) -> 
     elapsed = time.perf_counter() - start
     for note in decided:
         print(f"DECIDED AT {high_precision.DIGITS} DIGITS: {note}", end="\n\n")
+    for note in unsupported:
+        print(note, end="\n\n")
     for failure in failures:
         print(failure, end="\n\n")
     print(f"soak ({mode}): {n} random expressions, seed {seed}, max depth {max_depth}, "

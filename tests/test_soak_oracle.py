@@ -241,3 +241,21 @@ def test_the_eigenvector_derivative_keeps_float64_accuracy_at_any_scale():
     outcome = check_hessian(f, next(iter(f.free_symbols())), seed=6001345)
     assert outcome.status == "checked", outcome.detail
     assert "||" in str(outcome.result)
+
+
+def test_a_reference_that_has_not_converged_decides_nothing():
+    # soak seed 7, case seed 7010007: log(2 + cos(sqrt(exp(exp(H^T))))) at H_33 = 5.56,
+    # where r = sqrt(exp(exp(H_33))) is 1e56 and f varies on a scale of 1e-58 in H: even
+    # steps of 1e-45 are not small, and the 120-digit reference called the right formula
+    # wrong (off by 1). At 240 digits with steps of 1e-90 the formula agrees; f's own
+    # float64 value is noise there (cos of 1e56), so the point is not checkable, not wrong
+    f = matcalc.parse("log(2 + cos(sqrt(exp(exp(H^T)))))", H="matrix(m, m)")
+    wrt = next(iter(f.free_symbols()))
+    outcome = check_derivative(f, wrt, seed=7010007)
+    assert outcome.status in ("checked", "skipped"), outcome.detail
+    point = random_point([wrt], SIZES, np.random.default_rng(7010007))
+    claimed = high_precision.evaluate(outcome.result.expr, point, SIZES)
+    with high_precision.finer(2):
+        errors = directional_errors(f, wrt, point, SIZES, "derivative", claimed,
+                                    np.random.default_rng(0))
+    assert _relative(errors) < 1e-12
