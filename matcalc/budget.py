@@ -124,16 +124,20 @@ def tally(steps: int = 1) -> None:
             raise spent(budget)
 
 
-@contextmanager
-def unbudgeted() -> Iterator[None]:
+class unbudgeted:  # noqa: N801 - used as a function: `with unbudgeted():`
     """Run work that is no part of the derivation running (loading the rule files on first
-    use, describing a spent budget) outside its budget: it counts nothing and ends nothing,
-    so a derivation needs the same steps whatever the process did before."""
-    token = _CURRENT.set(None)
-    try:
-        yield
-    finally:
-        _CURRENT.reset(token)
+    use, describing a spent budget, finding again the nodes of a rule's instance to check
+    its type) outside its budget: it counts nothing and ends nothing, so a derivation needs
+    the same steps whatever the process did before. (A class, not a generator: it runs once
+    per rule applied.)"""
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        self._token = _CURRENT.set(None)
+
+    def __exit__(self, *_exc: object) -> None:
+        _CURRENT.reset(self._token)
 
 
 def _whose(budget: Budget) -> str:

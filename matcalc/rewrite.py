@@ -351,6 +351,11 @@ class _TemplateCheck(_TemplateInference):
     """The type check of a template's instance alone: a failure's message is not written
     (it would print the bound values); ``instantiate`` asks the full inference for it."""
 
+    def is_scalar(self, e: Expr) -> bool:
+        # 1 is a class of its own (no inference variable joins it): a scalar shape needs
+        # no look-up in the union-find
+        return e.shape == (1, 1) or super().is_scalar(e)
+
     def _show(self, e: Expr) -> str:
         return ""
 

@@ -53,7 +53,8 @@ MAX_BITS = 4000
 
 def num(value: Fraction | int) -> Number:
     """A Number node (UnsupportedError when the constant is larger than MAX_BITS)."""
-    value = Fraction(value)
+    if type(value) is not Fraction:  # (Fraction(f) of a Fraction is a Python-level copy)
+        value = Fraction(value)
     if max(value.numerator.bit_length(), value.denominator.bit_length()) > MAX_BITS:
         raise UnsupportedError(f"a constant of the computation exceeds {MAX_BITS} bits",
                                hint="matcalc computes with exact numbers of bounded size")
