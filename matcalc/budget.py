@@ -1,13 +1,14 @@
 """One work budget per derivation, growing with its input: a runaway ends with a RewriteError
-(an UnsupportedError) naming the sub-expression at work (BENCHMARKS.md, "Stress": after
-0.13 to 0.26 s of CPU for a small input, 0.43 to 0.50 s for 4 to 6 kB and 0.55 to 0.92 s
-for 9 to 10 kB on the 2-core machine; parsing and Python's garbage collector included).
+(an UnsupportedError) naming the sub-expression at work (BENCHMARKS.md, "Stress": the
+runaways of benchmarks/stress.py, up to 10 kB of input, end within 0.5 s of CPU on the
+2-core machine when it is otherwise idle, parsing and Python's garbage collector included).
 
 The budget counts steps, not time, so a derivation ends at the same point on any machine and
 under any load. Work that process-wide memo tables of pure functions (the symmetry test,
 shared traversal caches) remember from an earlier derivation is not done, so not counted,
 again: a derivation repeated in one process never needs more steps than the first time.
-Loading the rule files on first use is no part of any derivation (``unbudgeted``).
+Loading the rule files on first use is no part of any derivation (``unbudgeted``), nor is
+the type check of a rule's instance, which finds again the nodes just built and counted.
 
 A spent budget ends the derivation at the next step counted anywhere (a node built or
 found, a node of a traversal, a rule tried, a simplifier visit), not only where a step
@@ -31,18 +32,18 @@ if TYPE_CHECKING:
 BASE_STEPS = 72_500
 """Steps any derivation may take, whatever its input. A step is a simplifier visit (a long
 product or sum costs more), a pattern rule tried, a pattern comparison, a node built or
-found, a node of a traversal: 150 000 to 470 000 of them run in a second of CPU. It covers
+found, a node of a traversal: 250 000 to 500 000 of them run in a second of CPU. It covers
 the legitimate derivations whose work is quadratic in a small input, the closest ones:
-``tr(H150)`` of 150 nested tanh (a Hadamard product of i factors per level) needs 76 300 of
-its 81 900, ``||A0 A1 ... A127 x||^2`` 71 600 of 80 900, a 16-layer tanh Hessian 49 100 of
-76 600 (tests/test_stress.py)."""
+``tr(H150)`` of 150 nested tanh (a Hadamard product of i factors per level) needs 74 800 of
+its 79 500, ``||A0 A1 ... A127 x||^2`` 68 500 of 78 600, a 21-layer tanh Hessian 69 700 of
+75 500 (tests/test_stress.py; steps in a fresh process)."""
 
 STEPS_PER_NODE = 23
 """Steps added per unit of the input's size (``input_size``), so that the work allowed is
-linear in the input. A network gradient needs about 51 steps per unit (78 200 for 256
-layers, 131 300 for 430), so with the base the gradient of a network of up to 10 kB of text
-(430 layers: 131 300 steps of its 141 200) still derives, and a runaway on 10 kB of input
-(2 500 to 5 000 units) ends after 140 000 to 204 000 steps."""
+linear in the input. A network gradient needs about 48 steps per unit (74 600 for 256
+layers, 125 200 for 430), so with the base the gradient of a network of up to 10 kB of text
+(430 layers: 125 200 steps of its 131 900) still derives, and a runaway on 10 kB of input
+(2 300 to 3 000 units) ends after 126 000 to 141 000 steps."""
 
 
 @dataclass
