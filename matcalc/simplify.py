@@ -35,7 +35,6 @@ from .expr import (
     fold_dag,
     map_bottom_up,
     memo_table,
-    postorder,
     product_shape,
 )
 from .functions import FUNCTIONS
@@ -332,7 +331,7 @@ def excerpt(e: Expr, limit: int = 80) -> str:
     text of a large tree: shared sub-expressions would be printed once per occurrence)."""
     if isinstance(e, Differential) and _printed_size(e) > 2000:
         return f"d({excerpt(e.var, limit)})"
-    distinct = len(postorder(e))
+    distinct = _distinct_nodes(e)
     if distinct > 200 or _printed_size(e) > 2000:
         noun = _NOUNS.get(type(e).__name__, "an expression")
         return f"{noun} with {distinct:,} distinct sub-expressions"
@@ -340,6 +339,20 @@ def excerpt(e: Expr, limit: int = 80) -> str:
 
     text = to_text(e)
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _distinct_nodes(e: Expr) -> int:
+    """How many distinct nodes ``e`` has (``len(postorder(e))``, without ordering them or
+    stacking a child seen already: a runaway's sum of thousands of terms is counted for its
+    message, and its links outnumber its nodes)."""
+    seen = {id(e)}
+    stack = [e]
+    while stack:
+        for child in stack.pop().children:
+            if id(child) not in seen:
+                seen.add(id(child))
+                stack.append(child)
+    return len(seen)
 
 
 def _printed_size(e: Expr, cap: int = 10**6) -> int:
