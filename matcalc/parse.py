@@ -917,9 +917,12 @@ def _substitute(where: Located, typed: dict[str, Expr]) -> Located:
 _WRITTEN: OrderedDict[tuple, list[Located]] = OrderedDict()
 _WRITTEN_LOCK = threading.Lock()
 _WRITTEN_KEPT = 4
-"""The sub-formulas of the last few texts ``parse`` read, with their positions (untyped, as
-written): locating an error in a derivation needs them, and reading a 10 kB text again took
-a tenth of the time until a runaway's error."""
+_WRITTEN_CHARS = 12_000
+"""The sub-formulas of the last few texts ``parse`` read (at most 4, and at most 12 000
+characters in all but the last), with their positions (untyped, as written): locating an
+error in a derivation needs them, and reading a 10 kB text again took a tenth of the time
+until a runaway's error. Not more: a 10 kB text's are about 8 000 live objects, which
+Python's garbage collector walks in every later derivation."""
 
 
 def _written_key(text: str, decls: dict) -> tuple | None:
@@ -935,7 +938,8 @@ def _remember_written(text: str, decls: dict, roots: list[Located]) -> None:
     with _WRITTEN_LOCK:
         _WRITTEN[key] = roots
         _WRITTEN.move_to_end(key)
-        while len(_WRITTEN) > _WRITTEN_KEPT:
+        while len(_WRITTEN) > _WRITTEN_KEPT or (
+                len(_WRITTEN) > 1 and sum(len(k[0]) for k in _WRITTEN) > _WRITTEN_CHARS):
             _WRITTEN.popitem(last=False)
 
 
