@@ -872,8 +872,8 @@ class Simplifier:
             return Zero(e.shape)
         if FUNCTIONS[e.name].family == "elementwise" and e.is_scalar and isinstance(arg, Number):
             return e
-        if e.name in ("sum", "vec") and isinstance(arg, Zero):
-            return zero_like(e)
+        if isinstance(arg, Zero) and (e.name == "sum" or FUNCTIONS[e.name].adjoint):
+            return zero_like(e)  # a linear function (one with an adjoint rule) of zero
         if e.name == "vec" and arg.shape[1] == 1:
             return arg  # vec(v) = v for a column vector (and a scalar)
         return e

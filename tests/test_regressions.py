@@ -284,3 +284,10 @@ def test_sums_and_means_of_row_vectors() -> None:
 def test_ones_rows_are_neutral_in_a_hadamard_product() -> None:
     assert str(simplify(matcalc.parse("1^T ⊙ x^T"))) == "x^T"
     assert str(simplify(matcalc.parse("1^T ⊙ 1^T"))) == "1^T"
+
+
+def test_a_linear_function_of_zero_is_zero() -> None:
+    # soak seed 7, case seed 7006143: d mean(sign(C)) = mean(0) stayed unsimplified and a
+    # Jacobian could not be read off it; mean, like sum, tr, diag and vec, is linear
+    d = matcalc.derivative("A mean(sign(C))", "C")
+    assert str(d) == "0" and d.check()
