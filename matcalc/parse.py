@@ -918,11 +918,11 @@ _WRITTEN: OrderedDict[tuple, list[Located]] = OrderedDict()
 _WRITTEN_LOCK = threading.Lock()
 _WRITTEN_KEPT = 4
 _WRITTEN_CHARS = 12_000
-"""The sub-formulas of the last few texts ``parse`` read (at most 4, and at most 12 000
-characters in all; the last text is kept whatever its length), with their positions (untyped, as written): locating an
-error in a derivation needs them, and reading a 10 kB text again took a tenth of the time
-until a runaway's error. Not more: a 10 kB text's are about 8 000 live objects, which
-Python's garbage collector walks in every later derivation."""
+"""The sub-formulas of the last few texts ``parse`` read (at most 4, and at most 12 000 characters
+in all; the last text is kept whatever its length), with their positions (untyped, as written):
+locating an error in a derivation needs them, and reading a 10 kB text again took a tenth of the
+time until a runaway's error. Not more: a 10 kB text's are about 8 000 live objects, which Python's
+garbage collector walks in every later derivation."""
 
 
 def _written_key(text: str, decls: dict) -> tuple | None:
