@@ -354,7 +354,7 @@ class _TemplateCheck(_TemplateInference):
     def is_scalar(self, e: Expr) -> bool:
         # 1 is a class of its own (no inference variable joins it): a scalar shape needs
         # no look-up in the union-find
-        return e.shape == (1, 1) or super().is_scalar(e)
+        return e.shape == (1, 1) or Inference.is_scalar(self, e)
 
     def _show(self, e: Expr) -> str:
         return ""
