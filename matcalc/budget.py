@@ -1,7 +1,8 @@
 """One work budget per derivation, growing with its input: a runaway ends with a RewriteError
 (an UnsupportedError) naming the sub-expression at work (BENCHMARKS.md, "Stress": the
-runaways of benchmarks/stress.py, up to 10 kB of input, end within 0.5 s of CPU on the
-2-core machine when it is otherwise idle, parsing and Python's garbage collector included).
+runaways of benchmarks/stress.py end after 0.2 to 0.35 s of CPU for small inputs, 0.3 to
+0.5 s for 4 to 10 kB, and 0.5 to 0.55 s for the 10 kB network Hessians, which first derive
+the network's legitimate gradient; parsing and Python's garbage collector included).
 
 The budget counts steps, not time, so a derivation ends at the same point on any machine and
 under any load. Work that process-wide memo tables of pure functions (the symmetry test,
