@@ -28,6 +28,14 @@ def _sizes(e, n: int = 4) -> dict:
 # ---------------------------------------------------------------- the ones vector `1`
 
 
+def test_gradient_of_the_mean_of_a_matrix_is_the_ones_matrix_over_m_n():
+    # d mean(X) = 1^T dX 1 / (m n) = tr((1 1^T)^T dX) / (m n): the ones matrix over the count
+    g = matcalc.grad("mean(X)", "X")
+    assert str(g) == "1 1^T / (1^T 1 1^T 1)"
+    assert g.check()
+    assert str(matcalc.parse(str(g))) == str(g)  # text parses back
+
+
 def test_gradient_of_the_mean_is_a_vector_over_n():
     # d mean(x) = 1^T dx / n, so grad = (1/n) 1, with n written 1^T 1
     g = matcalc.grad("mean(x)", "x")
