@@ -118,12 +118,19 @@ class DimUnion:
             self.order.append(d)
 
     def find(self, d: Dim) -> Dim:
-        self.add(d)
-        root = d
-        while self.parent[root] != root:
-            root = self.parent[root]
+        parent = self.parent
+        up = parent.get(d)
+        if up is None:  # a new class (``add``, inline: shape inference asks for every dim)
+            parent[d] = d
+            self.order.append(d)
+            return d
+        if up == d:  # a root (most dims)
+            return d
+        root = up
+        while parent[root] != root:
+            root = parent[root]
         while d != root:  # path compression
-            self.parent[d], d = root, self.parent[d]
+            parent[d], d = root, parent[d]
         return root
 
     def union(self, a: Dim, b: Dim) -> bool:
