@@ -101,6 +101,22 @@ KINK = sympy.Float("1e-40", DIGITS)
 rounding (20 digits of DIGITS): which side of the jump it is on is noise."""
 
 _JUMPS = frozenset({"sign", "step"})
+_EXTREMES = frozenset({"max", "min", "ismax", "ismin"})
+
+
+def _extreme(name: str, a: sympy.Matrix) -> sympy.Matrix:
+    """max, min and their indicators (the first extreme entry, as NumPy's argmax) at a tie
+    too, which the checker's SymPy form refuses (its derivative is not defined there). The
+    value is continuous at a tie, so the reference, which only evaluates f, is right; a tie
+    at random points is one that persists (max(sign(v)), the entries of X + X^T), along
+    which the derivative of either tied entry is the same."""
+    entries = [sympy.N(v, DIGITS) for v in a]
+    pick = max if name in ("max", "ismax") else min
+    best = pick(range(len(entries)), key=lambda i: (entries[i], -i) if pick is max
+                else (entries[i], i))
+    if name in ("max", "min"):
+        return _sp([[entries[best]]])
+    return sympy.Matrix(len(entries), 1, lambda i, j: 1 if i == best else 0)
 
 
 @contextmanager
@@ -144,6 +160,8 @@ class HighPrecisionAlgebra(SympyAlgebra):
     def call(self, fn: Function, a: sympy.Matrix) -> sympy.Matrix:
         if fn.name in _JUMPS and any(abs(sympy.N(v, DIGITS)) < KINK for v in a):
             raise AtAKink(fn.name)
+        if fn.name in _EXTREMES:
+            return _extreme(fn.name, a)
         if fn.sympy is None:
             with mpmath.workdps(DIGITS):
                 return _SPECTRAL[fn.name](a)

@@ -259,3 +259,18 @@ def test_a_reference_that_has_not_converged_decides_nothing():
         errors = directional_errors(f, wrt, point, SIZES, "derivative", claimed,
                                     np.random.default_rng(0))
     assert _relative(errors) < 1e-12
+
+
+def test_the_reference_evaluates_max_at_a_tie():
+    # soak seed 9, case seed 9003274: max(sign(svec_right(J))) ties (entries +-1), and the
+    # checker's SymPy form of max refuses a tie (no derivative there), so the reference
+    # could not evaluate f and the oracle called a right Hessian wrong. The value of max is
+    # continuous at a tie: the reference computes it
+    assert high_precision.evaluate(matcalc.parse("max(sign(a))"),
+                                   {"a": np.array([1.0, 2.0, -1.0])}, SIZES)[0, 0] == 1.0
+    f = matcalc.parse("(sqrt(exp(sum(Q))) ⊙ ||sqrt(1 + W_k.^2)||_2 ⊙ softplus(||k||)) ⊙ "
+                      "max(sign(svec_right(J)))", Q="symmetric matrix(p, p)",
+                      W_k="matrix(m, n)", k="probability vector(p)", J="matrix(p, p)")
+    outcome = check_hessian(f, next(s for s in f.free_symbols() if s.name == "Q"),
+                            seed=9003274)
+    assert outcome.status == "checked", outcome.detail
