@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from solver_checks import KKT, close
 
 import matcalc
 from matcalc.optimize import minimize
 from matcalc.optimize.cost import flops
 from matcalc.optimize.model import build_model
 from matcalc.optimize.problem import bind
-
-RTOL = 1e-6
-KKT = 1e-6
-
-
-def _close(value: float, reference: float) -> bool:
-    return abs(value - reference) <= RTOL * max(1.0, abs(reference))
 
 
 def test_lasso_by_newton_matches_sklearn():
@@ -38,7 +32,7 @@ def test_lasso_by_newton_matches_sklearn():
                  {"X": X, "y": y, "nu": n, "alpha": alpha}, tol=1e-10)
     assert r.method == "projected-Newton"
     assert r.status == "optimal" and r.kkt_residual < KKT
-    assert _close(r.fun, objective(lasso.coef_))
+    assert close(r.fun, objective(lasso.coef_))
     np.testing.assert_allclose(r["w"], lasso.coef_, atol=1e-6 * np.abs(lasso.coef_).max())
     assert r.iterations <= 20  # an active-set method: a handful of steps, not hundreds
     assert "hessian block w_plus, w_minus" in r.formulas
@@ -53,7 +47,7 @@ def test_nnls_by_newton_matches_scipy():
     r = minimize("||A x - b||_2^2", "x", {"A": A, "b": b}, constraints="x >= 0",
                  method="projected-Newton", tol=1e-10)
     assert r.status == "optimal" and r.kkt_residual < KKT
-    assert _close(r.fun, norm**2)
+    assert close(r.fun, norm**2)
     np.testing.assert_allclose(r["x"], x, atol=1e-8)
     assert (r["x"] == 0).sum() == (x == 0).sum()  # on the bound exactly, not near it
 
@@ -77,7 +71,7 @@ def test_nonconvex_rosenbrock_against_a_bound():
     assert r.status == "optimal", r.message
     assert r["a"] == pytest.approx(0.5, abs=1e-12)
     assert r["b"] == pytest.approx(0.25, abs=1e-9)
-    assert _close(r.fun, 0.25)
+    assert close(r.fun, 0.25)
 
 
 def test_indefinite_hessian_reaches_a_vertex():
@@ -115,7 +109,7 @@ def test_sparse_logistic_regression_matches_liblinear():
                  {"X": X, "y": y, "lambda": 1.0 / C}, method="projected-Newton", tol=1e-10)
     assert r.status == "optimal" and r.kkt_residual < KKT
     assert r.fun <= objective(clf.coef_.ravel()) + 1e-6
-    assert _close(r.fun, objective(clf.coef_.ravel()))
+    assert close(r.fun, objective(clf.coef_.ravel()))
 
 
 def test_unbounded_and_outside_the_domain():
@@ -230,7 +224,7 @@ def test_ridge_by_conjugate_gradient_matches_the_closed_form():
                  tol=1e-10)
     assert r.method == "linear-CG"
     assert r.status == "optimal" and r.kkt_residual < KKT
-    assert _close(r.fun, objective(w_star)) and _close(objective(r["w"]), objective(w_star))
+    assert close(r.fun, objective(w_star)) and close(objective(r["w"]), objective(w_star))
     assert 0 < r.iterations <= 200
     np.testing.assert_allclose(r["w"], w_star, atol=1e-8)
 
@@ -249,7 +243,7 @@ def test_conjugate_gradient_on_a_matrix_variable():
                  method="linear-CG", tol=1e-10)
     assert r.method == "linear-CG" and r.status == "optimal" and r.kkt_residual < KKT
     assert r["X"].shape == (30, 4)
-    assert _close(r.fun, objective(X_star))
+    assert close(r.fun, objective(X_star))
     np.testing.assert_allclose(r["X"], X_star, atol=1e-8)
 
 
