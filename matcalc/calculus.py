@@ -43,7 +43,7 @@ from .rewrite import (
     load_rules,
 )
 from .shapes import MAX_MATRIX_POWER
-from .simplify import Simplifier, is_zero, prune_differentials, simplify
+from .simplify import Simplifier, is_zero, ones_of, prune_differentials, simplify
 from .structured import project_gradient, unconstrained
 
 ONE = Number(Fraction(1))
@@ -289,9 +289,7 @@ def adjoint_of_mean(subject: Expr) -> Expr | None:
     rows, cols = arg.shape
     sizes = [Mul((Transpose(Ones(d)), Ones(d))) for d in (rows, cols) if d != 1]
     count = sizes[0] if len(sizes) == 1 else Mul(tuple(sizes))
-    ones: Expr = (Ones(rows) if cols == 1 else Transpose(Ones(cols)) if rows == 1
-                  else Mul((Ones(rows), Transpose(Ones(cols)))))
-    spread = Mul((head.arg, Pow(count, Number(Fraction(-1))), ones))
+    spread = Mul((head.arg, Pow(count, Number(Fraction(-1))), ones_of(arg.shape)))
     return Call("tr", (Mul((Transpose(spread), arg)),))
 
 

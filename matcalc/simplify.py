@@ -76,6 +76,15 @@ def broadcast(s: Expr, shape) -> Expr:
     return Mul(tuple(factors))
 
 
+def ones_of(shape) -> Expr:
+    """The all-ones array of ``shape``: ``1``, ``1^T`` or ``1 1^T`` (the neutral element
+    of the Hadamard product)."""
+    rows, cols = shape
+    if rows == 1 and cols != 1:
+        return Transpose(Ones(cols))
+    return Ones(rows) if cols == 1 else Mul((Ones(rows), Transpose(Ones(cols))))
+
+
 def zero_like(e: Expr) -> Expr:
     """The zero of ``e``'s shape."""
     return num(0) if e.is_scalar else Zero(e.shape)
@@ -591,19 +600,18 @@ class Simplifier:
             # a fraction that clears every coefficient of a sum goes in:
             # 1/2 (2 S^-1 - 2 S^-1 r r^T S^-1) is S^-1 - S^-1 r r^T S^-1
             return self(Add(tuple(self._scale(coeff, t) for t in chain[0].terms)))
-        sum_factors = [i for i, f in enumerate(chain) if isinstance(f, Add)]
-        if coeff.denominator != 1 and not scalars and len(sum_factors) == 1 and (
-                _fraction_to_group([coeff * c for c in _flat_coefficients(
-                    chain[sum_factors[0]].terms)]) is not None):
+        if coeff.denominator != 1 and not scalars:
             # the sum decides whether the fraction groups some of its terms (see _Add):
             # 1/2 (A + A^T + 2 I) is 1/2 (A + A^T) + I, 1/2 (A + A^T - 2 S) x is
             # (1/2 (A + A^T) - S) x
-            inner = self(Add(tuple(self._scale(coeff, t)
-                                   for t in chain[sum_factors[0]].terms)))
-            if len(chain) == 1:
-                return inner
-            chain[sum_factors[0]] = inner
-            coeff = _FRACTION_ONE
+            sum_at = [i for i, f in enumerate(chain) if isinstance(f, Add)]
+            if len(sum_at) == 1 and _fraction_to_group(
+                    [coeff * c for c in _flat_coefficients(chain[sum_at[0]].terms)]) is not None:
+                inner = self(Add(tuple(self._scale(coeff, t) for t in chain[sum_at[0]].terms)))
+                if len(chain) == 1:
+                    return inner
+                chain[sum_at[0]] = inner
+                coeff = _FRACTION_ONE
         if len(chain) + len(scalars) > 1:
             coeff *= self._numbers_out_of_sums(chain, scalars)
         # sums of one product agree in sign (not in a scalar chain, whose orientation is
@@ -631,14 +639,9 @@ class Simplifier:
             for i, f in enumerate(factors):
                 if not isinstance(f, Add):
                     continue
-                if _fraction_to_group(_flat_coefficients(f.terms)) is not None:
-                    continue  # (1/2 (A + A^T) - S) x keeps its 1/2 inside
-                coefficients = [split_coefficient(t)[0] for t in f.terms]
-                common = Fraction(math.gcd(*(c.numerator for c in coefficients)),
-                                  math.lcm(*(c.denominator for c in coefficients)))
-                if all(c < 0 for c in coefficients):
-                    common = -common
-                if common != 1:
+                common = _common_divisor([split_coefficient(t)[0] for t in f.terms])
+                # but (1/2 (A + A^T) - S) x keeps its 1/2 inside (_fraction_to_group)
+                if common != 1 and _fraction_to_group(_flat_coefficients(f.terms)) is None:
                     factors[i] = self(Add(tuple(self._scale(1 / common, t) for t in f.terms)))
                     taken *= common
         return taken
@@ -764,7 +767,7 @@ class Simplifier:
         bottom = sorted((factor(b, -k) for b, k in powers.items() if k < 0 and b not in symbolic),
                         key=hadamard_key)
         result: Expr = (Hadamard(tuple(top)) if len(top) > 1 else top[0]) if top else (
-            _ones_like(e))
+            ones_of(e.shape))
         if bottom:
             result = ElemDiv(result if top else num(1),
                              Hadamard(tuple(bottom)) if len(bottom) > 1 else bottom[0])
@@ -1040,8 +1043,7 @@ def _fraction_to_group(coefficients: list[Fraction]) -> Fraction | None:
     coefficients when it is not a whole number, it divides two or more of them into +-1 and
     not all (``1/2 A + 1/2 A^T - S^-1`` is ``1/2 (A + A^T) - S^-1``: no term is scaled up to
     join the others). None when the divisor comes out of the whole sum or not at all."""
-    numerator = math.gcd(*(c.numerator for c in coefficients))
-    fraction = Fraction(numerator, math.lcm(*(c.denominator for c in coefficients)))
+    fraction = abs(_common_divisor(coefficients))
     if fraction.denominator == 1:
         return None
     matching = sum(abs(c) == fraction for c in coefficients)
@@ -1057,9 +1059,14 @@ def _common_coefficient(items: list[Expr]) -> Fraction:
         return _FRACTION_ONE
     if any(_has_sum(split_coefficient(t)[1]) for t in items):
         return _FRACTION_ONE
-    numerator = math.gcd(*(c.numerator for c in coefficients))
-    denominator = math.lcm(*(c.denominator for c in coefficients))
-    g = Fraction(numerator, denominator)
+    return _common_divisor(coefficients)
+
+
+def _common_divisor(coefficients: list[Fraction]) -> Fraction:
+    """The largest fraction that divides every coefficient into a whole number (gcd of the
+    numerators over lcm of the denominators), negative when all coefficients are."""
+    g = Fraction(math.gcd(*(c.numerator for c in coefficients)),
+                 math.lcm(*(c.denominator for c in coefficients)))
     return -g if all(c < 0 for c in coefficients) else g
 
 
@@ -1188,11 +1195,6 @@ class _ZeroFactor(Exception):
     """A zero factor in an elementwise product (internal to ``_monomial``)."""
 
 
-def _ones_like(e: Expr) -> Expr:
-    rows, cols = e.shape
-    if rows == 1 and cols != 1:
-        return Transpose(Ones(cols))
-    return Ones(rows) if cols == 1 else Mul((Ones(rows), Transpose(Ones(cols))))
 
 
 def _is_all_ones(e: Expr) -> bool:

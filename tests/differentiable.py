@@ -24,6 +24,7 @@ function with central finite differences, and with a 60-digit reference
 
 from __future__ import annotations
 
+import contextlib
 import keyword
 import random
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from strategies import (
 )
 
 import matcalc
+from matcalc.evaluator import Evaluator
 from matcalc.expr import (
     Add,
     Call,
@@ -63,7 +65,14 @@ from matcalc.expr import (
     Symbol,
     Transpose,
 )
-from matcalc.numeric import evaluate, finite_difference, random_point
+from matcalc.numeric import (
+    NUMPY,
+    as_column,
+    evaluate,
+    finite_difference,
+    random_point,
+    symbols_of,
+)
 from matcalc.verify import project_derivative
 
 SIZES = {"n": 2, "m": 3, "p": 4}
@@ -588,15 +597,13 @@ def _overflows_on_the_way(f: Expr, point: dict) -> bool:
     factor, beside one that underflows to 0 (``1 - tanh(u)^2``): 0 * inf is NaN there in
     any float64 code of it, JAX's and PyTorch's included, so a NaN or infinite result at
     such a point is a limit of float64 and not a wrong formula. A finite result is still
-    checked."""
-    for part in f.walk():
-        try:
-            value = np.asarray(evaluate(part, point, SIZES), dtype=float)
-        except np.linalg.LinAlgError:
-            continue
-        if not np.all(np.isfinite(value)):
-            return True
-    return False
+    checked. (One evaluation of f: the interpreter keeps the value of every sub-expression.)"""
+    evaluator = Evaluator(NUMPY, {s.name: as_column(point[s.name], s) for s in symbols_of([f])},
+                          SIZES)
+    # (a LinAlgError stops it: what was computed before still tells)
+    with np.errstate(all="ignore"), contextlib.suppress(np.linalg.LinAlgError):
+        evaluator.run(f)
+    return not all(np.all(np.isfinite(value)) for value in evaluator.memo.values())
 
 
 def _float64_evaluates(f: Expr, point: dict) -> bool:

@@ -23,6 +23,7 @@ import sympy
 from matcalc.evaluator import Evaluator
 from matcalc.expr import Expr, Symbol
 from matcalc.functions import Function
+from matcalc.functions.vector import first_extreme
 from matcalc.verify.structure import project_direction
 from matcalc.verify.translate import SympyAlgebra
 
@@ -111,9 +112,7 @@ def _extreme(name: str, a: sympy.Matrix) -> sympy.Matrix:
     at random points is one that persists (max(sign(v)), the entries of X + X^T), along
     which the derivative of either tied entry is the same."""
     entries = [sympy.N(v, DIGITS) for v in a]
-    pick = max if name in ("max", "ismax") else min
-    best = pick(range(len(entries)), key=lambda i: (entries[i], -i) if pick is max
-                else (entries[i], i))
+    best = first_extreme(entries, largest=name in ("max", "ismax"))
     if name in ("max", "min"):
         return _sp([[entries[best]]])
     return sympy.Matrix(len(entries), 1, lambda i, j: 1 if i == best else 0)

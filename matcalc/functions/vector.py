@@ -54,8 +54,12 @@ def _numbers(m: Any) -> list[Any]:
 
 
 def _first_extreme(m: Any, largest: bool) -> int:
-    """Index of the first largest (smallest) entry of explicit numbers."""
-    entries = _numbers(m)
+    """Index of the first largest (smallest) entry of explicit numbers without a tie."""
+    return first_extreme(_numbers(m), largest)
+
+
+def first_extreme(entries: list[Any], largest: bool) -> int:
+    """Index of the first largest (smallest) of ``entries``, as NumPy's argmax (argmin)."""
     best = 0
     for i, v in enumerate(entries):
         if (v > entries[best]) if largest else (v < entries[best]):

@@ -213,7 +213,7 @@ class TextPrinter:
         arrays = tuple(f for f in factors if not f.is_scalar)
         if arrays and len(scalars) < len(factors) and (
                 any(not isinstance(f, Number) for f in numerator if f.is_scalar)
-                or arrays == (arrays[0],) and isinstance(arrays[0], Ones)):
+                or (len(arrays) == 1 and isinstance(arrays[0], Ones))):
             # the scalar fraction in front of the arrays: `(x^T x / (x^T A x)^2) (A + A^T) x`,
             # and `(1 / (1^T 1)) 1`, where `1 / (1^T 1)` would read as a number (but
             # `1 1^T / (1^T 1 1^T 1)` cannot)
